@@ -1,0 +1,205 @@
+//! Who is calling: the tenant, what its credential may do, and the extractor through which
+//! every route names the scope it needs.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// What a credential may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum Scope {
+    #[serde(rename = "posts:write")]
+    PostsWrite,
+    #[serde(rename = "posts:read")]
+    PostsRead,
+    #[serde(rename = "analytics:read")]
+    AnalyticsRead,
+    #[serde(rename = "media:write")]
+    MediaWrite,
+    #[serde(rename = "webhooks:manage")]
+    WebhooksManage,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::PostsWrite,
+        Scope::PostsRead,
+        Scope::AnalyticsRead,
+        Scope::MediaWrite,
+        Scope::WebhooksManage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::PostsWrite => "posts:write",
+            Scope::PostsRead => "posts:read",
+            Scope::AnalyticsRead => "analytics:read",
+            Scope::MediaWrite => "media:write",
+            Scope::WebhooksManage => "webhooks:manage",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of scopes, as bits: checked on every request, so it should cost nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScopeSet(u8);
+
+impl ScopeSet {
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = Scope> {
+        Scope::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl FromIterator<Scope> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        ScopeSet(iter.into_iter().fold(0, |bits, s| bits | s.bit()))
+    }
+}
+
+/// A tenant: the accounts it owns and its limits.
+#[derive(Debug)]
+pub struct Tenant {
+    pub id: String,
+    pub accounts: Vec<String>,
+    account_set: HashSet<String>,
+    pub requests_per_minute: u32,
+    pub burst: u32,
+    pub daily_posts_per_account: u32,
+}
+
+impl Tenant {
+    pub fn new(
+        id: String,
+        accounts: Vec<String>,
+        requests_per_minute: u32,
+        burst: u32,
+        daily_posts_per_account: u32,
+    ) -> Self {
+        let account_set = accounts.iter().cloned().collect();
+        Tenant {
+            id,
+            accounts,
+            account_set,
+            requests_per_minute,
+            burst,
+            daily_posts_per_account,
+        }
+    }
+
+    pub fn owns(&self, account: &str) -> bool {
+        self.account_set.contains(account)
+    }
+
+    /// `Ok` when the tenant owns the account, else the 403 every route answers.
+    pub fn require_account(&self, account: &str) -> Result<(), ApiError> {
+        if self.owns(account) {
+            Ok(())
+        } else {
+            Err(ApiError::AccountNotAllowed(account.to_owned()))
+        }
+    }
+}
+
+/// How the caller proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A configured API key, by its configured id.
+    ApiKey(String),
+    /// A JWT, by its `sub` when it has one.
+    Token(Option<String>),
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: Arc<Tenant>,
+    pub scopes: ScopeSet,
+    pub principal: Principal,
+}
+
+/// A scope a route needs, as a type, so that a route's signature says what it requires.
+pub trait RequiredScope: Send + Sync + 'static {
+    const SCOPE: Option<Scope>;
+}
+
+macro_rules! scope_markers {
+    ($($(#[$doc:meta])* $name:ident => $scope:expr;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+        impl RequiredScope for $name {
+            const SCOPE: Option<Scope> = $scope;
+        }
+    )*};
+}
+
+scope_markers! {
+    /// Any valid credential of the tenant, whatever its scopes.
+    AnyScope => None;
+    PostsWrite => Some(Scope::PostsWrite);
+    PostsRead => Some(Scope::PostsRead);
+    AnalyticsRead => Some(Scope::AnalyticsRead);
+    MediaWrite => Some(Scope::MediaWrite);
+    WebhooksManage => Some(Scope::WebhooksManage);
+}
+
+/// The extractor: `Authenticated<PostsRead>` in a handler's arguments authenticates the request
+/// and refuses it with 403 `insufficient_scope` unless the credential carries `posts:read`.
+#[derive(Debug, Clone)]
+pub struct Authenticated<S: RequiredScope> {
+    pub caller: Caller,
+    scope: PhantomData<S>,
+}
+
+impl<S: RequiredScope> std::ops::Deref for Authenticated<S> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl<S: RequiredScope> FromRequestParts<AppState> for Authenticated<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = state
+            .auth
+            .authenticate(&parts.headers)
+            .map_err(ApiError::Unauthenticated)?;
+        if let Some(scope) = S::SCOPE
+            && !caller.scopes.contains(scope)
+        {
+            return Err(ApiError::InsufficientScope(scope));
+        }
+        Ok(Authenticated {
+            caller,
+            scope: PhantomData,
+        })
+    }
+}

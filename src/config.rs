@@ -1,0 +1,521 @@
+//! Configuration: a TOML file, then environment variables over it, checked as a whole at
+//! start-up so that a wrong value stops the gateway with one line naming the key, instead of
+//! failing later on a request.
+//!
+//! Environment names: `GATEWAY_<KEY>` for top-level keys and `GATEWAY_<SECTION>__<KEY>` inside
+//! sections (`GATEWAY_ZERNIO__BASE_URL`), plus the contract's own `ZERNIO_BASE_URL`. Secrets come
+//! from the environment only (`ZERNIO_API_KEY`, `ZERNIO_WEBHOOK_SECRET`, the JWT secret named by
+//! `auth.jwt.secret_env`) and are held in `Secret`, whose `Debug` never shows them.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::Deserialize;
+
+use crate::auth::Scope;
+
+/// The tenant and accounts of the development profile; the sandbox upstream knows the same two.
+pub const DEV_TENANT: &str = "demo";
+pub const SANDBOX_ACCOUNTS: [&str; 2] = ["sandbox_public", "sandbox_private"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_store")]
+    pub store: StoreUrl,
+    #[serde(default)]
+    pub zernio: ZernioConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
+    /// From `ZERNIO_API_KEY` only; `None` runs the sandbox upstream.
+    #[serde(skip)]
+    pub zernio_api_key: Option<Secret>,
+    /// From `ZERNIO_WEBHOOK_SECRET` only; `None` makes the webhook receiver answer 503.
+    #[serde(skip)]
+    pub zernio_webhook_secret: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZernioConfig {
+    #[serde(default = "default_base_url")]
+    pub base_url: url::Url,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ZernioConfig {
+    fn default() -> Self {
+        ZernioConfig {
+            base_url: default_base_url(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+        }
+    }
+}
+
+/// Limits of the HTTP server itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The longest a request may take end to end before the gateway answers 504 itself.
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Largest request body accepted; a 35-photo post with a 4,000-character description is far below.
+    #[serde(default = "default_body_limit_bytes")]
+    pub body_limit_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            request_timeout_secs: default_request_timeout_secs(),
+            body_limit_bytes: default_body_limit_bytes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub jwt: Option<JwtConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum JwtAlgorithm {
+    HS256,
+    RS256,
+    ES256,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub algorithm: JwtAlgorithm,
+    pub public_key_file: Option<PathBuf>,
+    pub jwks_file: Option<PathBuf>,
+    /// Name of the environment variable holding the HS256 secret (never the secret itself).
+    pub secret_env: Option<String>,
+    #[serde(default = "default_tenant_claim")]
+    pub tenant_claim: String,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    #[serde(default = "default_leeway_secs")]
+    pub leeway_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub id: String,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default = "default_requests_per_minute")]
+    pub requests_per_minute: u32,
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    #[serde(default = "default_daily_posts")]
+    pub daily_posts_per_account: u32,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    pub id: String,
+    pub sha256: String,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+}
+
+/// Where the gateway keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(PathBuf),
+    Redis(String),
+}
+
+impl<'de> Deserialize<'de> for StoreUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        StoreUrl::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl StoreUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, e.g. sqlite://data/gateway.db".into());
+            }
+            Ok(StoreUrl::Sqlite(PathBuf::from(path)))
+        } else if raw.starts_with("redis://") || raw.starts_with("rediss://") {
+            Ok(StoreUrl::Redis(raw.to_owned()))
+        } else {
+            Err(format!(
+                "`{raw}` is neither sqlite://PATH nor redis://HOST:PORT/DB"
+            ))
+        }
+    }
+}
+
+/// A secret value: usable, but never printed by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A start-up failure: one line naming the key and why.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn err(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+/// What start-up decided: the configuration and, in the development profile, the one API key
+/// that was made for this run (to print once).
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub development_key: Option<String>,
+}
+
+/// The variables this module reads, as a map, so that loading is testable without touching
+/// the process environment.
+pub type Environment = HashMap<String, String>;
+
+impl Config {
+    /// Loads from the process environment and `GATEWAY_CONFIG` / `./gateway.toml`.
+    pub fn load() -> Result<Loaded, ConfigError> {
+        Self::load_from(&std::env::vars().collect())
+    }
+
+    pub fn load_from(env: &Environment) -> Result<Loaded, ConfigError> {
+        let file = match env.get("GATEWAY_CONFIG") {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                if !path.is_file() {
+                    return Err(err(format!(
+                        "GATEWAY_CONFIG: `{}` is not a readable file",
+                        path.display()
+                    )));
+                }
+                Some(path)
+            }
+            None => Some(PathBuf::from("gateway.toml")).filter(|p| p.is_file()),
+        };
+        let api_key = non_empty(env, "ZERNIO_API_KEY");
+        let development = file.is_none() && api_key.is_none();
+
+        let mut figment = Figment::new();
+        if let Some(path) = &file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        for (key, value) in env_overrides(env) {
+            figment = figment.merge(Serialized::default(&key, value));
+        }
+        let mut config: Config = figment.extract().map_err(one_line)?;
+        config.zernio_api_key = api_key.map(Secret::new);
+        config.zernio_webhook_secret = non_empty(env, "ZERNIO_WEBHOOK_SECRET").map(Secret::new);
+
+        let mut development_key = None;
+        if development && config.tenants.is_empty() {
+            let (key, digest) = crate::auth::api_key::generate();
+            config.tenants.push(TenantConfig {
+                id: DEV_TENANT.to_owned(),
+                accounts: SANDBOX_ACCOUNTS.iter().map(|s| s.to_string()).collect(),
+                requests_per_minute: default_requests_per_minute(),
+                burst: default_burst(),
+                daily_posts_per_account: default_daily_posts(),
+                api_keys: vec![ApiKeyConfig {
+                    id: "development".to_owned(),
+                    sha256: digest,
+                    scopes: Scope::ALL.to_vec(),
+                    expires_at: None,
+                }],
+            });
+            development_key = Some(key);
+        }
+        config.validate(env)?;
+        Ok(Loaded {
+            config,
+            development_key,
+        })
+    }
+
+    /// Parses a TOML document alone (no environment), as tests and tools do.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = Figment::from(Toml::string(text))
+            .extract()
+            .map_err(one_line)?;
+        config.validate(&Environment::new())?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone cannot: references between keys, uniqueness, ranges.
+    pub fn validate(&self, env: &Environment) -> Result<(), ConfigError> {
+        if self.tenants.is_empty() {
+            return Err(err(if self.zernio_api_key.is_some() {
+                "tenants: ZERNIO_API_KEY is set but no [[tenants]] are configured; \
+                 name at least one tenant and its accounts in the config file"
+            } else {
+                "tenants: no [[tenants]] are configured"
+            }));
+        }
+        let mut tenant_ids = HashSet::new();
+        let mut account_owner: HashMap<&str, &str> = HashMap::new();
+        let mut key_digests = HashSet::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            let at = format!("tenants[{i}]");
+            if !is_identifier(&t.id) {
+                return Err(err(format!(
+                    "{at}.id: `{}` must be 1-64 characters of letters, digits, `-` or `_`",
+                    t.id
+                )));
+            }
+            if !tenant_ids.insert(t.id.as_str()) {
+                return Err(err(format!(
+                    "{at}.id: tenant `{}` is configured twice",
+                    t.id
+                )));
+            }
+            for account in &t.accounts {
+                if account.trim().is_empty() {
+                    return Err(err(format!("{at}.accounts: an account id is empty")));
+                }
+                // One owner per account: otherwise two tenants could see each other's posts.
+                if let Some(other) = account_owner.insert(account, &t.id) {
+                    return Err(err(format!(
+                        "{at}.accounts: account `{account}` is already owned by tenant `{other}`"
+                    )));
+                }
+            }
+            if t.requests_per_minute == 0 {
+                return Err(err(format!("{at}.requests_per_minute: must be at least 1")));
+            }
+            if t.burst == 0 {
+                return Err(err(format!("{at}.burst: must be at least 1")));
+            }
+            if t.daily_posts_per_account == 0 {
+                return Err(err(format!(
+                    "{at}.daily_posts_per_account: must be at least 1"
+                )));
+            }
+            for (j, k) in t.api_keys.iter().enumerate() {
+                let at = format!("{at}.api_keys[{j}]");
+                if k.id.trim().is_empty() {
+                    return Err(err(format!("{at}.id: must not be empty")));
+                }
+                if k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(err(format!(
+                        "{at}.sha256: must be 64 hex digits (the SHA-256 of the whole key); \
+                         `tiktok-gateway key new` prints one"
+                    )));
+                }
+                if !key_digests.insert(k.sha256.to_ascii_lowercase()) {
+                    return Err(err(format!(
+                        "{at}.sha256: the same key is configured twice"
+                    )));
+                }
+                if k.scopes.is_empty() {
+                    return Err(err(format!("{at}.scopes: a key needs at least one scope")));
+                }
+            }
+        }
+        if let Some(jwt) = &self.auth.jwt {
+            jwt.validate(env)?;
+        }
+        if self.zernio.connect_timeout_ms == 0 || self.zernio.request_timeout_ms == 0 {
+            return Err(err("zernio: timeouts must be at least 1 ms"));
+        }
+        if !matches!(self.zernio.base_url.scheme(), "http" | "https") {
+            return Err(err("zernio.base_url: must be an http(s) URL"));
+        }
+        if self.http.request_timeout_secs == 0 {
+            return Err(err("http.request_timeout_secs: must be at least 1"));
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return Err(err("http.body_limit_bytes: must be at least 1024"));
+        }
+        Ok(())
+    }
+
+    pub fn is_sandbox(&self) -> bool {
+        self.zernio_api_key.is_none()
+    }
+}
+
+impl JwtConfig {
+    fn validate(&self, env: &Environment) -> Result<(), ConfigError> {
+        let sources = [
+            self.public_key_file.is_some(),
+            self.jwks_file.is_some(),
+            self.secret_env.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() != 1 {
+            return Err(err(
+                "auth.jwt: set exactly one of public_key_file, jwks_file, secret_env",
+            ));
+        }
+        match (self.algorithm, &self.secret_env) {
+            (JwtAlgorithm::HS256, None) => {
+                return Err(err("auth.jwt.secret_env: HS256 needs a shared secret"));
+            }
+            (JwtAlgorithm::HS256, Some(name)) => match env.get(name) {
+                Some(s) if s.len() >= 32 => {}
+                Some(_) => {
+                    return Err(err(format!(
+                        "auth.jwt.secret_env: the secret in {name} must be at least 32 bytes"
+                    )));
+                }
+                None => {
+                    return Err(err(format!(
+                        "auth.jwt.secret_env: environment variable {name} is not set"
+                    )));
+                }
+            },
+            (_, Some(_)) => {
+                return Err(err(
+                    "auth.jwt.secret_env: RS256 and ES256 take public_key_file or jwks_file",
+                ));
+            }
+            (_, None) => {}
+        }
+        if self.tenant_claim.is_empty() {
+            return Err(err("auth.jwt.tenant_claim: must not be empty"));
+        }
+        if self.leeway_secs > 300 {
+            return Err(err("auth.jwt.leeway_secs: at most 300"));
+        }
+        Ok(())
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn non_empty(env: &Environment, name: &str) -> Option<String> {
+    env.get(name).filter(|v| !v.trim().is_empty()).cloned()
+}
+
+/// The environment's overrides as (key path, value): `GATEWAY_ZERNIO__BASE_URL` is
+/// `zernio.base_url`, and the contract's `ZERNIO_BASE_URL` means the same. Values are read as
+/// figment reads them (`120` a number, `true` a boolean, `[...]` an array).
+fn env_overrides(env: &Environment) -> Vec<(String, figment::value::Value)> {
+    const NOT_CONFIG_KEYS: [&str; 2] = ["GATEWAY_CONFIG", "GATEWAY_LOG_FORMAT"];
+    let mut names: Vec<&String> = env.keys().collect();
+    // Deterministic, and the contract's ZERNIO_BASE_URL merged last so that it wins.
+    names.sort_by_key(|name| (name.as_str() == "ZERNIO_BASE_URL", name.as_str()));
+    names
+        .into_iter()
+        .filter(|name| !NOT_CONFIG_KEYS.contains(&name.as_str()))
+        .filter_map(|name| {
+            let raw = env.get(name)?;
+            let key = if name == "ZERNIO_BASE_URL" {
+                "zernio.base_url".to_owned()
+            } else {
+                name.strip_prefix("GATEWAY_")?
+                    .to_ascii_lowercase()
+                    .replace("__", ".")
+            };
+            let value = raw
+                .parse()
+                .unwrap_or_else(|never: std::convert::Infallible| match never {});
+            Some((key, value))
+        })
+        .collect()
+}
+
+/// Figment's errors name the key path; keep that, on one line.
+fn one_line(error: figment::Error) -> ConfigError {
+    let mut parts = Vec::new();
+    for e in error {
+        let key = e.path.join(".");
+        let what = e.kind.to_string();
+        parts.push(if key.is_empty() {
+            what
+        } else {
+            format!("{key}: {what}")
+        });
+    }
+    err(parts.join("; "))
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_store() -> StoreUrl {
+    StoreUrl::Sqlite(Path::new("data").join("gateway.db"))
+}
+fn default_base_url() -> url::Url {
+    url::Url::parse("https://zernio.com/api").expect("constant URL parses")
+}
+fn default_connect_timeout_ms() -> u64 {
+    2_000
+}
+fn default_request_timeout_ms() -> u64 {
+    20_000
+}
+fn default_request_timeout_secs() -> u64 {
+    30
+}
+fn default_body_limit_bytes() -> usize {
+    1024 * 1024
+}
+fn default_tenant_claim() -> String {
+    "tenant".to_owned()
+}
+fn default_leeway_secs() -> u64 {
+    10
+}
+fn default_requests_per_minute() -> u32 {
+    120
+}
+fn default_burst() -> u32 {
+    20
+}
+fn default_daily_posts() -> u32 {
+    15
+}

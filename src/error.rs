@@ -1,0 +1,300 @@
+//! The one error type of the HTTP surface and the one place where a failure becomes a status
+//! code and an RFC 9457 `application/problem+json` body.
+//!
+//! Handlers return `ApiError`; `into_response` only chooses status, code and headers and parks
+//! the problem in the response's extensions. The `render` middleware then writes the body with
+//! the request id, and turns any other error answer (axum's rejections, tower-http's 408/413,
+//! an unknown route) into the same format, so a caller never sees two error shapes.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::{AuthFailure, Scope};
+
+/// The media type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Every way a request can fail, as the caller sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("authentication failed: {0:?}")]
+    Unauthenticated(AuthFailure),
+    #[error("missing scope {0}")]
+    InsufficientScope(Scope),
+    #[error("account not allowed")]
+    AccountNotAllowed(String),
+    #[error("not found")]
+    NotFound,
+    #[error("bad request: {detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The RFC 9457 body. `code` is the stable, machine-readable name callers switch on; `type` is
+/// the same name as a URN so that it stays a URI without promising a web page.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    #[schema(example = "urn:tiktok-gateway:problem:missing_credentials")]
+    pub kind: String,
+    #[schema(example = "Authentication required")]
+    pub title: String,
+    #[schema(example = 401)]
+    pub status: u16,
+    pub detail: String,
+    #[schema(example = "missing_credentials")]
+    pub code: String,
+    /// The `x-request-id` of the request, to quote when reporting a problem.
+    pub request_id: Option<String>,
+    /// Further members of a specific problem (e.g. `errors` of a validation failure).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("urn:tiktok-gateway:problem:{code}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_owned(),
+            request_id: None,
+            extensions: serde_json::Map::new(),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// Status, stable code, title, detail: the whole mapping, in one match.
+    fn problem(&self) -> Problem {
+        use ApiError::*;
+        let (status, code, title, detail) = match self {
+            Unauthenticated(f) => (
+                StatusCode::UNAUTHORIZED,
+                f.code(),
+                "Authentication failed",
+                f.detail().to_owned(),
+            ),
+            InsufficientScope(scope) => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "Missing scope",
+                format!(
+                    "this operation needs the `{scope}` scope, which the credential does not carry"
+                ),
+            ),
+            AccountNotAllowed(account) => (
+                StatusCode::FORBIDDEN,
+                "account_not_allowed",
+                "Account not allowed",
+                format!("account `{account}` does not belong to your tenant"),
+            ),
+            NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                "no such object".to_owned(),
+            ),
+            BadRequest { code, detail } => (
+                StatusCode::BAD_REQUEST,
+                *code,
+                "Bad request",
+                detail.clone(),
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "send the body as application/json".to_owned(),
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+                "the request body is over the gateway's limit".to_owned(),
+            ),
+            StoreUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "Store unavailable",
+                "the gateway's store does not answer; try again shortly".to_owned(),
+            ),
+            // The cause goes to the log, never to the caller: it may name internals.
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal error",
+                "the gateway failed to handle this request; quote the request id when reporting it"
+                    .to_owned(),
+            ),
+        };
+        Problem::new(status, code, title, detail)
+    }
+
+    fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        match self {
+            ApiError::Unauthenticated(f) => {
+                let value = match f {
+                    AuthFailure::MissingCredentials => {
+                        r#"Bearer realm="tiktok-gateway""#.to_owned()
+                    }
+                    other => format!(
+                        r#"Bearer realm="tiktok-gateway", error="invalid_token", error_description="{}""#,
+                        other.code()
+                    ),
+                };
+                insert(&mut headers, header::WWW_AUTHENTICATE, &value);
+            }
+            ApiError::InsufficientScope(scope) => insert(
+                &mut headers,
+                header::WWW_AUTHENTICATE,
+                &format!(
+                    r#"Bearer realm="tiktok-gateway", error="insufficient_scope", scope="{scope}""#
+                ),
+            ),
+            _ => {}
+        }
+        headers
+    }
+}
+
+fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(e) => tracing::error!(error = %format!("{e:#}"), "request failed"),
+            ApiError::StoreUnavailable(e) => tracing::warn!(error = %e, "store unavailable"),
+            _ => {}
+        }
+        let problem = self.problem();
+        let mut response = problem_response(problem);
+        response.headers_mut().extend(self.headers());
+        response
+    }
+}
+
+/// An answer whose body the `render` middleware writes once it knows the request id.
+pub fn problem_response(problem: Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, Body::empty()).into_response();
+    response.extensions_mut().insert(problem);
+    response
+}
+
+/// Middleware: writes problem bodies, with the request id, and makes every other error answer
+/// (from axum or tower-http, which know nothing of problem+json) one too.
+pub async fn render(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(crate::http::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut response = next.run(request).await;
+    let problem = match response.extensions_mut().remove::<Problem>() {
+        Some(problem) => problem,
+        None if is_foreign_error(&response) => generic_problem(response.status()),
+        None => return response,
+    };
+    finish(response, problem, request_id)
+}
+
+fn is_foreign_error(response: &Response) -> bool {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return false;
+    }
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    content_type.is_none_or(|ct| ct.as_bytes() != PROBLEM_JSON.as_bytes())
+}
+
+/// The problem for an error answer produced outside our handlers, chosen by status alone.
+pub fn generic_problem(status: StatusCode) -> Problem {
+    let (code, title, detail) = match status.as_u16() {
+        400 => (
+            "bad_request",
+            "Bad request",
+            "the request could not be read",
+        ),
+        404 => ("route_not_found", "Not found", "no route matches this path"),
+        405 => (
+            "method_not_allowed",
+            "Method not allowed",
+            "this path does not take that method",
+        ),
+        408 => (
+            "request_timeout",
+            "Request timeout",
+            "the request took too long",
+        ),
+        413 => (
+            "payload_too_large",
+            "Payload too large",
+            "the request body is over the gateway's limit",
+        ),
+        415 => (
+            "unsupported_media_type",
+            "Unsupported media type",
+            "send the body as application/json",
+        ),
+        422 => (
+            "unprocessable_entity",
+            "Unprocessable entity",
+            "the request body does not have the expected shape",
+        ),
+        503 => (
+            "service_unavailable",
+            "Service unavailable",
+            "the gateway cannot serve this request now",
+        ),
+        504 => (
+            "gateway_timeout",
+            "Gateway timeout",
+            "the gateway did not finish the request in time",
+        ),
+        s if s >= 500 => (
+            "internal_error",
+            "Internal error",
+            "the gateway failed to handle this request",
+        ),
+        _ => ("bad_request", "Bad request", "the request was refused"),
+    };
+    Problem::new(status, code, title, detail)
+}
+
+fn finish(response: Response, mut problem: Problem, request_id: Option<String>) -> Response {
+    problem.request_id = request_id;
+    let (mut parts, _) = response.into_parts();
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}

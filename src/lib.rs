@@ -1,0 +1,150 @@
+//! tiktok-gateway: a multi-tenant gateway between internal callers and the Zernio API for
+//! TikTok publishing and analytics. This crate root builds the application (router, layers,
+//! state) for `main.rs` and for the tests; it decides nothing itself.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod store;
+pub mod telemetry;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{Request, StatusCode};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::Authenticator;
+use crate::config::{Config, Environment};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub auth: Arc<Authenticator>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Metrics,
+}
+
+impl FromRef<AppState> for Metrics {
+    fn from_ref(state: &AppState) -> Metrics {
+        state.metrics.clone()
+    }
+}
+
+/// A configured gateway, ready to serve.
+pub struct Gateway {
+    state: AppState,
+}
+
+impl Gateway {
+    /// Opens the store and prepares authentication; fails on what the configuration names but
+    /// cannot be had (an unreadable key file, a store that does not open).
+    pub async fn build(config: Config, env: &Environment) -> anyhow::Result<Gateway> {
+        let auth = Authenticator::from_config(&config, env)?;
+        let store = store::open(&config.store).await?;
+        let state = AppState {
+            config: Arc::new(config),
+            auth: Arc::new(auth),
+            store,
+            metrics: Metrics::new(),
+        };
+        Ok(Gateway { state })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The whole application: routes, docs, and the layers every request passes through.
+    pub fn router(&self) -> Router {
+        let state = self.state.clone();
+        let limit = state.config.http.body_limit_bytes;
+        let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
+        let (api, spec) = routes::api().split_for_parts();
+        api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+            .with_state(state.clone())
+            // Each `layer` wraps all before it, so read upwards for the order a request takes:
+            // the request id exists before anything logs, the metrics see the final status,
+            // and every error answer, however produced, leaves as a problem with that id.
+            .layer(DefaultBodyLimit::max(limit))
+            .layer(RequestBodyLimitLayer::new(limit))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::GATEWAY_TIMEOUT,
+                timeout,
+            ))
+            .layer(CatchPanicLayer::custom(|_| {
+                error::problem_response(error::generic_problem(StatusCode::INTERNAL_SERVER_ERROR))
+            }))
+            .layer(axum::middleware::from_fn(error::render))
+            .layer(axum::middleware::from_fn_with_state(
+                state.metrics.clone(),
+                metrics::track,
+            ))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_request(())
+                    .on_response(
+                        DefaultOnResponse::new()
+                            .level(Level::INFO)
+                            .latency_unit(tower_http::LatencyUnit::Micros),
+                    ),
+            )
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(axum::middleware::from_fn(http::drop_insane_request_id))
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = self.router();
+        let store = self.state.store.clone();
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        store.close().await;
+        result
+    }
+}
+
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(http::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str())
+        .unwrap_or("unmatched");
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        route = %route,
+        path = %request.uri().path(),
+    )
+}

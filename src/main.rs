@@ -1,0 +1,252 @@
+//! The command line: wiring only. Every decision lives in the library.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tiktok_gateway::auth::{Scope, api_key, jwt};
+use tiktok_gateway::config::{Config, JwtAlgorithm, Loaded};
+use tiktok_gateway::telemetry::{self, LogFormat};
+use tiktok_gateway::{Gateway, openapi};
+
+#[derive(Parser)]
+#[command(
+    name = "tiktok-gateway",
+    version,
+    about = "A multi-tenant gateway to the Zernio API for TikTok"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Mint an HS256 development JWT from the configured secret.
+    Token(TokenArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Exit 0 when the local gateway's /healthz answers (for container health checks).
+    Healthcheck {
+        /// Base URL to probe; defaults to the configured listen address.
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Make a fresh API key: prints the key once and the lines to paste into the config.
+    New {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, num_args = 1.., value_parser = parse_scope, required = true)]
+        scopes: Vec<Scope>,
+        /// The key's id in the config (shown in logs and /v1/me instead of the key).
+        #[arg(long, default_value = "default")]
+        id: String,
+    },
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    #[arg(long)]
+    tenant: String,
+    #[arg(long, num_args = 1.., value_parser = parse_scope, required = true)]
+    scopes: Vec<Scope>,
+    /// Lifetime, e.g. 15m, 1h, 7d.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    ttl: Duration,
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    Scope::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown scope `{s}`; one of {}", all.join(", "))
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve => serve(),
+        Command::Key(KeyCommand::New { tenant, scopes, id }) => {
+            key_new(&tenant, &scopes, &id);
+            Ok(())
+        }
+        Command::Token(args) => token(&args),
+        Command::Openapi => {
+            print!("{}", openapi::spec_json());
+            Ok(())
+        }
+        Command::Healthcheck { url } => healthcheck(url),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("tiktok-gateway: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn serve() -> Result<(), String> {
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking(std::io::stdout());
+    telemetry::init(LogFormat::from_env(), writer)?;
+    let env = std::env::vars().collect();
+    let Loaded {
+        config,
+        development_key,
+    } = Config::load_from(&env).map_err(|e| e.to_string())?;
+    runtime()?.block_on(async move {
+        let listen = config.listen;
+        if config.is_sandbox() {
+            tracing::warn!(
+                "ZERNIO_API_KEY is not set: the SANDBOX upstream answers in-process; NOTHING reaches TikTok"
+            );
+        }
+        let gateway = Gateway::build(config, &env)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        tracing::info!(address = %listen, "tiktok-gateway listening");
+        if let Some(key) = development_key {
+            // Printed, not logged: log pipelines keep lines, and this is a credential.
+            println!(
+                "\n  Development profile: tenant `demo` owns sandbox_public and sandbox_private.\n  \
+                 API key for this run (shown once):\n\n    {key}\n\n  \
+                 curl -H \"Authorization: Bearer {key}\" http://{listen}/v1/me\n"
+            );
+        }
+        gateway
+            .serve(listener, shutdown_signal())
+            .await
+            .map_err(|e| format!("server failed: {e}"))?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn key_new(tenant: &str, scopes: &[Scope], id: &str) {
+    let (key, digest) = api_key::generate();
+    let scopes: Vec<String> = scopes.iter().map(|s| format!("\"{s}\"")).collect();
+    println!("{key}");
+    eprintln!(
+        "\nThe key above is shown once. Add this under the [[tenants]] entry with id = \"{tenant}\":\n\n\
+         [[tenants.api_keys]]\nid = \"{id}\"\nsha256 = \"{digest}\"\nscopes = [{}]\n",
+        scopes.join(", ")
+    );
+}
+
+fn token(args: &TokenArgs) -> Result<(), String> {
+    let env = std::env::vars().collect();
+    let config = Config::load_from(&env).map_err(|e| e.to_string())?.config;
+    let jwt_config = config
+        .auth
+        .jwt
+        .as_ref()
+        .ok_or("no [auth.jwt] section is configured")?;
+    if jwt_config.algorithm != JwtAlgorithm::HS256 {
+        return Err(
+            "`token` mints HS256 tokens only; RS256/ES256 tokens come from your identity provider"
+                .into(),
+        );
+    }
+    let secret_env = jwt_config
+        .secret_env
+        .as_deref()
+        .ok_or("auth.jwt.secret_env is not set")?;
+    let secret = env
+        .get(secret_env)
+        .ok_or_else(|| format!("{secret_env} is not set"))?;
+    if !config.tenants.iter().any(|t| t.id == args.tenant) {
+        return Err(format!("tenant `{}` is not configured", args.tenant));
+    }
+    let scopes: Vec<String> = args.scopes.iter().map(|s| s.to_string()).collect();
+    let token = jwt::mint_hs256(jwt_config, secret, &args.tenant, &scopes, args.ttl)
+        .map_err(|e| format!("cannot sign: {e}"))?;
+    println!("{token}");
+    Ok(())
+}
+
+fn healthcheck(url: Option<String>) -> Result<(), String> {
+    let base = match url {
+        Some(url) => url,
+        None => {
+            let listen =
+                std::env::var("GATEWAY_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+            let addr: std::net::SocketAddr = listen
+                .parse()
+                .map_err(|e| format!("GATEWAY_LISTEN `{listen}`: {e}"))?;
+            // A wildcard listen address is reached through loopback.
+            let host = if addr.ip().is_unspecified() {
+                match addr {
+                    std::net::SocketAddr::V4(_) => "127.0.0.1".to_owned(),
+                    std::net::SocketAddr::V6(_) => "[::1]".to_owned(),
+                }
+            } else {
+                match addr {
+                    std::net::SocketAddr::V4(a) => a.ip().to_string(),
+                    std::net::SocketAddr::V6(a) => format!("[{}]", a.ip()),
+                }
+            };
+            format!("http://{host}:{}", addr.port())
+        }
+    };
+    runtime()?.block_on(async move {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client
+            .get(format!("{}/healthz", base.trim_end_matches('/')))
+            .send()
+            .await
+            .map_err(|e| format!("unhealthy: {e}"))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "unhealthy: /healthz answered {}",
+                response.status()
+            ))
+        }
+    })
+}

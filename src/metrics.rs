@@ -1,0 +1,126 @@
+//! Every metric of the gateway, named once, in a registry of its own (not the process-global
+//! one), so that several gateways in one test process keep separate counts.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Label of requests that matched no route: the raw path would let a scanner create series.
+const UNMATCHED: &str = "unmatched";
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests answered, by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("metric definition is valid");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time from receiving a request to its answer, by route template, method and status",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
+            &["route", "method", "status"],
+        )
+        .expect("metric definition is valid");
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "Always 1; the labels tell the running build"),
+            &["version"],
+        )
+        .expect("metric definition is valid");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for collector in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_duration.clone()),
+            Box::new(build_info),
+        ] {
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
+        }
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+        }
+    }
+
+    /// The registry, for modules that define their own metrics.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware: counts and times every request under its route template.
+pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let method = method_label(request.method());
+    let response = next.run(request).await;
+    let status = response.status();
+    let labels = [
+        route.as_deref().unwrap_or(UNMATCHED),
+        method,
+        status.as_str(),
+    ];
+    metrics.http_requests.with_label_values(&labels).inc();
+    metrics
+        .http_duration
+        .with_label_values(&labels)
+        .observe(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Known methods by name, anything else as one label, for the same reason as `UNMATCHED`.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
