@@ -282,12 +282,13 @@ impl Config {
         })
     }
 
-    /// Parses a TOML document alone (no environment), as tests and tools do.
-    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+    /// Parses a TOML document alone, no overrides; `env` only supplies the secrets the document
+    /// names (`auth.jwt.secret_env`), as tests and tools need.
+    pub fn from_toml(text: &str, env: &Environment) -> Result<Config, ConfigError> {
         let config: Config = Figment::from(Toml::string(text))
             .extract()
             .map_err(one_line)?;
-        config.validate(&Environment::new())?;
+        config.validate(env)?;
         Ok(config)
     }
 

@@ -58,6 +58,7 @@ impl Gateway {
     /// Opens the store and prepares authentication; fails on what the configuration names but
     /// cannot be had (an unreadable key file, a store that does not open).
     pub async fn build(config: Config, env: &Environment) -> anyhow::Result<Gateway> {
+        tracing::debug!(?config, "configuration");
         let auth = Authenticator::from_config(&config, env)?;
         let store = store::open(&config.store).await?;
         let state = AppState {

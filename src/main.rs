@@ -124,13 +124,14 @@ fn serve() -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        tracing::info!(address = %listen, "tiktok-gateway listening");
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(%address, "tiktok-gateway listening");
         if let Some(key) = development_key {
             // Printed, not logged: log pipelines keep lines, and this is a credential.
             println!(
                 "\n  Development profile: tenant `demo` owns sandbox_public and sandbox_private.\n  \
                  API key for this run (shown once):\n\n    {key}\n\n  \
-                 curl -H \"Authorization: Bearer {key}\" http://{listen}/v1/me\n"
+                 curl -H \"Authorization: Bearer {key}\" http://{address}/v1/me\n"
             );
         }
         gateway

@@ -31,9 +31,17 @@ pub fn init<W>(format: LogFormat, writer: W) -> Result<(), String>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    init_with_filter(format, writer, filter())
+}
+
+/// `init` with an explicit filter, for tests that capture everything.
+pub fn init_with_filter<W>(format: LogFormat, writer: W, filter: EnvFilter) -> Result<(), String>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     use std::io::IsTerminal;
     let builder = fmt()
-        .with_env_filter(filter())
+        .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())
         .with_writer(writer);
     let result = match format {

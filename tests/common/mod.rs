@@ -1,0 +1,239 @@
+//! The black-box harness: a real gateway on 127.0.0.1:0 with a fresh store in a temporary
+//! directory, and an HTTP client to talk to it.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod tokens;
+
+use serde_json::json;
+use tokens::{claims, with};
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use tiktok_gateway::config::{Config, Environment, Secret};
+use tiktok_gateway::{AppState, Gateway};
+
+/// Keys of the standard tenants. They are test values; only their SHA-256 is configured.
+pub const ACME_KEY: &str = "tgw_acme-full-access-key-000000000000000000000";
+pub const ACME_READ_KEY: &str = "tgw_acme-read-only-key-0000000000000000000000";
+pub const ACME_EXPIRED_KEY: &str = "tgw_acme-expired-key-000000000000000000000000";
+pub const GLOBEX_KEY: &str = "tgw_globex-full-access-key-0000000000000000000";
+pub const HS256_SECRET: &str = "test-only-hs256-secret-of-at-least-32-bytes";
+
+pub fn sha256_hex(key: &str) -> String {
+    hex::encode(tiktok_gateway::auth::api_key::digest(key))
+}
+
+/// Two tenants: `acme` (accounts acc_a1, acc_a2) and `globex` (acc_b1).
+pub fn tenants_toml() -> String {
+    format!(
+        r#"
+[[tenants]]
+id = "acme"
+accounts = ["acc_a1", "acc_a2"]
+
+[[tenants.api_keys]]
+id = "acme-full"
+sha256 = "{}"
+scopes = ["posts:write", "posts:read", "analytics:read", "media:write", "webhooks:manage"]
+
+[[tenants.api_keys]]
+id = "acme-read"
+sha256 = "{}"
+scopes = ["posts:read"]
+
+[[tenants.api_keys]]
+id = "acme-expired"
+sha256 = "{}"
+scopes = ["posts:read"]
+expires_at = "2020-01-01T00:00:00Z"
+
+[[tenants]]
+id = "globex"
+accounts = ["acc_b1"]
+
+[[tenants.api_keys]]
+id = "globex-full"
+sha256 = "{}"
+scopes = ["posts:write", "posts:read", "analytics:read", "media:write", "webhooks:manage"]
+"#,
+        sha256_hex(ACME_KEY),
+        sha256_hex(ACME_READ_KEY),
+        sha256_hex(ACME_EXPIRED_KEY),
+        sha256_hex(GLOBEX_KEY),
+    )
+}
+
+pub fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `[auth.jwt]` section for an algorithm, with its key material from the fixtures.
+pub fn jwt_toml(algorithm: &str) -> String {
+    let source = match algorithm {
+        "HS256" => r#"secret_env = "GATEWAY_JWT_SECRET""#.to_owned(),
+        "RS256" => format!(r#"public_key_file = "{}""#, fixture("rsa_public.pem")),
+        "ES256" => format!(r#"public_key_file = "{}""#, fixture("ec_public.pem")),
+        "RS256-JWKS" => format!(r#"jwks_file = "{}""#, fixture("jwks.json")),
+        other => panic!("no fixture for {other}"),
+    };
+    let algorithm = algorithm.trim_end_matches("-JWKS");
+    format!(
+        r#"
+[auth.jwt]
+issuer = "{}"
+audience = "{}"
+algorithm = "{algorithm}"
+{source}
+"#,
+        tokens::ISSUER,
+        tokens::AUDIENCE
+    )
+}
+
+/// Every credential that must be refused, with the code it must be refused with, for a gateway
+/// configured for RS256.
+pub fn auth_refusals() -> Vec<(&'static str, Option<String>, &'static str)> {
+    let valid = claims();
+    vec![
+        ("no credentials", None, "missing_credentials"),
+        ("unknown key", Some(format!("Bearer tgw_{}", "x".repeat(43))), "invalid_api_key"),
+        ("expired key", Some(format!("Bearer {ACME_EXPIRED_KEY}")), "api_key_expired"),
+        ("malformed header", Some(format!("Token {ACME_KEY}")), "malformed_authorization"),
+        ("alg none", Some(format!("Bearer {}", tokens::unsigned(&valid))), "token_algorithm_not_allowed"),
+        (
+            "HS256 signed with the RS256 public key",
+            Some(format!("Bearer {}", tokens::confused(&valid))),
+            "token_algorithm_not_allowed",
+        ),
+        (
+            "expired token",
+            Some(format!("Bearer {}", tokens::sign("RS256", &with(valid.clone(), "exp", json!(tokens::now() - 3600))))),
+            "token_expired",
+        ),
+        (
+            "nbf in the future",
+            Some(format!("Bearer {}", tokens::sign("RS256", &with(valid.clone(), "nbf", json!(tokens::now() + 3600))))),
+            "token_not_yet_valid",
+        ),
+        (
+            "wrong iss",
+            Some(format!("Bearer {}", tokens::sign("RS256", &with(valid.clone(), "iss", json!("https://evil.test"))))),
+            "token_issuer_invalid",
+        ),
+        (
+            "wrong aud",
+            Some(format!("Bearer {}", tokens::sign("RS256", &with(valid.clone(), "aud", json!("another-api"))))),
+            "token_audience_invalid",
+        ),
+        (
+            "tampered payload",
+            Some(format!("Bearer {}", tokens::tampered("RS256", &valid, &with(valid.clone(), "tenant", json!("globex"))))),
+            "token_signature_invalid",
+        ),
+        (
+            "unknown tenant",
+            Some(format!("Bearer {}", tokens::sign("RS256", &with(valid.clone(), "tenant", json!("initech"))))),
+            "token_unknown_tenant",
+        ),
+    ]
+}
+
+pub struct TestGateway {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestGateway {
+    /// Starts a gateway on a random port; `extra` is TOML appended to the standard tenants.
+    pub async fn spawn(extra: &str) -> TestGateway {
+        Self::spawn_with_env(extra, &[]).await
+    }
+
+    /// `spawn`, with more environment (secrets) for the configuration.
+    pub async fn spawn_with_env(extra: &str, more_env: &[(&str, &str)]) -> TestGateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let toml = format!(
+            "listen = \"127.0.0.1:0\"\nstore = \"sqlite://{}/gateway.db\"\n{extra}\n{}",
+            dir.path().display(),
+            tenants_toml()
+        );
+        let mut env: Environment =
+            HashMap::from([("GATEWAY_JWT_SECRET".to_owned(), HS256_SECRET.to_owned())]);
+        env.extend(more_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut config = Config::from_toml(&toml, &env).expect("test config is valid");
+        config.zernio_api_key = env.get("ZERNIO_API_KEY").map(Secret::new);
+        config.zernio_webhook_secret = env.get("ZERNIO_WEBHOOK_SECRET").map(Secret::new);
+        let gateway = Gateway::build(config, &env).await.expect("gateway builds");
+        let state = gateway.state().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(gateway.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        TestGateway {
+            base: format!("http://{addr}"),
+            addr,
+            client: reqwest::Client::new(),
+            state,
+            _dir: dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get_with_key(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request reaches the gateway")
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ended cleanly");
+        }
+    }
+}
+
+/// A problem+json answer, checked for the RFC 9457 members and returned as JSON.
+pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: serde_json::Value = response.json().await.expect("problem body is JSON");
+    for member in ["type", "title", "status", "detail", "code", "request_id"] {
+        assert!(body.get(member).is_some(), "problem lacks `{member}`: {body}");
+    }
+    assert_eq!(body["status"], status);
+    assert_eq!(body["request_id"].as_str(), request_id.as_deref());
+    body
+}
