@@ -10,7 +10,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{PostCursor, PostFilter, PostRecord, PostUpdate, Store, StoreError};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -66,4 +70,137 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    async fn insert_post(&self, p: &PostRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO posts (id, tenant, account, kind, mode, status, schedule_at, tiktok_url, \
+             error, fingerprint, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.id)
+        .bind(&p.tenant)
+        .bind(&p.account)
+        .bind(&p.kind)
+        .bind(&p.mode)
+        .bind(&p.status)
+        .bind(p.schedule_at.map(|t| t.timestamp_millis()))
+        .bind(&p.tiktok_url)
+        .bind(&p.error)
+        .bind(&p.fingerprint)
+        .bind(&p.request_id)
+        .bind(p.created_at.timestamp_millis())
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(store_error)
+    }
+
+    async fn post(&self, tenant: &str, id: &str) -> Result<Option<PostRecord>, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM posts WHERE id = ? AND tenant = ?"))
+            .bind(id)
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .map(|row| post_from_row(&row))
+            .transpose()
+    }
+
+    async fn post_by_id(&self, id: &str) -> Result<Option<PostRecord>, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM posts WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .map(|row| post_from_row(&row))
+            .transpose()
+    }
+
+    async fn posts(
+        &self,
+        tenant: &str,
+        filter: &PostFilter,
+        after: Option<&PostCursor>,
+        limit: u32,
+    ) -> Result<Vec<PostRecord>, StoreError> {
+        // NULL parameters switch a condition off, so one statement serves every filter.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM posts WHERE tenant = ?1 \
+             AND (?2 IS NULL OR status = ?2) \
+             AND (?3 IS NULL OR account = ?3) \
+             AND (?4 IS NULL OR created_at >= ?4) \
+             AND (?5 IS NULL OR created_at < ?5 OR (created_at = ?5 AND id < ?6)) \
+             ORDER BY created_at DESC, id DESC LIMIT ?7"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant)
+            .bind(&filter.status)
+            .bind(&filter.account)
+            .bind(filter.since.map(|t| t.timestamp_millis()))
+            .bind(after.map(|c| c.created_at.timestamp_millis()))
+            .bind(after.map(|c| c.id.as_str()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(post_from_row).collect()
+    }
+
+    async fn update_post(&self, id: &str, u: &PostUpdate) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE posts SET status = COALESCE(?2, status), \
+             schedule_at = CASE WHEN ?3 THEN ?4 ELSE schedule_at END, \
+             tiktok_url = COALESCE(?5, tiktok_url), \
+             error = CASE WHEN ?6 THEN ?7 ELSE error END WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(&u.status)
+        .bind(u.schedule_at.is_some())
+        .bind(u.schedule_at.flatten().map(|t| t.timestamp_millis()))
+        .bind(&u.tiktok_url)
+        .bind(u.error.is_some())
+        .bind(u.error.clone().flatten())
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(store_error)
+    }
+}
+
+const COLUMNS: &str = "id, tenant, account, kind, mode, status, schedule_at, tiktok_url, error, \
+                       fingerprint, request_id, created_at";
+
+fn store_error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolClosed | sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Other(other.to_string()),
+    }
+}
+
+fn millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Other(format!("timestamp {ms} out of range")))
+}
+
+fn post_from_row(row: &SqliteRow) -> Result<PostRecord, StoreError> {
+    let get = |e: sqlx::Error| StoreError::Other(e.to_string());
+    Ok(PostRecord {
+        id: row.try_get("id").map_err(get)?,
+        tenant: row.try_get("tenant").map_err(get)?,
+        account: row.try_get("account").map_err(get)?,
+        kind: row.try_get("kind").map_err(get)?,
+        mode: row.try_get("mode").map_err(get)?,
+        status: row.try_get("status").map_err(get)?,
+        schedule_at: row
+            .try_get::<Option<i64>, _>("schedule_at")
+            .map_err(get)?
+            .map(millis)
+            .transpose()?,
+        tiktok_url: row.try_get("tiktok_url").map_err(get)?,
+        error: row.try_get("error").map_err(get)?,
+        fingerprint: row.try_get("fingerprint").map_err(get)?,
+        request_id: row.try_get("request_id").map_err(get)?,
+        created_at: millis(row.try_get("created_at").map_err(get)?)?,
+    })
 }

@@ -1,0 +1,89 @@
+//! The store contract, run against every backend: tenant scoping, newest-first cursor pages,
+//! filters and updates.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tiktok_gateway::config::StoreUrl;
+use tiktok_gateway::store::{self, PostCursor, PostFilter, PostRecord, PostUpdate, Store};
+
+fn record(id: &str, tenant: &str, account: &str, created_at: DateTime<Utc>) -> PostRecord {
+    PostRecord {
+        id: id.into(),
+        tenant: tenant.into(),
+        account: account.into(),
+        kind: "video".into(),
+        mode: "now".into(),
+        status: "published".into(),
+        schedule_at: None,
+        tiktok_url: None,
+        error: None,
+        fingerprint: format!("fp-{id}"),
+        request_id: format!("req-{id}"),
+        created_at,
+    }
+}
+
+async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = StoreUrl::Sqlite(dir.path().join("nested/dir/gateway.db"));
+    (store::open(&url).await.expect("sqlite store opens"), dir)
+}
+
+async fn contract(store: Arc<dyn Store>) {
+    let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
+    for i in 0..5 {
+        store.insert_post(&record(&format!("a{i}"), "acme", if i % 2 == 0 { "acc_a1" } else { "acc_a2" }, t0 + Duration::seconds(i))).await.unwrap();
+    }
+    // Same instant as a4: the id breaks the tie, so pages never skip or repeat.
+    store.insert_post(&record("a5", "acme", "acc_a1", t0 + Duration::seconds(4))).await.unwrap();
+    store.insert_post(&record("b0", "globex", "acc_b1", t0 + Duration::seconds(10))).await.unwrap();
+
+    assert_eq!(store.post("acme", "a1").await.unwrap().unwrap().account, "acc_a2");
+    assert_eq!(store.post("globex", "a1").await.unwrap(), None, "another tenant's post is not found");
+    assert_eq!(store.post_by_id("b0").await.unwrap().unwrap().tenant, "globex");
+    assert!(store.insert_post(&record("a1", "globex", "acc_b1", t0)).await.is_err(), "ids are unique");
+
+    let all = PostFilter::default();
+    let first = store.posts("acme", &all, None, 4).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["a5", "a4", "a3", "a2"]);
+    let last = first.last().unwrap();
+    let cursor = PostCursor { created_at: last.created_at, id: last.id.clone() };
+    let second = store.posts("acme", &all, Some(&cursor), 4).await.unwrap();
+    let ids: Vec<&str> = second.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["a1", "a0"]);
+
+    let by_account = PostFilter { account: Some("acc_a2".into()), ..Default::default() };
+    let ids: Vec<String> = store.posts("acme", &by_account, None, 10).await.unwrap().into_iter().map(|p| p.id).collect();
+    assert_eq!(ids, ["a3", "a1"]);
+    let since = PostFilter { since: Some(t0 + Duration::seconds(3)), ..Default::default() };
+    assert_eq!(store.posts("acme", &since, None, 10).await.unwrap().len(), 3);
+    assert!(store.posts("acme", &PostFilter { account: Some("acc_b1".into()), ..Default::default() }, None, 10).await.unwrap().is_empty());
+
+    store
+        .update_post("a0", &PostUpdate { status: Some("failed".into()), error: Some(Some("spam_risk".into())), tiktok_url: Some("https://www.tiktok.com/@x/video/1".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let a0 = store.post("acme", "a0").await.unwrap().unwrap();
+    assert_eq!((a0.status.as_str(), a0.error.as_deref()), ("failed", Some("spam_risk")));
+    assert_eq!(a0.tiktok_url.as_deref(), Some("https://www.tiktok.com/@x/video/1"));
+    let failed = PostFilter { status: Some("failed".into()), ..Default::default() };
+    assert_eq!(store.posts("acme", &failed, None, 10).await.unwrap().len(), 1);
+    store.update_post("a0", &PostUpdate { error: Some(None), ..Default::default() }).await.unwrap();
+    let a0 = store.post("acme", "a0").await.unwrap().unwrap();
+    assert_eq!((a0.status.as_str(), a0.error), ("failed", None), "None keeps, Some(None) clears");
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_store_contract() {
+    let (store, _dir) = sqlite().await;
+    contract(store).await;
+}
+
+#[tokio::test]
+async fn a_closed_store_is_unavailable() {
+    let (store, _dir) = sqlite().await;
+    store.close().await;
+    assert!(store.ping().await.is_err());
+}
