@@ -30,6 +30,8 @@ pub enum ApiError {
     AccountNotAllowed(String),
     #[error("not found")]
     NotFound,
+    #[error("validation failed")]
+    Validation(Vec<crate::tiktok::Violation>),
     #[error("bad request: {detail}")]
     BadRequest { code: &'static str, detail: String },
     #[error("unsupported media type")]
@@ -116,6 +118,15 @@ impl ApiError {
                 "Not found",
                 "no such object".to_owned(),
             ),
+            Validation(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "The post breaks TikTok's rules",
+                match errors.len() {
+                    1 => "1 rule is broken; `errors` says which and how to fix it".to_owned(),
+                    n => format!("{n} rules are broken; `errors` lists each with its fix"),
+                },
+            ),
             BadRequest { code, detail } => (
                 StatusCode::BAD_REQUEST,
                 *code,
@@ -193,7 +204,13 @@ impl IntoResponse for ApiError {
             ApiError::StoreUnavailable(e) => tracing::warn!(error = %e, "store unavailable"),
             _ => {}
         }
-        let problem = self.problem();
+        let mut problem = self.problem();
+        if let ApiError::Validation(errors) = &self {
+            problem.extensions.insert(
+                "errors".to_owned(),
+                serde_json::to_value(errors).unwrap_or_default(),
+            );
+        }
         let mut response = problem_response(problem);
         response.headers_mut().extend(self.headers());
         response

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
+pub mod tiktok;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -25,7 +25,10 @@ async fn every_refusal_is_a_401_problem_with_its_own_code() {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        assert!(challenge.starts_with("Bearer"), "{case}: WWW-Authenticate is `{challenge}`");
+        assert!(
+            challenge.starts_with("Bearer"),
+            "{case}: WWW-Authenticate is `{challenge}`"
+        );
         let body = problem(response, 401).await;
         assert_eq!(body["code"], *code, "{case}");
         codes.insert(*code);
@@ -53,10 +56,18 @@ async fn valid_keys_and_tokens_pass() {
         .await
         .unwrap();
     assert_eq!(via_header.status(), 200);
-    assert_eq!(via_header.json::<serde_json::Value>().await.unwrap()["tenant"], "globex");
+    assert_eq!(
+        via_header.json::<serde_json::Value>().await.unwrap()["tenant"],
+        "globex"
+    );
 
     let token = tokens::sign("RS256", &claims());
-    let me: serde_json::Value = gw.get_with_key("/v1/me", &token).await.json().await.unwrap();
+    let me: serde_json::Value = gw
+        .get_with_key("/v1/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["tenant"], "acme");
     assert_eq!(me["credential"], "jwt");
     assert_eq!(me["credential_id"], "user-42");
@@ -65,22 +76,38 @@ async fn valid_keys_and_tokens_pass() {
 
 #[tokio::test]
 async fn hs256_es256_and_jwks_tokens_pass_where_configured() {
-    for (config, algorithm) in [("HS256", "HS256"), ("ES256", "ES256"), ("RS256-JWKS", "RS256")] {
+    for (config, algorithm) in [
+        ("HS256", "HS256"),
+        ("ES256", "ES256"),
+        ("RS256-JWKS", "RS256"),
+    ] {
         let gw = TestGateway::spawn(&jwt_toml(config)).await;
         let token = tokens::sign(algorithm, &claims());
         let response = gw.get_with_key("/v1/me", &token).await;
         assert_eq!(response.status(), 200, "{config}");
         // A token of another algorithm is refused, whatever its signature.
-        let other = if algorithm == "HS256" { "RS256" } else { "HS256" };
-        let response = gw.get_with_key("/v1/me", &tokens::sign(other, &claims())).await;
-        assert_eq!(problem(response, 401).await["code"], "token_algorithm_not_allowed", "{config}");
+        let other = if algorithm == "HS256" {
+            "RS256"
+        } else {
+            "HS256"
+        };
+        let response = gw
+            .get_with_key("/v1/me", &tokens::sign(other, &claims()))
+            .await;
+        assert_eq!(
+            problem(response, 401).await["code"],
+            "token_algorithm_not_allowed",
+            "{config}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_gateway_without_jwt_refuses_tokens_distinctly() {
     let gw = TestGateway::spawn("").await;
-    let response = gw.get_with_key("/v1/me", &tokens::sign("HS256", &claims())).await;
+    let response = gw
+        .get_with_key("/v1/me", &tokens::sign("HS256", &claims()))
+        .await;
     assert_eq!(problem(response, 401).await["code"], "jwt_not_accepted");
 }
 
@@ -95,7 +122,10 @@ async fn both_credential_headers_at_once_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(problem(response, 401).await["code"], "ambiguous_credentials");
+    assert_eq!(
+        problem(response, 401).await["code"],
+        "ambiguous_credentials"
+    );
 }
 
 #[tokio::test]
@@ -111,8 +141,14 @@ async fn a_missing_scope_is_403_insufficient_scope() {
         .send()
         .await
         .unwrap();
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
-    assert!(challenge.contains(r#"error="insufficient_scope""#), "{challenge}");
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
     let body = problem(response, 403).await;
     assert_eq!(body["code"], "insufficient_scope");
 

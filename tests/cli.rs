@@ -21,17 +21,36 @@ fn gateway() -> Command {
 
 #[test]
 fn key_new_prints_a_key_and_its_config_lines() {
-    let output = gateway().args(["key", "new", "--tenant", "marketing", "--scopes", "posts:read", "posts:write", "--id", "cms"]).output().unwrap();
+    let output = gateway()
+        .args([
+            "key",
+            "new",
+            "--tenant",
+            "marketing",
+            "--scopes",
+            "posts:read",
+            "posts:write",
+            "--id",
+            "cms",
+        ])
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let key = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     assert!(key.starts_with("tgw_") && key.len() >= 4 + 43, "{key}");
     let hint = String::from_utf8(output.stderr).unwrap();
     let digest = hex::encode(tiktok_gateway::auth::api_key::digest(&key));
     assert!(hint.contains(&format!("sha256 = \"{digest}\"")), "{hint}");
-    assert!(hint.contains("scopes = [\"posts:read\", \"posts:write\"]"), "{hint}");
+    assert!(
+        hint.contains("scopes = [\"posts:read\", \"posts:write\"]"),
+        "{hint}"
+    );
     assert!(hint.contains("id = \"cms\""), "{hint}");
 
-    let bad = gateway().args(["key", "new", "--tenant", "t", "--scopes", "posts:delete"]).output().unwrap();
+    let bad = gateway()
+        .args(["key", "new", "--tenant", "t", "--scopes", "posts:delete"])
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
 }
 
@@ -39,7 +58,11 @@ fn key_new_prints_a_key_and_its_config_lines() {
 fn openapi_prints_the_committed_spec() {
     let output = gateway().arg("openapi").output().unwrap();
     assert!(output.status.success());
-    let committed = std::fs::read_to_string(format!("{}/openapi/openapi.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let committed = std::fs::read_to_string(format!(
+        "{}/openapi/openapi.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
 }
 
@@ -56,17 +79,35 @@ fn token_mints_an_hs256_token_for_a_configured_tenant() {
     .unwrap();
     let secret = "a-development-secret-of-32-bytes-or-more";
     let output = gateway()
-        .args(["token", "--tenant", "marketing", "--scopes", "posts:read", "analytics:read", "--ttl", "15m"])
+        .args([
+            "token",
+            "--tenant",
+            "marketing",
+            "--scopes",
+            "posts:read",
+            "analytics:read",
+            "--ttl",
+            "15m",
+        ])
         .env("GATEWAY_CONFIG", &config)
         .env("MY_JWT_SECRET", secret)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.set_audience(&["tiktok-gateway"]);
     validation.set_issuer(&["https://idp.test"]);
-    let data = jsonwebtoken::decode::<serde_json::Value>(&token, &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()), &validation).unwrap();
+    let data = jsonwebtoken::decode::<serde_json::Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    )
+    .unwrap();
     assert_eq!(data.claims["tenant"], "marketing");
     assert_eq!(data.claims["scope"], "posts:read analytics:read");
     let ttl = data.claims["exp"].as_i64().unwrap() - data.claims["iat"].as_i64().unwrap();
@@ -107,7 +148,9 @@ fn serve_runs_the_development_profile_and_stops_on_sigterm() {
     });
     let (mut key, mut address) = (None, None);
     while key.is_none() || address.is_none() {
-        let line = rx.recv_timeout(Duration::from_secs(30)).expect("serve prints its key and address");
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve prints its key and address");
         if let Some(k) = line.split_whitespace().find(|w| w.starts_with("tgw_")) {
             key = Some(k.trim_matches('"').to_owned());
         }
@@ -117,9 +160,15 @@ fn serve_runs_the_development_profile_and_stops_on_sigterm() {
         }
     }
     let (key, address) = (key.unwrap(), address.unwrap());
-    assert!(dir.path().join("data/gateway.db").exists(), "the SQLite file is created under ./data");
+    assert!(
+        dir.path().join("data/gateway.db").exists(),
+        "the SQLite file is created under ./data"
+    );
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let me: serde_json::Value = runtime.block_on(async {
         reqwest::Client::new()
             .get(format!("http://{address}/v1/me"))
@@ -133,14 +182,26 @@ fn serve_runs_the_development_profile_and_stops_on_sigterm() {
     });
     assert_eq!(me["tenant"], "demo");
 
-    let health = gateway().args(["healthcheck", "--url", &format!("http://{address}")]).status().unwrap();
+    let health = gateway()
+        .args(["healthcheck", "--url", &format!("http://{address}")])
+        .status()
+        .unwrap();
     assert!(health.success());
 
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful exit after SIGTERM: {status}");
 
-    let health = gateway().args(["healthcheck", "--url", &format!("http://{address}")]).status().unwrap();
-    assert!(!health.success(), "the health check fails once the gateway is gone");
+    let health = gateway()
+        .args(["healthcheck", "--url", &format!("http://{address}")])
+        .status()
+        .unwrap();
+    assert!(
+        !health.success(),
+        "the health check fails once the gateway is gone"
+    );
 }

@@ -7,7 +7,10 @@ use std::io::Write;
 use tiktok_gateway::config::{Config, ConfigError, Environment, Loaded, StoreUrl};
 
 fn env(pairs: &[(&str, &str)]) -> Environment {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect::<HashMap<_, _>>()
 }
 
 fn config_file(text: &str) -> tempfile::NamedTempFile {
@@ -21,7 +24,9 @@ fn load(pairs: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
 }
 
 fn error(pairs: &[(&str, &str)]) -> String {
-    load(pairs).expect_err("configuration must be refused").to_string()
+    load(pairs)
+        .expect_err("configuration must be refused")
+        .to_string()
 }
 
 const TENANT: &str = r#"
@@ -36,14 +41,23 @@ scopes = ["posts:read"]
 
 #[test]
 fn with_nothing_configured_the_development_profile_runs_the_sandbox() {
-    let Loaded { config, development_key } = load(&[]).unwrap();
+    let Loaded {
+        config,
+        development_key,
+    } = load(&[]).unwrap();
     let key = development_key.expect("a key is made for this run");
     assert!(key.starts_with("tgw_"));
     assert!(config.is_sandbox());
     assert_eq!(config.tenants.len(), 1);
     assert_eq!(config.tenants[0].id, "demo");
-    assert_eq!(config.tenants[0].accounts, ["sandbox_public", "sandbox_private"]);
-    assert_eq!(config.tenants[0].api_keys[0].sha256, hex::encode(tiktok_gateway::auth::api_key::digest(&key)));
+    assert_eq!(
+        config.tenants[0].accounts,
+        ["sandbox_public", "sandbox_private"]
+    );
+    assert_eq!(
+        config.tenants[0].api_keys[0].sha256,
+        hex::encode(tiktok_gateway::auth::api_key::digest(&key))
+    );
     assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(config.store, StoreUrl::Sqlite("data/gateway.db".into()));
     // Each run makes its own key.
@@ -53,15 +67,24 @@ fn with_nothing_configured_the_development_profile_runs_the_sandbox() {
 #[test]
 fn a_zernio_key_without_tenants_is_refused() {
     let message = error(&[("ZERNIO_API_KEY", "sk_live")]);
-    assert!(message.contains("tenants") && message.contains("ZERNIO_API_KEY"), "{message}");
-    assert!(!message.contains("sk_live"), "the key itself is never printed");
+    assert!(
+        message.contains("tenants") && message.contains("ZERNIO_API_KEY"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("sk_live"),
+        "the key itself is never printed"
+    );
 }
 
 #[test]
 fn environment_overrides_the_file() {
     let file = config_file(&format!("listen = \"127.0.0.1:9000\"\n{TENANT}"));
     let path = file.path().to_str().unwrap();
-    let Loaded { config, development_key } = load(&[
+    let Loaded {
+        config,
+        development_key,
+    } = load(&[
         ("GATEWAY_CONFIG", path),
         ("GATEWAY_LISTEN", "0.0.0.0:8081"),
         ("GATEWAY_STORE", "sqlite:///var/lib/gw/gateway.db"),
@@ -73,12 +96,21 @@ fn environment_overrides_the_file() {
     .unwrap();
     assert!(development_key.is_none());
     assert_eq!(config.listen.to_string(), "0.0.0.0:8081");
-    assert_eq!(config.store, StoreUrl::Sqlite("/var/lib/gw/gateway.db".into()));
+    assert_eq!(
+        config.store,
+        StoreUrl::Sqlite("/var/lib/gw/gateway.db".into())
+    );
     assert_eq!(config.zernio.base_url.as_str(), "http://127.0.0.1:9999/api");
     assert_eq!(config.zernio.request_timeout_ms, 1500);
-    assert_eq!(config.zernio_api_key.as_ref().map(|k| k.expose()), Some("sk_test"));
+    assert_eq!(
+        config.zernio_api_key.as_ref().map(|k| k.expose()),
+        Some("sk_test")
+    );
     assert_eq!(format!("{:?}", config.zernio_api_key), "Some(Secret(***))");
-    assert_eq!(config.tenants[0].daily_posts_per_account, 15, "defaults fill what the file omits");
+    assert_eq!(
+        config.tenants[0].daily_posts_per_account, 15,
+        "defaults fill what the file omits"
+    );
 }
 
 #[test]
@@ -89,9 +121,21 @@ fn bad_values_name_their_key() {
         (vec![("GATEWAY_LISTEN", "not-an-address")], "listen"),
         (vec![("GATEWAY_STORE", "postgres://db")], "store"),
         (vec![("ZERNIO_BASE_URL", "::nonsense")], "zernio.base_url"),
-        (vec![("GATEWAY_CONFIG", "/no/such/file.toml")], "GATEWAY_CONFIG"),
-        (vec![("GATEWAY_CONFIG", path), ("GATEWAY_HTTP__BODY_LIMIT_BYTES", "10")], "http.body_limit_bytes"),
-        (vec![("GATEWAY_CONFIG", path), ("GATEWAY_LISTN", "0.0.0.0:1")], "listn"),
+        (
+            vec![("GATEWAY_CONFIG", "/no/such/file.toml")],
+            "GATEWAY_CONFIG",
+        ),
+        (
+            vec![
+                ("GATEWAY_CONFIG", path),
+                ("GATEWAY_HTTP__BODY_LIMIT_BYTES", "10"),
+            ],
+            "http.body_limit_bytes",
+        ),
+        (
+            vec![("GATEWAY_CONFIG", path), ("GATEWAY_LISTN", "0.0.0.0:1")],
+            "listn",
+        ),
     ];
     for (pairs, key) in cases {
         let message = error(&pairs);
@@ -103,21 +147,60 @@ fn bad_values_name_their_key() {
 #[test]
 fn file_mistakes_are_refused_with_the_key() {
     let cases = [
-        (format!("{TENANT}\nrequests_per_minute = \"many\""), "requests_per_minute"),
-        (TENANT.replace("id = \"cms\"", "id = \"cms\"\nscopse = []"), "scopse"),
+        (
+            format!("{TENANT}\nrequests_per_minute = \"many\""),
+            "requests_per_minute",
+        ),
+        (
+            TENANT.replace("id = \"cms\"", "id = \"cms\"\nscopse = []"),
+            "scopse",
+        ),
         (TENANT.replace("posts:read", "posts:delete"), "scopes"),
-        (TENANT.replace("0000000000000000000000000000000000000000000000000000000000000000", "abc"), "sha256"),
-        (format!("{TENANT}\n[[tenants]]\nid = \"other\"\naccounts = [\"acc_123\"]"), "acc_123"),
-        (format!("{TENANT}\n[[tenants]]\nid = \"marketing\""), "twice"),
-        (TENANT.replace("\"marketing\"", "\"has space\""), "tenants[0].id"),
-        (format!("{TENANT}\n[auth.jwt]\nissuer = \"i\"\naudience = \"a\"\nalgorithm = \"HS256\"\nsecret_env = \"NO_SUCH_VAR\""), "NO_SUCH_VAR"),
-        (format!("{TENANT}\n[auth.jwt]\nissuer = \"i\"\naudience = \"a\"\nalgorithm = \"none\"\nsecret_env = \"X\""), "algorithm"),
-        (format!("{TENANT}\n[auth.jwt]\nissuer = \"i\"\naudience = \"a\"\nalgorithm = \"RS256\""), "exactly one"),
+        (
+            TENANT.replace(
+                "0000000000000000000000000000000000000000000000000000000000000000",
+                "abc",
+            ),
+            "sha256",
+        ),
+        (
+            format!("{TENANT}\n[[tenants]]\nid = \"other\"\naccounts = [\"acc_123\"]"),
+            "acc_123",
+        ),
+        (
+            format!("{TENANT}\n[[tenants]]\nid = \"marketing\""),
+            "twice",
+        ),
+        (
+            TENANT.replace("\"marketing\"", "\"has space\""),
+            "tenants[0].id",
+        ),
+        (
+            format!(
+                "{TENANT}\n[auth.jwt]\nissuer = \"i\"\naudience = \"a\"\nalgorithm = \"HS256\"\nsecret_env = \"NO_SUCH_VAR\""
+            ),
+            "NO_SUCH_VAR",
+        ),
+        (
+            format!(
+                "{TENANT}\n[auth.jwt]\nissuer = \"i\"\naudience = \"a\"\nalgorithm = \"none\"\nsecret_env = \"X\""
+            ),
+            "algorithm",
+        ),
+        (
+            format!(
+                "{TENANT}\n[auth.jwt]\nissuer = \"i\"\naudience = \"a\"\nalgorithm = \"RS256\""
+            ),
+            "exactly one",
+        ),
         ("listen = \"127.0.0.1:1\"".to_owned(), "tenants"),
     ];
     for (text, needle) in cases {
         let file = config_file(&text);
         let message = error(&[("GATEWAY_CONFIG", file.path().to_str().unwrap())]);
-        assert!(message.contains(needle), "`{message}` does not mention `{needle}`");
+        assert!(
+            message.contains(needle),
+            "`{message}` does not mention `{needle}`"
+        );
     }
 }

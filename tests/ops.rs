@@ -8,17 +8,36 @@ use common::*;
 #[tokio::test]
 async fn health_and_readiness() {
     let gw = TestGateway::spawn("").await;
-    let health: serde_json::Value = gw.client.get(gw.url("/healthz")).send().await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = gw
+        .client
+        .get(gw.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     let ready = gw.client.get(gw.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["store"], "sqlite");
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.unwrap()["store"],
+        "sqlite"
+    );
 
     // A store that no longer answers makes the gateway unready, not dead.
     gw.state.store.close().await;
     let body = problem(gw.client.get(gw.url("/readyz")).send().await.unwrap(), 503).await;
     assert_eq!(body["code"], "store_unavailable");
-    assert_eq!(gw.client.get(gw.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        gw.client
+            .get(gw.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -27,26 +46,72 @@ async fn metrics_are_labelled_by_route_template_never_by_raw_path() {
     gw.get_with_key("/v1/me", ACME_KEY).await;
     gw.get_with_key("/v1/me", ACME_KEY).await;
     gw.client.get(gw.url("/v1/me")).send().await.unwrap();
-    gw.client.get(gw.url("/no/such/path/8d1f")).send().await.unwrap();
-    gw.client.request(reqwest::Method::from_bytes(b"BREW").unwrap(), gw.url("/v1/me")).send().await.unwrap();
+    gw.client
+        .get(gw.url("/no/such/path/8d1f"))
+        .send()
+        .await
+        .unwrap();
+    gw.client
+        .request(
+            reqwest::Method::from_bytes(b"BREW").unwrap(),
+            gw.url("/v1/me"),
+        )
+        .send()
+        .await
+        .unwrap();
 
     let response = gw.client.get(gw.url("/metrics")).send().await.unwrap();
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = response.text().await.unwrap();
-    assert!(text.contains(r#"http_requests_total{method="GET",route="/v1/me",status="200"} 2"#), "{text}");
-    assert!(text.contains(r#"http_requests_total{method="GET",route="/v1/me",status="401"} 1"#), "{text}");
-    assert!(text.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
-    assert!(text.contains(r#"http_requests_total{method="other",route="/v1/me",status="405"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/v1/me",status="200"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/v1/me",status="401"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="other",route="/v1/me",status="405"} 1"#),
+        "{text}"
+    );
     assert!(text.contains(r#"http_request_duration_seconds_bucket{method="GET",route="/v1/me",status="200",le="0.005"}"#), "{text}");
-    assert!(text.contains(&format!(r#"build_info{{version="{}"}} 1"#, env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(
+        text.contains(&format!(
+            r#"build_info{{version="{}"}} 1"#,
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
     assert!(!text.contains("8d1f"), "a raw path leaked into a label");
 }
 
 #[tokio::test]
 async fn the_served_spec_is_openapi_3_1_and_equals_the_committed_file() {
     let gw = TestGateway::spawn("").await;
-    let served: serde_json::Value = gw.client.get(gw.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
-    assert!(served["openapi"].as_str().unwrap().starts_with("3.1"), "{}", served["openapi"]);
+    let served: serde_json::Value = gw
+        .client
+        .get(gw.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        served["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        served["openapi"]
+    );
     assert!(served["paths"]["/v1/me"]["get"].is_object());
 
     let path = format!("{}/openapi/openapi.json", env!("CARGO_MANIFEST_DIR"));
@@ -56,7 +121,10 @@ async fn the_served_spec_is_openapi_3_1_and_equals_the_committed_file() {
         tiktok_gateway::openapi::spec_json(),
         "openapi/openapi.json is stale: regenerate it with `cargo run -- openapi > openapi/openapi.json`"
     );
-    assert_eq!(served, serde_json::from_str::<serde_json::Value>(&committed).unwrap());
+    assert_eq!(
+        served,
+        serde_json::from_str::<serde_json::Value>(&committed).unwrap()
+    );
 }
 
 #[tokio::test]
@@ -67,18 +135,33 @@ async fn the_docs_ui_is_served_from_the_binary() {
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
     // Nothing is fetched from elsewhere when the page opens.
-    assert!(!html.contains("https://"), "the docs page loads something remote");
+    assert!(
+        !html.contains("https://"),
+        "the docs page loads something remote"
+    );
 }
 
 #[tokio::test]
 async fn a_sane_request_id_is_kept_and_any_other_is_replaced() {
     let gw = TestGateway::spawn("").await;
-    let kept = gw.client.get(gw.url("/v1/me")).header("x-request-id", "caller-abc.123").send().await.unwrap();
+    let kept = gw
+        .client
+        .get(gw.url("/v1/me"))
+        .header("x-request-id", "caller-abc.123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(kept.headers()["x-request-id"], "caller-abc.123");
     assert_eq!(problem(kept, 401).await["request_id"], "caller-abc.123");
 
     for insane in ["has space", "<script>", "a\"b", &"x".repeat(129)] {
-        let response = gw.client.get(gw.url("/healthz")).header("x-request-id", insane).send().await.unwrap();
+        let response = gw
+            .client
+            .get(gw.url("/healthz"))
+            .header("x-request-id", insane)
+            .send()
+            .await
+            .unwrap();
         let id = response.headers()["x-request-id"].to_str().unwrap();
         assert_ne!(id, insane);
         assert_eq!(id.len(), 36, "a generated UUID replaces `{insane}`");
@@ -90,7 +173,11 @@ async fn a_sane_request_id_is_kept_and_any_other_is_replaced() {
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods_are_problems() {
     let gw = TestGateway::spawn("").await;
-    let body = problem(gw.client.get(gw.url("/v2/anything")).send().await.unwrap(), 404).await;
+    let body = problem(
+        gw.client.get(gw.url("/v2/anything")).send().await.unwrap(),
+        404,
+    )
+    .await;
     assert_eq!(body["code"], "route_not_found");
     let response = gw.client.delete(gw.url("/v1/me")).send().await.unwrap();
     assert_eq!(response.headers()["allow"], "GET,HEAD");
@@ -102,5 +189,8 @@ async fn graceful_shutdown_ends_the_server() {
     let gw = TestGateway::spawn("").await;
     let addr = gw.addr;
     gw.stop().await;
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
 }

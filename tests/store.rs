@@ -33,52 +33,180 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
 async fn contract(store: Arc<dyn Store>) {
     let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
     for i in 0..5 {
-        store.insert_post(&record(&format!("a{i}"), "acme", if i % 2 == 0 { "acc_a1" } else { "acc_a2" }, t0 + Duration::seconds(i))).await.unwrap();
+        store
+            .insert_post(&record(
+                &format!("a{i}"),
+                "acme",
+                if i % 2 == 0 { "acc_a1" } else { "acc_a2" },
+                t0 + Duration::seconds(i),
+            ))
+            .await
+            .unwrap();
     }
     // Same instant as a4: the id breaks the tie, so pages never skip or repeat.
-    store.insert_post(&record("a5", "acme", "acc_a1", t0 + Duration::seconds(4))).await.unwrap();
-    store.insert_post(&record("b0", "globex", "acc_b1", t0 + Duration::seconds(10))).await.unwrap();
+    store
+        .insert_post(&record("a5", "acme", "acc_a1", t0 + Duration::seconds(4)))
+        .await
+        .unwrap();
+    store
+        .insert_post(&record(
+            "b0",
+            "globex",
+            "acc_b1",
+            t0 + Duration::seconds(10),
+        ))
+        .await
+        .unwrap();
 
-    assert_eq!(store.post("acme", "a1").await.unwrap().unwrap().account, "acc_a2");
-    assert_eq!(store.post("globex", "a1").await.unwrap(), None, "another tenant's post is not found");
-    assert_eq!(store.post_by_id("b0").await.unwrap().unwrap().tenant, "globex");
-    assert!(store.insert_post(&record("a1", "globex", "acc_b1", t0)).await.is_err(), "ids are unique");
+    assert_eq!(
+        store.post("acme", "a1").await.unwrap().unwrap().account,
+        "acc_a2"
+    );
+    assert_eq!(
+        store.post("globex", "a1").await.unwrap(),
+        None,
+        "another tenant's post is not found"
+    );
+    assert_eq!(
+        store.post_by_id("b0").await.unwrap().unwrap().tenant,
+        "globex"
+    );
+    assert!(
+        store
+            .insert_post(&record("a1", "globex", "acc_b1", t0))
+            .await
+            .is_err(),
+        "ids are unique"
+    );
 
     let all = PostFilter::default();
     let first = store.posts("acme", &all, None, 4).await.unwrap();
     let ids: Vec<&str> = first.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids, ["a5", "a4", "a3", "a2"]);
     let last = first.last().unwrap();
-    let cursor = PostCursor { created_at: last.created_at, id: last.id.clone() };
+    let cursor = PostCursor {
+        created_at: last.created_at,
+        id: last.id.clone(),
+    };
     let second = store.posts("acme", &all, Some(&cursor), 4).await.unwrap();
     let ids: Vec<&str> = second.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids, ["a1", "a0"]);
 
-    let by_account = PostFilter { account: Some("acc_a2".into()), ..Default::default() };
-    let ids: Vec<String> = store.posts("acme", &by_account, None, 10).await.unwrap().into_iter().map(|p| p.id).collect();
+    let by_account = PostFilter {
+        account: Some("acc_a2".into()),
+        ..Default::default()
+    };
+    let ids: Vec<String> = store
+        .posts("acme", &by_account, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
     assert_eq!(ids, ["a3", "a1"]);
-    let since = PostFilter { since: Some(t0 + Duration::seconds(3)), ..Default::default() };
-    assert_eq!(store.posts("acme", &since, None, 10).await.unwrap().len(), 3);
-    assert!(store.posts("acme", &PostFilter { account: Some("acc_b1".into()), ..Default::default() }, None, 10).await.unwrap().is_empty());
+    let since = PostFilter {
+        since: Some(t0 + Duration::seconds(3)),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.posts("acme", &since, None, 10).await.unwrap().len(),
+        3
+    );
+    assert!(
+        store
+            .posts(
+                "acme",
+                &PostFilter {
+                    account: Some("acc_b1".into()),
+                    ..Default::default()
+                },
+                None,
+                10
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     store
-        .update_post("a0", &PostUpdate { status: Some("failed".into()), error: Some(Some("spam_risk".into())), tiktok_url: Some("https://www.tiktok.com/@x/video/1".into()), ..Default::default() })
+        .update_post(
+            "a0",
+            &PostUpdate {
+                status: Some("failed".into()),
+                error: Some(Some("spam_risk".into())),
+                tiktok_url: Some("https://www.tiktok.com/@x/video/1".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let a0 = store.post("acme", "a0").await.unwrap().unwrap();
-    assert_eq!((a0.status.as_str(), a0.error.as_deref()), ("failed", Some("spam_risk")));
-    assert_eq!(a0.tiktok_url.as_deref(), Some("https://www.tiktok.com/@x/video/1"));
-    let failed = PostFilter { status: Some("failed".into()), ..Default::default() };
-    assert_eq!(store.posts("acme", &failed, None, 10).await.unwrap().len(), 1);
-    store.update_post("a0", &PostUpdate { error: Some(None), ..Default::default() }).await.unwrap();
+    assert_eq!(
+        (a0.status.as_str(), a0.error.as_deref()),
+        ("failed", Some("spam_risk"))
+    );
+    assert_eq!(
+        a0.tiktok_url.as_deref(),
+        Some("https://www.tiktok.com/@x/video/1")
+    );
+    let failed = PostFilter {
+        status: Some("failed".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.posts("acme", &failed, None, 10).await.unwrap().len(),
+        1
+    );
+    store
+        .update_post(
+            "a0",
+            &PostUpdate {
+                error: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let a0 = store.post("acme", "a0").await.unwrap().unwrap();
-    assert_eq!((a0.status.as_str(), a0.error), ("failed", None), "None keeps, Some(None) clears");
+    assert_eq!(
+        (a0.status.as_str(), a0.error),
+        ("failed", None),
+        "None keeps, Some(None) clears"
+    );
 }
 
 #[tokio::test]
 async fn sqlite_keeps_the_store_contract() {
     let (store, _dir) = sqlite().await;
     contract(store).await;
+}
+
+/// The Redis the test command started (`scripts/test` sets TEST_REDIS_URL), with a database of
+/// this test's own so that runs do not see each other's keys.
+async fn redis(db: u8) -> Arc<dyn Store> {
+    let base = std::env::var("TEST_REDIS_URL").expect(
+        "TEST_REDIS_URL is not set: run the tests through scripts/test, which starts Redis",
+    );
+    let url = format!("{base}/{db}");
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
+    store::open(&StoreUrl::Redis(url))
+        .await
+        .expect("redis store opens")
+}
+
+#[tokio::test]
+async fn redis_keeps_the_store_contract() {
+    contract(redis(1).await).await;
+}
+
+#[tokio::test]
+async fn a_closed_redis_store_is_unavailable() {
+    let store = redis(2).await;
+    store.ping().await.unwrap();
+    store.close().await;
+    assert!(store.ping().await.is_err());
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 
 pub mod me;
 pub mod ops;
+pub mod posts;
+pub mod schemas;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,4 +18,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(me::me))
+        .routes(routes!(posts::validate))
 }

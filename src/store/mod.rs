@@ -2,6 +2,7 @@
 //! for several replicas. Handlers see only `dyn Store`; every method that reads a tenant's
 //! objects takes the tenant, so that no query can forget it.
 
+pub mod redis;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -98,8 +99,6 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>, StoreError> {
     match url {
         StoreUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
-        StoreUrl::Redis(_) => Err(StoreError::Other(
-            "the Redis store is not built yet; use sqlite://PATH".into(),
-        )),
+        StoreUrl::Redis(url) => Ok(Arc::new(redis::RedisStore::open(url).await?)),
     }
 }

@@ -95,14 +95,16 @@ impl Store for SqliteStore {
     }
 
     async fn post(&self, tenant: &str, id: &str) -> Result<Option<PostRecord>, StoreError> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM posts WHERE id = ? AND tenant = ?"))
-            .bind(id)
-            .bind(tenant)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
-            .map(|row| post_from_row(&row))
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM posts WHERE id = ? AND tenant = ?"
+        ))
+        .bind(id)
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .map(|row| post_from_row(&row))
+        .transpose()
     }
 
     async fn post_by_id(&self, id: &str) -> Result<Option<PostRecord>, StoreError> {

@@ -97,10 +97,26 @@ pub fn auth_refusals() -> Vec<(&'static str, Option<String>, &'static str)> {
     let valid = claims();
     vec![
         ("no credentials", None, "missing_credentials"),
-        ("unknown key", Some(format!("Bearer tgw_{}", "x".repeat(43))), "invalid_api_key"),
-        ("expired key", Some(format!("Bearer {ACME_EXPIRED_KEY}")), "api_key_expired"),
-        ("malformed header", Some(format!("Token {ACME_KEY}")), "malformed_authorization"),
-        ("alg none", Some(format!("Bearer {}", tokens::unsigned(&valid))), "token_algorithm_not_allowed"),
+        (
+            "unknown key",
+            Some(format!("Bearer tgw_{}", "x".repeat(43))),
+            "invalid_api_key",
+        ),
+        (
+            "expired key",
+            Some(format!("Bearer {ACME_EXPIRED_KEY}")),
+            "api_key_expired",
+        ),
+        (
+            "malformed header",
+            Some(format!("Token {ACME_KEY}")),
+            "malformed_authorization",
+        ),
+        (
+            "alg none",
+            Some(format!("Bearer {}", tokens::unsigned(&valid))),
+            "token_algorithm_not_allowed",
+        ),
         (
             "HS256 signed with the RS256 public key",
             Some(format!("Bearer {}", tokens::confused(&valid))),
@@ -108,32 +124,63 @@ pub fn auth_refusals() -> Vec<(&'static str, Option<String>, &'static str)> {
         ),
         (
             "expired token",
-            Some(format!("Bearer {}", tokens::sign("RS256", &with(valid.clone(), "exp", json!(tokens::now() - 3600))))),
+            Some(format!(
+                "Bearer {}",
+                tokens::sign(
+                    "RS256",
+                    &with(valid.clone(), "exp", json!(tokens::now() - 3600))
+                )
+            )),
             "token_expired",
         ),
         (
             "nbf in the future",
-            Some(format!("Bearer {}", tokens::sign("RS256", &with(valid.clone(), "nbf", json!(tokens::now() + 3600))))),
+            Some(format!(
+                "Bearer {}",
+                tokens::sign(
+                    "RS256",
+                    &with(valid.clone(), "nbf", json!(tokens::now() + 3600))
+                )
+            )),
             "token_not_yet_valid",
         ),
         (
             "wrong iss",
-            Some(format!("Bearer {}", tokens::sign("RS256", &with(valid.clone(), "iss", json!("https://evil.test"))))),
+            Some(format!(
+                "Bearer {}",
+                tokens::sign(
+                    "RS256",
+                    &with(valid.clone(), "iss", json!("https://evil.test"))
+                )
+            )),
             "token_issuer_invalid",
         ),
         (
             "wrong aud",
-            Some(format!("Bearer {}", tokens::sign("RS256", &with(valid.clone(), "aud", json!("another-api"))))),
+            Some(format!(
+                "Bearer {}",
+                tokens::sign("RS256", &with(valid.clone(), "aud", json!("another-api")))
+            )),
             "token_audience_invalid",
         ),
         (
             "tampered payload",
-            Some(format!("Bearer {}", tokens::tampered("RS256", &valid, &with(valid.clone(), "tenant", json!("globex"))))),
+            Some(format!(
+                "Bearer {}",
+                tokens::tampered(
+                    "RS256",
+                    &valid,
+                    &with(valid.clone(), "tenant", json!("globex"))
+                )
+            )),
             "token_signature_invalid",
         ),
         (
             "unknown tenant",
-            Some(format!("Bearer {}", tokens::sign("RS256", &with(valid.clone(), "tenant", json!("initech"))))),
+            Some(format!(
+                "Bearer {}",
+                tokens::sign("RS256", &with(valid.clone(), "tenant", json!("initech")))
+            )),
             "token_unknown_tenant",
         ),
     ]
@@ -209,7 +256,9 @@ impl TestGateway {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server ended cleanly");
+            task.await
+                .expect("server task")
+                .expect("server ended cleanly");
         }
     }
 }
@@ -231,7 +280,10 @@ pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Va
         .map(str::to_owned);
     let body: serde_json::Value = response.json().await.expect("problem body is JSON");
     for member in ["type", "title", "status", "detail", "code", "request_id"] {
-        assert!(body.get(member).is_some(), "problem lacks `{member}`: {body}");
+        assert!(
+            body.get(member).is_some(),
+            "problem lacks `{member}`: {body}"
+        );
     }
     assert_eq!(body["status"], status);
     assert_eq!(body["request_id"].as_str(), request_id.as_deref());

@@ -37,7 +37,10 @@ fn read(name: &str) -> Vec<u8> {
 
 pub fn sign(algorithm: &str, claims: &Value) -> String {
     let (alg, key) = match algorithm {
-        "HS256" => (Algorithm::HS256, EncodingKey::from_secret(super::HS256_SECRET.as_bytes())),
+        "HS256" => (
+            Algorithm::HS256,
+            EncodingKey::from_secret(super::HS256_SECRET.as_bytes()),
+        ),
         "RS256" => (
             Algorithm::RS256,
             EncodingKey::from_rsa_pem(&read("rsa_private.pem")).expect("rsa key"),

@@ -1,0 +1,294 @@
+//! The shared store for several replicas: one Redis. Every key expires by itself (post records
+//! after `RETENTION`), and every multi-key change is one Lua script, so replicas never see a
+//! half-written record.
+//!
+//! Keys (prefix `tgw:`): `post:{id}` a hash per post; `posts:{tenant}` the tenant's posts as a
+//! sorted set of `{created_at_ms:013}:{id}` members with score 0, so that lexicographic order
+//! is (created_at, id) order and a cursor is an exclusive lexicographic bound.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use super::{PostCursor, PostFilter, PostRecord, PostUpdate, Store, StoreError};
+
+/// How long a post record is kept: long enough for late webhooks and for callers to list and
+/// read their posts; the SQLite store keeps them forever, a shared cache should not.
+pub const RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
+pub struct RedisStore {
+    conn: ConnectionManager,
+    closed: AtomicBool,
+    insert: Script,
+    update: Script,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn post_key(id: &str) -> String {
+    format!("tgw:post:{id}")
+}
+
+fn index_key(tenant: &str) -> String {
+    format!("tgw:posts:{tenant}")
+}
+
+fn index_member(created_at: DateTime<Utc>, id: &str) -> String {
+    format!("{:013}:{id}", created_at.timestamp_millis().max(0))
+}
+
+const INSERT: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+-- Drop index entries older than the retention: their records have expired.
+redis.call('ZREMRANGEBYLEX', KEYS[2], '-', '(' .. ARGV[2])
+return 1
+"#;
+
+const UPDATE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return 1
+"#;
+
+impl RedisStore {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::Other(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(2);
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(unavailable)?;
+        Ok(RedisStore {
+            conn,
+            closed: AtomicBool::new(false),
+            insert: Script::new(INSERT),
+            update: Script::new(UPDATE),
+        })
+    }
+
+    fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable("the store is closed".into()));
+        }
+        // A clone shares the one multiplexed connection.
+        Ok(self.conn.clone())
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<PostRecord>, StoreError> {
+        let fields: HashMap<String, String> = self
+            .conn()?
+            .hgetall(post_key(id))
+            .await
+            .map_err(unavailable)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        post_from_hash(&fields).map(Some)
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+
+    async fn insert_post(&self, p: &PostRecord) -> Result<(), StoreError> {
+        let oldest_kept = Utc::now() - RETENTION;
+        let mut invocation = self.insert.prepare_invoke();
+        invocation
+            .key(post_key(&p.id))
+            .key(index_key(&p.tenant))
+            .arg(index_member(p.created_at, &p.id))
+            .arg(format!("{:013}:", oldest_kept.timestamp_millis().max(0)))
+            .arg(RETENTION.as_millis() as u64);
+        for (field, value) in post_to_fields(p) {
+            invocation.arg(field).arg(value);
+        }
+        let inserted: i64 = invocation
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        if inserted == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Other(format!(
+                "post {} is recorded already",
+                p.id
+            )))
+        }
+    }
+
+    async fn post(&self, tenant: &str, id: &str) -> Result<Option<PostRecord>, StoreError> {
+        Ok(self.load(id).await?.filter(|p| p.tenant == tenant))
+    }
+
+    async fn post_by_id(&self, id: &str) -> Result<Option<PostRecord>, StoreError> {
+        self.load(id).await
+    }
+
+    async fn posts(
+        &self,
+        tenant: &str,
+        filter: &PostFilter,
+        after: Option<&PostCursor>,
+        limit: u32,
+    ) -> Result<Vec<PostRecord>, StoreError> {
+        let limit = limit as usize;
+        let mut upper = match after {
+            Some(c) => format!("({}", index_member(c.created_at, &c.id)),
+            None => "+".to_owned(),
+        };
+        let lower = match filter.since {
+            Some(t) => format!("[{:013}:", t.timestamp_millis().max(0)),
+            None => "-".to_owned(),
+        };
+        let batch = (limit * 2).clamp(20, 500);
+        let mut found = Vec::with_capacity(limit);
+        let mut conn = self.conn()?;
+        loop {
+            let members: Vec<String> = redis::cmd("ZREVRANGEBYLEX")
+                .arg(index_key(tenant))
+                .arg(&upper)
+                .arg(&lower)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(batch)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let mut pipe = redis::pipe();
+            for member in &members {
+                let id = member.split_once(':').map(|(_, id)| id).unwrap_or(member);
+                pipe.hgetall(post_key(id));
+            }
+            let hashes: Vec<HashMap<String, String>> =
+                pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            for fields in hashes.iter().filter(|h| !h.is_empty()) {
+                let post = post_from_hash(fields)?;
+                let wanted = post.tenant == tenant
+                    && filter.status.as_ref().is_none_or(|s| *s == post.status)
+                    && filter.account.as_ref().is_none_or(|a| *a == post.account);
+                if wanted {
+                    found.push(post);
+                    if found.len() == limit {
+                        return Ok(found);
+                    }
+                }
+            }
+            match members.last() {
+                Some(last) if members.len() == batch => upper = format!("({last}"),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    async fn update_post(&self, id: &str, u: &PostUpdate) -> Result<(), StoreError> {
+        let mut fields: Vec<(&str, String)> = Vec::new();
+        if let Some(status) = &u.status {
+            fields.push(("status", status.clone()));
+        }
+        if let Some(at) = &u.schedule_at {
+            fields.push(("schedule_at", optional_millis(*at)));
+        }
+        if let Some(url) = &u.tiktok_url {
+            fields.push(("tiktok_url", url.clone()));
+        }
+        if let Some(error) = &u.error {
+            fields.push(("error", error.clone().unwrap_or_default()));
+        }
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = self.update.prepare_invoke();
+        invocation.key(post_key(id));
+        for (field, value) in fields {
+            invocation.arg(field).arg(value);
+        }
+        let _: i64 = invocation
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+fn optional_millis(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.timestamp_millis().to_string())
+        .unwrap_or_default()
+}
+
+fn post_to_fields(p: &PostRecord) -> Vec<(&'static str, String)> {
+    vec![
+        ("id", p.id.clone()),
+        ("tenant", p.tenant.clone()),
+        ("account", p.account.clone()),
+        ("kind", p.kind.clone()),
+        ("mode", p.mode.clone()),
+        ("status", p.status.clone()),
+        ("schedule_at", optional_millis(p.schedule_at)),
+        ("tiktok_url", p.tiktok_url.clone().unwrap_or_default()),
+        ("error", p.error.clone().unwrap_or_default()),
+        ("fingerprint", p.fingerprint.clone()),
+        ("request_id", p.request_id.clone()),
+        ("created_at", p.created_at.timestamp_millis().to_string()),
+    ]
+}
+
+fn post_from_hash(h: &HashMap<String, String>) -> Result<PostRecord, StoreError> {
+    let text = |k: &str| h.get(k).cloned().unwrap_or_default();
+    let optional = |k: &str| h.get(k).filter(|v| !v.is_empty()).cloned();
+    let time = |k: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+        match optional(k) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .and_then(DateTime::from_timestamp_millis)
+                .map(Some)
+                .ok_or_else(|| StoreError::Other(format!("post field {k} is not a time: {v}"))),
+        }
+    };
+    Ok(PostRecord {
+        id: text("id"),
+        tenant: text("tenant"),
+        account: text("account"),
+        kind: text("kind"),
+        mode: text("mode"),
+        status: text("status"),
+        schedule_at: time("schedule_at")?,
+        tiktok_url: optional("tiktok_url"),
+        error: optional("error"),
+        fingerprint: text("fingerprint"),
+        request_id: text("request_id"),
+        created_at: time("created_at")?
+            .ok_or_else(|| StoreError::Other("post without created_at".into()))?,
+    })
+}
