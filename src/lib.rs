@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use tiktok_gateway::config::StoreUrl;
-use tiktok_gateway::store::{self, PostCursor, PostFilter, PostRecord, PostUpdate, Store};
+use tiktok_gateway::store::{
+    self, Claim, Lane, PostCursor, PostFilter, PostRecord, PostUpdate, RatePolicy, SlotDecision,
+    Store,
+};
 
 fn record(id: &str, tenant: &str, account: &str, created_at: DateTime<Utc>) -> PostRecord {
     PostRecord {
@@ -175,10 +178,216 @@ async fn contract(store: Arc<dyn Store>) {
     );
 }
 
+async fn claims(store: Arc<dyn Store>) {
+    let day = std::time::Duration::from_secs(86_400);
+    assert_eq!(
+        store.claim("idem:acme", "k1", "fp-a", day).await.unwrap(),
+        Claim::Acquired
+    );
+    assert_eq!(
+        store.claim("idem:acme", "k1", "fp-b", day).await.unwrap(),
+        Claim::Pending {
+            fingerprint: "fp-a".into()
+        }
+    );
+    assert_eq!(
+        store.claim("idem:globex", "k1", "fp-b", day).await.unwrap(),
+        Claim::Acquired,
+        "scopes are separate"
+    );
+    store
+        .complete_claim("idem:acme", "k1", b"{\"answer\":1}", day)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim("idem:acme", "k1", "fp-c", day).await.unwrap(),
+        Claim::Done {
+            fingerprint: "fp-a".into(),
+            payload: b"{\"answer\":1}".to_vec()
+        }
+    );
+    store.release_claim("idem:acme", "k1").await.unwrap();
+    assert_eq!(
+        store.claim("idem:acme", "k1", "fp-d", day).await.unwrap(),
+        Claim::Acquired
+    );
+
+    // Many at once: exactly one wins.
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim("idem:acme", "race", &format!("fp-{i}"), day)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut acquired = 0;
+    for task in tasks {
+        if task.await.unwrap() == Claim::Acquired {
+            acquired += 1;
+        }
+    }
+    assert_eq!(acquired, 1);
+}
+
+async fn slots(store: Arc<dyn Store>) {
+    let window = std::time::Duration::from_secs(86_400);
+    let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
+    for i in 0..3 {
+        let at = t0 + Duration::minutes(i);
+        let decision = store
+            .reserve_slot("acc_a1", Lane::Post, &format!("s{i}"), 3, window, at)
+            .await
+            .unwrap();
+        assert_eq!(decision, SlotDecision::Reserved { used: i as u32 + 1 });
+    }
+    let later = t0 + Duration::hours(1);
+    let full = store
+        .reserve_slot("acc_a1", Lane::Post, "s3", 3, window, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        full,
+        SlotDecision::Full {
+            retry_at: t0 + Duration::hours(24)
+        },
+        "the oldest leaves the window then"
+    );
+    let usage = store
+        .slot_usage("acc_a1", Lane::Post, window, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        (usage.used, usage.frees_at),
+        (3, Some(t0 + Duration::hours(24)))
+    );
+    assert!(
+        matches!(
+            store
+                .reserve_slot("acc_a1", Lane::Draft, "d0", 3, window, later)
+                .await
+                .unwrap(),
+            SlotDecision::Reserved { used: 1 }
+        ),
+        "drafts count apart"
+    );
+    assert!(matches!(
+        store
+            .reserve_slot("acc_a2", Lane::Post, "x0", 3, window, later)
+            .await
+            .unwrap(),
+        SlotDecision::Reserved { used: 1 }
+    ));
+
+    store
+        .release_slot("acc_a1", Lane::Post, "s1")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .reserve_slot("acc_a1", Lane::Post, "s3", 3, window, later)
+            .await
+            .unwrap(),
+        SlotDecision::Reserved { used: 3 }
+    ));
+    // A day after the first slot, it has left the window.
+    let next_day = t0 + Duration::hours(24) + Duration::milliseconds(1);
+    assert!(matches!(
+        store
+            .reserve_slot("acc_a1", Lane::Post, "s4", 3, window, next_day)
+            .await
+            .unwrap(),
+        SlotDecision::Reserved { .. }
+    ));
+
+    // Upstream says the account is out of posts: full until then, whatever the count.
+    let now = Utc::now();
+    let until = now + Duration::hours(5);
+    store
+        .mark_exhausted("acc_a2", Lane::Post, until)
+        .await
+        .unwrap();
+    let decision = store
+        .reserve_slot("acc_a2", Lane::Post, "x1", 15, window, now)
+        .await
+        .unwrap();
+    let SlotDecision::Full { retry_at } = decision else {
+        panic!("exhausted account reserved a slot")
+    };
+    assert_eq!(retry_at.timestamp_millis(), until.timestamp_millis());
+    assert_eq!(
+        store
+            .slot_usage("acc_a2", Lane::Post, window, now)
+            .await
+            .unwrap()
+            .exhausted_until
+            .map(|t| t.timestamp_millis()),
+        Some(until.timestamp_millis())
+    );
+
+    // Concurrent reservations never overshoot.
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .reserve_slot("acc_busy", Lane::Post, &format!("c{i}"), 15, window, now)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut reserved = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), SlotDecision::Reserved { .. }) {
+            reserved += 1;
+        }
+    }
+    assert_eq!(reserved, 15);
+}
+
+async fn rates(store: Arc<dyn Store>) {
+    let policy = RatePolicy {
+        rate: 1,
+        period: std::time::Duration::from_secs(60),
+        burst: 5,
+    };
+    let decisions: Vec<_> = {
+        let mut out = Vec::new();
+        for _ in 0..6 {
+            out.push(store.rate_limit("tenant:acme", policy).await.unwrap());
+        }
+        out
+    };
+    let remaining: Vec<u32> = decisions.iter().take(5).map(|d| d.remaining).collect();
+    assert_eq!(remaining, [4, 3, 2, 1, 0]);
+    assert!(decisions[..5].iter().all(|d| d.allowed));
+    let refused = decisions[5];
+    assert!(!refused.allowed);
+    assert!(
+        refused.retry_after > std::time::Duration::from_secs(55)
+            && refused.retry_after <= std::time::Duration::from_secs(60),
+        "{refused:?}"
+    );
+    assert!(
+        store
+            .rate_limit("tenant:globex", policy)
+            .await
+            .unwrap()
+            .allowed
+    );
+}
+
 #[tokio::test]
 async fn sqlite_keeps_the_store_contract() {
     let (store, _dir) = sqlite().await;
-    contract(store).await;
+    contract(store.clone()).await;
+    claims(store.clone()).await;
+    slots(store.clone()).await;
+    rates(store).await;
 }
 
 /// The Redis the test command started (`scripts/test` sets TEST_REDIS_URL), with a database of
@@ -198,7 +407,11 @@ async fn redis(db: u8) -> Arc<dyn Store> {
 
 #[tokio::test]
 async fn redis_keeps_the_store_contract() {
-    contract(redis(1).await).await;
+    let store = redis(1).await;
+    contract(store.clone()).await;
+    claims(store.clone()).await;
+    slots(store.clone()).await;
+    rates(store).await;
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ pub mod redis;
 pub mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -64,6 +65,81 @@ pub struct PostCursor {
     pub id: String,
 }
 
+/// A GCRA policy: `rate` requests per `period`, at most `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RatePolicy {
+    pub rate: u32,
+    pub period: Duration,
+    pub burst: u32,
+}
+
+/// The answer of a rate limiter, with what the `RateLimit` headers need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// Requests that could still be made at once.
+    pub remaining: u32,
+    /// Until the limiter is back to a full burst.
+    pub reset_after: Duration,
+    /// When refused: until one request would be admitted.
+    pub retry_after: Duration,
+}
+
+/// A claim on a key for a while: what makes idempotency keys and the duplicate guard atomic.
+/// The first request to claim a key owns it; later ones see its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This request now owns the key.
+    Acquired,
+    /// Another request owns it and has not finished.
+    Pending { fingerprint: String },
+    /// Another request owns it and finished with this payload.
+    Done {
+        fingerprint: String,
+        payload: Vec<u8>,
+    },
+}
+
+/// Which of TikTok's daily counts a post uses: direct posts and Creator Inbox drafts are
+/// counted separately, as TikTok counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    Post,
+    Draft,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Post => "post",
+            Lane::Draft => "draft",
+        }
+    }
+}
+
+/// The answer to a request for a slot in an account's rolling daily budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotDecision {
+    Reserved {
+        used: u32,
+    },
+    /// Full until `retry_at`: when the oldest slot leaves the window, or the end of an
+    /// exhaustion upstream reported.
+    Full {
+        retry_at: DateTime<Utc>,
+    },
+}
+
+/// An account's use of its budget in the current window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotUsage {
+    pub used: u32,
+    /// When the oldest slot in the window leaves it.
+    pub frees_at: Option<DateTime<Utc>>,
+    /// Upstream said the account is exhausted until then.
+    pub exhausted_until: Option<DateTime<Utc>>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is, for logs and `/readyz`.
@@ -93,6 +169,62 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<PostRecord>, StoreError>;
 
     async fn update_post(&self, id: &str, update: &PostUpdate) -> Result<(), StoreError>;
+
+    /// One GCRA decision for `key`, counted whether or not it is allowed: atomic per key.
+    async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError>;
+
+    /// Claims `key` in `scope` for `ttl` unless someone holds it (an expired claim is free).
+    /// One atomic operation: never read-then-write.
+    async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> Result<Claim, StoreError>;
+
+    /// Marks an acquired claim done with its payload, kept for `ttl` from now.
+    async fn complete_claim(
+        &self,
+        scope: &str,
+        key: &str,
+        payload: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Gives a claim up (the request failed before anything happened upstream).
+    async fn release_claim(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+
+    /// Reserves `slot` in the account's rolling window unless `limit` slots are in it already
+    /// or the account is marked exhausted. Atomic: concurrent reservations never overshoot.
+    async fn reserve_slot(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotDecision, StoreError>;
+
+    /// Gives a reserved slot back (upstream refused the post, so it did not count).
+    async fn release_slot(&self, account: &str, lane: Lane, slot: &str) -> Result<(), StoreError>;
+
+    /// Marks the account exhausted until `until` (upstream said the daily limit is hit).
+    async fn mark_exhausted(
+        &self,
+        account: &str,
+        lane: Lane,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn slot_usage(
+        &self,
+        account: &str,
+        lane: Lane,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotUsage, StoreError>;
 }
 
 /// Opens the store a URL names, creating and migrating it where needed.

@@ -15,7 +15,10 @@ use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{PostCursor, PostFilter, PostRecord, PostUpdate, Store, StoreError};
+use super::{
+    Claim, Lane, PostCursor, PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy,
+    SlotDecision, SlotUsage, Store, StoreError,
+};
 
 /// How long a post record is kept: long enough for late webhooks and for callers to list and
 /// read their posts; the SQLite store keeps them forever, a shared cache should not.
@@ -26,6 +29,11 @@ pub struct RedisStore {
     closed: AtomicBool,
     insert: Script,
     update: Script,
+    gcra: Script,
+    claim: Script,
+    complete: Script,
+    reserve: Script,
+    exhaust: Script,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -63,6 +71,91 @@ end
 return 1
 "#;
 
+/// `limits::rate::gcra` in Lua, on Redis's own clock (microseconds) so that every replica
+/// shares one time line. Returns {allowed, remaining, reset_after_us, retry_after_us}.
+const GCRA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > tolerance then
+  return {0, 0, tat - now, new_tat - tolerance - now}
+end
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 0}
+"#;
+
+/// {1} when claimed; else {0, fingerprint, has_payload, payload}.
+const CLAIM: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'fp', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {1}
+end
+local v = redis.call('HMGET', KEYS[1], 'fp', 'payload')
+if v[2] then return {0, v[1], 1, v[2]} end
+return {0, v[1], 0, ''}
+"#;
+
+const COMPLETE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'payload', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"#;
+
+/// KEYS: slots (sorted set, score = ms), exhausted marker. ARGV: now, window, limit, slot.
+/// Returns {1, used} or {0, retry_at_ms}.
+const RESERVE: &str = r#"
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local exhausted = tonumber(redis.call('GET', KEYS[2]) or '0')
+if exhausted > now then return {0, exhausted} end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local used = redis.call('ZCARD', KEYS[1])
+if used >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, tonumber(oldest[2]) + window}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, used + 1}
+"#;
+
+/// Keeps the later of the stored and the given end of exhaustion. ARGV: until, now (ms).
+const EXHAUST: &str = r#"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local until_ms = tonumber(ARGV[1])
+if until_ms > current and until_ms > tonumber(ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', until_ms - tonumber(ARGV[2]))
+end
+return 1
+"#;
+
+fn slots_key(account: &str, lane: Lane) -> String {
+    format!("tgw:slots:{account}:{}", lane.as_str())
+}
+
+fn exhausted_key(account: &str, lane: Lane) -> String {
+    format!("tgw:exhausted:{account}:{}", lane.as_str())
+}
+
+fn claim_key(scope: &str, key: &str) -> String {
+    format!("tgw:claim:{scope}:{key}")
+}
+
+fn millis_u64(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4)
+}
+
+fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Other(format!("timestamp {ms} out of range")))
+}
+
 impl RedisStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(|e| StoreError::Other(e.to_string()))?;
@@ -78,6 +171,11 @@ impl RedisStore {
             closed: AtomicBool::new(false),
             insert: Script::new(INSERT),
             update: Script::new(UPDATE),
+            gcra: Script::new(GCRA),
+            claim: Script::new(CLAIM),
+            complete: Script::new(COMPLETE),
+            reserve: Script::new(RESERVE),
+            exhaust: Script::new(EXHAUST),
         })
     }
 
@@ -238,6 +336,191 @@ impl Store for RedisStore {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
+        let rate = u64::from(policy.rate.max(1));
+        let interval =
+            (u64::try_from(policy.period.as_micros()).unwrap_or(u64::MAX / 4) / rate).max(1);
+        let tolerance = interval.saturating_mul(u64::from(policy.burst.max(1)));
+        let (allowed, remaining, reset_us, retry_us): (i64, i64, i64, i64) = self
+            .gcra
+            .key(format!("tgw:rate:{key}"))
+            .arg(interval)
+            .arg(tolerance)
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(RateDecision {
+            allowed: allowed == 1,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            reset_after: micros(reset_us),
+            retry_after: micros(retry_us),
+        })
+    }
+
+    async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        let reply: Vec<redis::Value> = self
+            .claim
+            .key(claim_key(scope, key))
+            .arg(fingerprint)
+            .arg(millis_u64(ttl).max(1))
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        let text = |v: Option<&redis::Value>| -> Vec<u8> {
+            match v {
+                Some(redis::Value::BulkString(bytes)) => bytes.clone(),
+                _ => Vec::new(),
+            }
+        };
+        let int = |v: Option<&redis::Value>| matches!(v, Some(redis::Value::Int(1)));
+        if int(reply.first()) {
+            return Ok(Claim::Acquired);
+        }
+        let fingerprint = String::from_utf8_lossy(&text(reply.get(1))).into_owned();
+        Ok(if int(reply.get(2)) {
+            Claim::Done {
+                fingerprint,
+                payload: text(reply.get(3)),
+            }
+        } else {
+            Claim::Pending { fingerprint }
+        })
+    }
+
+    async fn complete_claim(
+        &self,
+        scope: &str,
+        key: &str,
+        payload: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let _: i64 = self
+            .complete
+            .key(claim_key(scope, key))
+            .arg(payload)
+            .arg(millis_u64(ttl).max(1))
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn release_claim(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .conn()?
+            .del(claim_key(scope, key))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn reserve_slot(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotDecision, StoreError> {
+        let (reserved, value): (i64, i64) = self
+            .reserve
+            .key(slots_key(account, lane))
+            .key(exhausted_key(account, lane))
+            .arg(now.timestamp_millis())
+            .arg(millis_u64(window))
+            .arg(limit)
+            .arg(slot)
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(if reserved == 1 {
+            SlotDecision::Reserved {
+                used: u32::try_from(value).unwrap_or(u32::MAX),
+            }
+        } else {
+            SlotDecision::Full {
+                retry_at: at(value)?,
+            }
+        })
+    }
+
+    async fn release_slot(&self, account: &str, lane: Lane, slot: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .conn()?
+            .zrem(slots_key(account, lane), slot)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn mark_exhausted(
+        &self,
+        account: &str,
+        lane: Lane,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _: i64 = self
+            .exhaust
+            .key(exhausted_key(account, lane))
+            .arg(until.timestamp_millis())
+            .arg(Utc::now().timestamp_millis())
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn slot_usage(
+        &self,
+        account: &str,
+        lane: Lane,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotUsage, StoreError> {
+        let window_ms = i64::try_from(millis_u64(window)).unwrap_or(i64::MAX / 4);
+        let start = now.timestamp_millis() - window_ms;
+        let mut conn = self.conn()?;
+        let (used, oldest, exhausted): (i64, Vec<(String, f64)>, Option<i64>) = redis::pipe()
+            .cmd("ZCOUNT")
+            .arg(slots_key(account, lane))
+            .arg(format!("({start}"))
+            .arg("+inf")
+            .cmd("ZRANGEBYSCORE")
+            .arg(slots_key(account, lane))
+            .arg(format!("({start}"))
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(1)
+            .get(exhausted_key(account, lane))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(SlotUsage {
+            used: u32::try_from(used).unwrap_or(u32::MAX),
+            frees_at: oldest
+                .first()
+                .map(|(_, score)| at(*score as i64 + window_ms))
+                .transpose()?,
+            exhausted_until: exhausted
+                .filter(|until| *until > now.timestamp_millis())
+                .map(at)
+                .transpose()?,
+        })
+    }
+}
+
+fn micros(us: i64) -> Duration {
+    Duration::from_micros(u64::try_from(us).unwrap_or(0))
 }
 
 fn optional_millis(t: Option<DateTime<Utc>>) -> String {

@@ -14,10 +14,17 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{PostCursor, PostFilter, PostRecord, PostUpdate, Store, StoreError};
+use super::{
+    Claim, Lane, PostCursor, PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy,
+    SlotDecision, SlotUsage, Store, StoreError,
+};
+use crate::limits::rate::LocalRateLimiter;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// A single instance limits requests in memory: a store write per request would be the
+    /// slowest part of every read.
+    rates: LocalRateLimiter,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -49,7 +56,10 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            rates: LocalRateLimiter::default(),
+        })
     }
 }
 
@@ -166,6 +176,227 @@ impl Store for SqliteStore {
         .map(|_| ())
         .map_err(store_error)
     }
+
+    async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
+        Ok(self.rates.check(key, policy))
+    }
+
+    async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        let now = ms(Utc::now());
+        // One statement: insert, or take over an expired row; RETURNING tells whether we won.
+        let won = sqlx::query(
+            "INSERT INTO claims (scope, key, fingerprint, payload, expires_at) VALUES (?1, ?2, ?3, NULL, ?4) \
+             ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, payload = NULL, \
+             expires_at = excluded.expires_at WHERE claims.expires_at <= ?5 RETURNING 1",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(fingerprint)
+        .bind(now.saturating_add(ttl_ms(ttl)))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        if won.is_some() {
+            return Ok(Claim::Acquired);
+        }
+        let row =
+            sqlx::query("SELECT fingerprint, payload FROM claims WHERE scope = ? AND key = ?")
+                .bind(scope)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+        let Some(row) = row else {
+            // Released between our two statements: the key is free again.
+            return Box::pin(self.claim(scope, key, fingerprint, ttl)).await;
+        };
+        let fingerprint: String = row.try_get("fingerprint").map_err(store_error)?;
+        let payload: Option<Vec<u8>> = row.try_get("payload").map_err(store_error)?;
+        Ok(match payload {
+            Some(payload) => Claim::Done {
+                fingerprint,
+                payload,
+            },
+            None => Claim::Pending { fingerprint },
+        })
+    }
+
+    async fn complete_claim(
+        &self,
+        scope: &str,
+        key: &str,
+        payload: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE claims SET payload = ?3, expires_at = ?4 WHERE scope = ?1 AND key = ?2")
+            .bind(scope)
+            .bind(key)
+            .bind(payload)
+            .bind(ms(Utc::now()).saturating_add(ttl_ms(ttl)))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn release_claim(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM claims WHERE scope = ? AND key = ?")
+            .bind(scope)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn reserve_slot(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotDecision, StoreError> {
+        let (now, start) = (ms(now), ms(now) - ttl_ms(window));
+        // BEGIN IMMEDIATE takes the write lock first, so two reservations cannot both count
+        // the same free slot.
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        let result = async {
+            let exhausted: Option<i64> = sqlx::query_scalar(
+                "SELECT until FROM exhausted_accounts WHERE account = ? AND lane = ? AND until > ?",
+            )
+            .bind(account)
+            .bind(lane.as_str())
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(until) = exhausted {
+                return Ok(Err(until));
+            }
+            sqlx::query("DELETE FROM post_slots WHERE account = ? AND lane = ? AND at <= ?")
+                .bind(account)
+                .bind(lane.as_str())
+                .bind(start)
+                .execute(&mut *conn)
+                .await?;
+            let (used, oldest): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), MIN(at) FROM post_slots WHERE account = ? AND lane = ?",
+            )
+            .bind(account)
+            .bind(lane.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+            if used >= i64::from(limit) {
+                return Ok(Err(oldest.unwrap_or(now).saturating_add(now - start)));
+            }
+            sqlx::query(
+                "INSERT OR REPLACE INTO post_slots (account, lane, slot, at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(account)
+            .bind(lane.as_str())
+            .bind(slot)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            Ok::<_, sqlx::Error>(Ok(u32::try_from(used + 1).unwrap_or(u32::MAX)))
+        }
+        .await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::query(end)
+            .execute(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        match result.map_err(store_error)? {
+            Ok(used) => Ok(SlotDecision::Reserved { used }),
+            Err(retry_at) => Ok(SlotDecision::Full {
+                retry_at: millis(retry_at)?,
+            }),
+        }
+    }
+
+    async fn release_slot(&self, account: &str, lane: Lane, slot: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM post_slots WHERE account = ? AND lane = ? AND slot = ?")
+            .bind(account)
+            .bind(lane.as_str())
+            .bind(slot)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn mark_exhausted(
+        &self,
+        account: &str,
+        lane: Lane,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO exhausted_accounts (account, lane, until) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (account, lane) DO UPDATE SET until = MAX(until, excluded.until)",
+        )
+        .bind(account)
+        .bind(lane.as_str())
+        .bind(ms(until))
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(store_error)
+    }
+
+    async fn slot_usage(
+        &self,
+        account: &str,
+        lane: Lane,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotUsage, StoreError> {
+        let window_ms = ttl_ms(window);
+        let start = ms(now) - window_ms;
+        let (used, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(at) FROM post_slots WHERE account = ? AND lane = ? AND at > ?",
+        )
+        .bind(account)
+        .bind(lane.as_str())
+        .bind(start)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let exhausted: Option<i64> = sqlx::query_scalar(
+            "SELECT until FROM exhausted_accounts WHERE account = ? AND lane = ? AND until > ?",
+        )
+        .bind(account)
+        .bind(lane.as_str())
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(SlotUsage {
+            used: u32::try_from(used).unwrap_or(u32::MAX),
+            frees_at: oldest.map(|t| millis(t + window_ms)).transpose()?,
+            exhausted_until: exhausted.map(millis).transpose()?,
+        })
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
 const COLUMNS: &str = "id, tenant, account, kind, mode, status, schedule_at, tiktok_url, error, \

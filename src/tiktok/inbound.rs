@@ -135,6 +135,10 @@ impl MediaDraft {
         }
     }
 
+    pub(crate) fn takes_mime(&self) -> bool {
+        self.keys.nested
+    }
+
     pub(crate) fn mime_at(&self) -> String {
         self.field_at(self.keys.mime)
     }

@@ -8,6 +8,33 @@
 //! ```text
 //! body --inbound::parse(shape)--> Draft --validate--> TikTokPost --normalize--> Zernio payload
 //! ```
+//!
+//! Choices where the contract left room (each is made in one place, named there too):
+//! - Violations come in `Rule` declaration order, then in request order; the same request
+//!   always gets the same list. Fields are named as the caller spelt them
+//!   (`tiktokSettings.privacyLevel`, `image_urls[3]`).
+//! - `null` is absent in every shape, and so is an empty string in the flat shape (form tools
+//!   send every field); a blank account, privacy, commercial, `schedule_at` or `timezone` is
+//!   absent in every shape. Unknown keys are refused in the native and flat shapes, and
+//!   tolerated (never forwarded) in the Zernio shape.
+//! - Sizes are binary: 20 MB = 20 x 1024^2 bytes, 4 GB = 4 x 1024^3. A declared MIME type wins
+//!   over the URL's extension. An unparseable media URL is `media_url_not_direct`.
+//! - A `false` interaction or `auto_add_music` on a post that cannot have it asks for nothing and
+//!   is let through (and not sent); a `true` one is `not_applicable`. A photo post with both
+//!   `title` and `caption` is refused (`not_applicable` on caption) rather than dropping one.
+//! - `schedule_at` is RFC 3339 with an offset, or a local date-time read in `timezone` (UTC by
+//!   default); a local time in a DST gap is `invalid_schedule`, one in a repeated hour is the
+//!   earlier instant; a time equal to "now" is not in the past.
+//! - `draft` with `schedule_at` is a scheduled inbox draft. An inbox draft goes out with
+//!   `publishNow: true` (or at its `scheduledFor`): a Zernio post with neither stays a Zernio
+//!   draft and would never reach the creator's inbox. `timezone` is sent whenever
+//!   `scheduledFor` is ("UTC" when none was given).
+//! - Zernio shape: Zernio's own precedence (`publishNow` beats `scheduledFor`, with a
+//!   `schedule_ignored` warning); `isDraft: true`, or `publishNow: false` with nothing
+//!   scheduled, asks for a Zernio draft the gateway does not make (`not_applicable`); with none
+//!   of them the post is published now, as the native contract says. One TikTok account per
+//!   request (`too_many_accounts`). A media item without `type` is told by its file.
+//! - An empty `privacy_levels` in `CreatorConstraints` means "not known", not "none allowed".
 
 mod inbound;
 mod normalize;

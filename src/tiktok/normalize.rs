@@ -72,7 +72,7 @@ pub(crate) fn zernio_payload(post: &TikTokPost) -> Value {
     let when = match &post.schedule {
         Schedule::Now => None,
         Schedule::At(at) => Some(at),
-        Schedule::Draft(at) => {
+        Schedule::Draft { scheduled: at } => {
             set("draft", true.into());
             at.as_ref()
         }

@@ -204,7 +204,9 @@ pub enum Schedule {
     Now,
     At(ScheduledAt),
     /// The creator's TikTok inbox, to finish in the app; delivered now or at the given time.
-    Draft(Option<ScheduledAt>),
+    Draft {
+        scheduled: Option<ScheduledAt>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,14 +262,14 @@ impl TikTokPost {
         match self.schedule {
             Schedule::Now => "now",
             Schedule::At(_) => "scheduled",
-            Schedule::Draft(_) => "draft",
+            Schedule::Draft { .. } => "draft",
         }
     }
 
     pub fn schedule_at(&self) -> Option<DateTime<Utc>> {
         match &self.schedule {
-            Schedule::At(s) | Schedule::Draft(Some(s)) => Some(s.at),
-            Schedule::Now | Schedule::Draft(None) => None,
+            Schedule::At(s) | Schedule::Draft { scheduled: Some(s) } => Some(s.at),
+            Schedule::Now | Schedule::Draft { scheduled: None } => None,
         }
     }
 

@@ -1,0 +1,156 @@
+//! Request rate limits with GCRA (the generic cell rate algorithm): one timestamp per key, the
+//! "theoretical arrival time", says everything. The same arithmetic runs here for a single
+//! instance and as a Lua script in Redis for several (see `store::redis`), so both answer alike.
+//!
+//! Hand-written rather than taken from `governor`: the Redis side must be written anyway, the
+//! `RateLimit` headers need the arrival time that governor keeps private, and keeping one
+//! arithmetic for both backends is what makes two replicas hold the same limit as one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+use crate::store::{RateDecision, RatePolicy};
+
+/// The arithmetic, in nanoseconds on any monotonic clock. `tat` is the stored theoretical
+/// arrival time (0 for a key never seen). Returns the new `tat` to store when allowed.
+pub fn gcra(tat: u64, now: u64, policy: RatePolicy) -> (Option<u64>, RateDecision) {
+    let rate = u64::from(policy.rate.max(1));
+    let burst = u64::from(policy.burst.max(1));
+    let interval = (policy.period.as_nanos() as u64 / rate).max(1);
+    let tolerance = interval.saturating_mul(burst);
+    let tat = tat.max(now);
+    let new_tat = tat.saturating_add(interval);
+    if new_tat - now > tolerance {
+        let decision = RateDecision {
+            allowed: false,
+            remaining: 0,
+            reset_after: Duration::from_nanos(tat - now),
+            retry_after: Duration::from_nanos(new_tat - tolerance - now),
+        };
+        return (None, decision);
+    }
+    let remaining = (tolerance - (new_tat - now)) / interval;
+    let decision = RateDecision {
+        allowed: true,
+        remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+        reset_after: Duration::from_nanos(new_tat - now),
+        retry_after: Duration::ZERO,
+    };
+    (Some(new_tat), decision)
+}
+
+/// In-process limiter for a single instance: a sharded map of atomics, no global lock.
+pub struct LocalRateLimiter {
+    epoch: Instant,
+    cells: DashMap<String, AtomicU64>,
+}
+
+impl Default for LocalRateLimiter {
+    fn default() -> Self {
+        LocalRateLimiter {
+            epoch: Instant::now(),
+            // Offset so that 0 always means "never seen", whatever the first `now` is.
+            cells: DashMap::new(),
+        }
+    }
+}
+
+impl LocalRateLimiter {
+    pub fn check(&self, key: &str, policy: RatePolicy) -> RateDecision {
+        let now = self.epoch.elapsed().as_nanos() as u64 + 1;
+        if let Some(cell) = self.cells.get(key) {
+            return Self::update(&cell, now, policy);
+        }
+        let cell = self
+            .cells
+            .entry(key.to_owned())
+            .or_insert_with(|| AtomicU64::new(0));
+        Self::update(&cell, now, policy)
+    }
+
+    /// Compare-and-swap until our decision is the one stored: concurrent requests on one key
+    /// never both take the last unit.
+    fn update(cell: &AtomicU64, now: u64, policy: RatePolicy) -> RateDecision {
+        let mut current = cell.load(Ordering::Acquire);
+        loop {
+            let (new_tat, decision) = gcra(current, now, policy);
+            let Some(new_tat) = new_tat else {
+                return decision;
+            };
+            match cell.compare_exchange_weak(current, new_tat, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return decision,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn per_minute(rate: u32, burst: u32) -> RatePolicy {
+        RatePolicy {
+            rate,
+            period: Duration::from_secs(60),
+            burst,
+        }
+    }
+
+    #[test]
+    fn a_burst_passes_then_one_request_per_interval() {
+        let policy = per_minute(60, 3);
+        let mut tat = 0;
+        let now = 1_000 * SECOND;
+        for expected_remaining in [2, 1, 0] {
+            let (new_tat, d) = gcra(tat, now, policy);
+            assert!(d.allowed);
+            assert_eq!(d.remaining, expected_remaining);
+            tat = new_tat.unwrap();
+        }
+        let (none, d) = gcra(tat, now, policy);
+        assert!(none.is_none() && !d.allowed);
+        assert_eq!(d.retry_after, Duration::from_secs(1));
+        assert_eq!(d.reset_after, Duration::from_secs(3));
+        // One interval later exactly one more passes.
+        let (new_tat, d) = gcra(tat, now + SECOND, policy);
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 0);
+        assert!(!gcra(new_tat.unwrap(), now + SECOND, policy).1.allowed);
+    }
+
+    #[test]
+    fn an_idle_key_recovers_its_whole_burst_and_no_more() {
+        let policy = per_minute(120, 5);
+        let (tat, _) = gcra(0, SECOND, policy);
+        let (_, d) = gcra(tat.unwrap(), 3_600 * SECOND, policy);
+        assert_eq!(d.remaining, 4);
+    }
+
+    #[test]
+    fn the_local_limiter_admits_exactly_the_burst_across_threads() {
+        let limiter = std::sync::Arc::new(LocalRateLimiter::default());
+        let policy = per_minute(1, 50);
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let limiter = limiter.clone();
+                std::thread::spawn(move || {
+                    (0..100)
+                        .filter(|_| limiter.check("tenant", policy).allowed)
+                        .count()
+                })
+            })
+            .collect();
+        let admitted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(admitted, 50);
+        assert!(
+            limiter.check("other", policy).allowed,
+            "keys are independent"
+        );
+    }
+}
