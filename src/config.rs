@@ -143,6 +143,9 @@ pub struct ApiKeyConfig {
     pub sha256: String,
     pub scopes: Vec<Scope>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// A limit of this key's own, inside the tenant's (e.g. for one noisy automation).
+    pub requests_per_minute: Option<u32>,
+    pub burst: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -271,6 +274,8 @@ impl Config {
                     sha256: digest,
                     scopes: Scope::ALL.to_vec(),
                     expires_at: None,
+                    requests_per_minute: None,
+                    burst: None,
                 }],
             });
             development_key = Some(key);
@@ -355,6 +360,11 @@ impl Config {
                 if !key_digests.insert(k.sha256.to_ascii_lowercase()) {
                     return Err(err(format!(
                         "{at}.sha256: the same key is configured twice"
+                    )));
+                }
+                if k.requests_per_minute == Some(0) || k.burst == Some(0) {
+                    return Err(err(format!(
+                        "{at}: requests_per_minute and burst must be at least 1"
                     )));
                 }
                 if k.scopes.is_empty() {

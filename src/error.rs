@@ -38,6 +38,11 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("payload too large")]
     PayloadTooLarge,
+    #[error("rate limited")]
+    RateLimited {
+        retry_after: std::time::Duration,
+        headers: HeaderMap,
+    },
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
     #[error("internal error: {0:#}")]
@@ -145,6 +150,15 @@ impl ApiError {
                 "Payload too large",
                 "the request body is over the gateway's limit".to_owned(),
             ),
+            RateLimited { retry_after, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+                format!(
+                    "your request rate is over the limit; retry in {} s",
+                    crate::limits::rate::retry_after_secs(*retry_after)
+                ),
+            ),
             StoreUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
@@ -185,6 +199,17 @@ impl ApiError {
                     r#"Bearer realm="tiktok-gateway", error="insufficient_scope", scope="{scope}""#
                 ),
             ),
+            ApiError::RateLimited {
+                retry_after,
+                headers: limit_headers,
+            } => {
+                headers.extend(limit_headers.clone());
+                insert(
+                    &mut headers,
+                    header::RETRY_AFTER,
+                    &crate::limits::rate::retry_after_secs(*retry_after).to_string(),
+                );
+            }
             _ => {}
         }
         headers
@@ -314,4 +339,13 @@ fn finish(response: Response, mut problem: Problem, request_id: Option<String>) 
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable(m) => ApiError::StoreUnavailable(m),
+            crate::store::StoreError::Other(m) => ApiError::Internal(anyhow::anyhow!(m)),
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
+    limit_refusals: IntCounterVec,
 }
 
 impl Metrics {
@@ -51,10 +52,19 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let limit_refusals = IntCounterVec::new(
+            Opts::new(
+                "limit_refusals_total",
+                "Requests refused by a limit, by tenant and kind (tenant, key, upstream, daily)",
+            ),
+            &["tenant", "kind"],
+        )
+        .expect("metric definition is valid");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(build_info),
+            Box::new(limit_refusals.clone()),
         ] {
             registry
                 .register(collector)
@@ -64,7 +74,12 @@ impl Metrics {
             registry,
             http_requests,
             http_duration,
+            limit_refusals,
         }
+    }
+
+    pub fn limit_refused(&self, tenant: &str, kind: &str) {
+        self.limit_refusals.with_label_values(&[tenant, kind]).inc();
     }
 
     /// The registry, for modules that define their own metrics.

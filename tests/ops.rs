@@ -56,6 +56,7 @@ async fn metrics_are_labelled_by_route_template_never_by_raw_path() {
             reqwest::Method::from_bytes(b"BREW").unwrap(),
             gw.url("/v1/me"),
         )
+        .bearer_auth(ACME_KEY)
         .send()
         .await
         .unwrap();
@@ -179,7 +180,16 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
     )
     .await;
     assert_eq!(body["code"], "route_not_found");
-    let response = gw.client.delete(gw.url("/v1/me")).send().await.unwrap();
+    // Tenant routes authenticate first: a stranger learns nothing of their methods.
+    let anonymous = gw.client.delete(gw.url("/v1/me")).send().await.unwrap();
+    assert_eq!(problem(anonymous, 401).await["code"], "missing_credentials");
+    let response = gw
+        .client
+        .delete(gw.url("/v1/me"))
+        .bearer_auth(ACME_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["allow"], "GET,HEAD");
     assert_eq!(problem(response, 405).await["code"], "method_not_allowed");
 }

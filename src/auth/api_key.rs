@@ -36,6 +36,7 @@ pub struct KeyEntry {
     pub tenant: Arc<Tenant>,
     pub scopes: ScopeSet,
     pub expires_at: Option<DateTime<Utc>>,
+    pub limit: Option<crate::store::RatePolicy>,
 }
 
 /// Every configured key.

@@ -17,6 +17,8 @@ use chrono::Utc;
 pub use tenant::{Authenticated, Caller, Principal, Scope, ScopeSet, Tenant};
 
 use crate::config::{Config, ConfigError, Environment};
+use crate::error::ApiError;
+use crate::store::RatePolicy;
 use api_key::{KeyEntry, KeyRing};
 use jwt::JwtVerifier;
 
@@ -124,6 +126,11 @@ impl Authenticator {
                     tenant: tenant.clone(),
                     scopes: k.scopes.iter().copied().collect(),
                     expires_at: k.expires_at,
+                    limit: k.requests_per_minute.map(|rate| RatePolicy {
+                        rate,
+                        period: std::time::Duration::from_secs(60),
+                        burst: k.burst.unwrap_or(rate.clamp(1, t.burst)),
+                    }),
                 });
             }
             tenants.insert(t.id.clone(), tenant);
@@ -182,6 +189,7 @@ impl Authenticator {
             tenant: entry.tenant.clone(),
             scopes: entry.scopes,
             principal: Principal::ApiKey(entry.id.clone()),
+            key_limit: entry.limit,
         })
     }
 
@@ -200,6 +208,7 @@ impl Authenticator {
                 .filter_map(|s| Scope::parse(s))
                 .collect(),
             principal: Principal::Token(claims.subject),
+            key_limit: None,
         })
     }
 }
@@ -226,4 +235,19 @@ mod tests {
         assert_eq!(bearer("Bearer"), None);
         assert_eq!(bearer("Bearer a b"), None);
     }
+}
+
+/// Layer of the authenticated routes: who is calling, decided once, for the limits after it
+/// and for the handler's `Authenticated` extractor.
+pub async fn authenticate(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    let caller = state
+        .auth
+        .authenticate(request.headers())
+        .map_err(ApiError::Unauthenticated)?;
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
 }

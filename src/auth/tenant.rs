@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::store::RatePolicy;
 
 /// What a credential may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -112,6 +113,15 @@ impl Tenant {
         }
     }
 
+    /// The tenant's request limit.
+    pub fn rate_policy(&self) -> RatePolicy {
+        RatePolicy {
+            rate: self.requests_per_minute,
+            period: std::time::Duration::from_secs(60),
+            burst: self.burst,
+        }
+    }
+
     pub fn owns(&self, account: &str) -> bool {
         self.account_set.contains(account)
     }
@@ -141,6 +151,8 @@ pub struct Caller {
     pub tenant: Arc<Tenant>,
     pub scopes: ScopeSet,
     pub principal: Principal,
+    /// The API key's own request limit, where one is configured.
+    pub key_limit: Option<RatePolicy>,
 }
 
 /// A scope a route needs, as a type, so that a route's signature says what it requires.
@@ -188,10 +200,14 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Authenticated<S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = state
-            .auth
-            .authenticate(&parts.headers)
-            .map_err(ApiError::Unauthenticated)?;
+        // The authentication layer has usually decided already; routes outside it decide here.
+        let caller = match parts.extensions.get::<Caller>() {
+            Some(caller) => caller.clone(),
+            None => state
+                .auth
+                .authenticate(&parts.headers)
+                .map_err(ApiError::Unauthenticated)?,
+        };
         if let Some(scope) = S::SCOPE
             && !caller.scopes.contains(scope)
         {

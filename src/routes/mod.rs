@@ -1,22 +1,49 @@
-//! The HTTP surface: one module per group of endpoints; `api` collects them with their
-//! OpenAPI descriptions.
+//! The HTTP surface: one module per group of endpoints, collected here with their OpenAPI
+//! descriptions, in two groups: the operational routes anyone may call, and the tenant routes
+//! behind authentication and the tenant's limits.
 
 pub mod me;
 pub mod ops;
 pub mod posts;
 pub mod schemas;
 
+use axum::middleware::from_fn_with_state;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 
-/// Every documented route.
-pub fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(crate::openapi::base())
+fn public() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
+}
+
+fn tenant() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(me::me))
         .routes(routes!(posts::validate))
+}
+
+/// Every route, as documented (no state needed: for the spec).
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::base())
+        .merge(public())
+        .merge(tenant())
+}
+
+/// Every route with the layers of its group, ready to serve.
+pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
+    // route_layer: the layers run only for matched routes, so an unknown path is a plain 404.
+    // Later layers wrap earlier ones: authentication runs first, then the rate limit.
+    let tenant = tenant()
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            crate::limits::rate::enforce,
+        ))
+        .route_layer(from_fn_with_state(state.clone(), crate::auth::authenticate));
+    OpenApiRouter::with_openapi(crate::openapi::base())
+        .merge(public())
+        .merge(tenant)
 }

@@ -1,0 +1,110 @@
+//! Request limits over HTTP: GCRA per tenant and per key, the IETF `RateLimit` headers, and
+//! 429 `rate_limited` with `Retry-After`.
+
+mod common;
+
+use common::*;
+
+const LIMITED_KEY: &str = "tgw_limited-tenant-key-00000000000000000000000";
+const NOISY_KEY: &str = "tgw_limited-noisy-key-000000000000000000000000";
+
+fn limited_tenant() -> String {
+    format!(
+        r#"
+[[tenants]]
+id = "limited"
+accounts = ["acc_l1"]
+requests_per_minute = 60
+burst = 3
+
+[[tenants.api_keys]]
+id = "main"
+sha256 = "{}"
+scopes = ["posts:read"]
+
+[[tenants.api_keys]]
+id = "noisy"
+sha256 = "{}"
+scopes = ["posts:read"]
+requests_per_minute = 1
+burst = 1
+"#,
+        sha256_hex(LIMITED_KEY),
+        sha256_hex(NOISY_KEY)
+    )
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_tenant_gets_its_burst_then_429_with_retry_after() {
+    let gw = TestGateway::spawn(&limited_tenant()).await;
+    for remaining in [2, 1, 0] {
+        let response = gw.get_with_key("/v1/me", LIMITED_KEY).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            header(&response, "ratelimit-policy"),
+            r#""tenant";q=60;w=60"#
+        );
+        assert!(
+            header(&response, "ratelimit").starts_with(&format!(r#""tenant";r={remaining};t="#))
+        );
+    }
+    let refused = gw.get_with_key("/v1/me", LIMITED_KEY).await;
+    assert_eq!(header(&refused, "retry-after"), "1");
+    assert!(header(&refused, "ratelimit").starts_with(r#""tenant";r=0;"#));
+    assert_eq!(problem(refused, 429).await["code"], "rate_limited");
+
+    // Another tenant is not affected.
+    assert_eq!(gw.get_with_key("/v1/me", ACME_KEY).await.status(), 200);
+    // Operations routes are not limited.
+    assert_eq!(
+        gw.client
+            .get(gw.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let metrics = gw
+        .client
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"limit_refusals_total{kind="tenant",tenant="limited"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_limit_holds_inside_the_tenant_limit() {
+    let gw = TestGateway::spawn(&limited_tenant()).await;
+    let first = gw.get_with_key("/v1/me", NOISY_KEY).await;
+    assert_eq!(first.status(), 200);
+    // The tighter of the two limits is the one reported.
+    assert_eq!(header(&first, "ratelimit-policy"), r#""key";q=1;w=60"#);
+    let refused = gw.get_with_key("/v1/me", NOISY_KEY).await;
+    assert_eq!(header(&refused, "retry-after"), "60");
+    assert_eq!(problem(refused, 429).await["code"], "rate_limited");
+    // The refusal spent none of the tenant's budget: its other key has the 2 left.
+    let other = gw.get_with_key("/v1/me", LIMITED_KEY).await;
+    assert!(
+        header(&other, "ratelimit").starts_with(r#""tenant";r=1;"#),
+        "{}",
+        header(&other, "ratelimit")
+    );
+}
