@@ -223,20 +223,6 @@ fn bearer(value: &str) -> Option<&str> {
     (!credential.is_empty() && !credential.contains(char::is_whitespace)).then_some(credential)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::bearer;
-
-    #[test]
-    fn bearer_takes_one_credential_and_any_case_of_the_scheme() {
-        assert_eq!(bearer("Bearer abc"), Some("abc"));
-        assert_eq!(bearer("bearer   abc "), Some("abc"));
-        assert_eq!(bearer("Basic abc"), None);
-        assert_eq!(bearer("Bearer"), None);
-        assert_eq!(bearer("Bearer a b"), None);
-    }
-}
-
 /// Layer of the authenticated routes: who is calling, decided once, for the limits after it
 /// and for the handler's `Authenticated` extractor.
 pub async fn authenticate(
@@ -250,4 +236,18 @@ pub async fn authenticate(
         .map_err(ApiError::Unauthenticated)?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn bearer_takes_one_credential_and_any_case_of_the_scheme() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer   abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
+        assert_eq!(bearer("Bearer a b"), None);
+    }
 }

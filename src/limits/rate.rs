@@ -88,73 +88,6 @@ impl LocalRateLimiter {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SECOND: u64 = 1_000_000_000;
-
-    fn per_minute(rate: u32, burst: u32) -> RatePolicy {
-        RatePolicy {
-            rate,
-            period: Duration::from_secs(60),
-            burst,
-        }
-    }
-
-    #[test]
-    fn a_burst_passes_then_one_request_per_interval() {
-        let policy = per_minute(60, 3);
-        let mut tat = 0;
-        let now = 1_000 * SECOND;
-        for expected_remaining in [2, 1, 0] {
-            let (new_tat, d) = gcra(tat, now, policy);
-            assert!(d.allowed);
-            assert_eq!(d.remaining, expected_remaining);
-            tat = new_tat.unwrap();
-        }
-        let (none, d) = gcra(tat, now, policy);
-        assert!(none.is_none() && !d.allowed);
-        assert_eq!(d.retry_after, Duration::from_secs(1));
-        assert_eq!(d.reset_after, Duration::from_secs(3));
-        // One interval later exactly one more passes.
-        let (new_tat, d) = gcra(tat, now + SECOND, policy);
-        assert!(d.allowed);
-        assert_eq!(d.remaining, 0);
-        assert!(!gcra(new_tat.unwrap(), now + SECOND, policy).1.allowed);
-    }
-
-    #[test]
-    fn an_idle_key_recovers_its_whole_burst_and_no_more() {
-        let policy = per_minute(120, 5);
-        let (tat, _) = gcra(0, SECOND, policy);
-        let (_, d) = gcra(tat.unwrap(), 3_600 * SECOND, policy);
-        assert_eq!(d.remaining, 4);
-    }
-
-    #[test]
-    fn the_local_limiter_admits_exactly_the_burst_across_threads() {
-        let limiter = std::sync::Arc::new(LocalRateLimiter::default());
-        let policy = per_minute(1, 50);
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let limiter = limiter.clone();
-                std::thread::spawn(move || {
-                    (0..100)
-                        .filter(|_| limiter.check("tenant", policy).allowed)
-                        .count()
-                })
-            })
-            .collect();
-        let admitted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
-        assert_eq!(admitted, 50);
-        assert!(
-            limiter.check("other", policy).allowed,
-            "keys are independent"
-        );
-    }
-}
-
 /// The limits one request is held to, and their names in the `RateLimit` headers. The key's
 /// own limit is checked first, so that a noisy key refused by it spends none of its tenant's.
 fn policies(caller: &crate::auth::Caller) -> Vec<(&'static str, String, RatePolicy)> {
@@ -238,4 +171,71 @@ fn headers(name: &str, policy: RatePolicy, decision: RateDecision) -> axum::http
 /// Whole seconds to wait, never 0 for a refusal (a client would retry at once).
 pub fn retry_after_secs(d: Duration) -> u64 {
     ceil_secs(d).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn per_minute(rate: u32, burst: u32) -> RatePolicy {
+        RatePolicy {
+            rate,
+            period: Duration::from_secs(60),
+            burst,
+        }
+    }
+
+    #[test]
+    fn a_burst_passes_then_one_request_per_interval() {
+        let policy = per_minute(60, 3);
+        let mut tat = 0;
+        let now = 1_000 * SECOND;
+        for expected_remaining in [2, 1, 0] {
+            let (new_tat, d) = gcra(tat, now, policy);
+            assert!(d.allowed);
+            assert_eq!(d.remaining, expected_remaining);
+            tat = new_tat.unwrap();
+        }
+        let (none, d) = gcra(tat, now, policy);
+        assert!(none.is_none() && !d.allowed);
+        assert_eq!(d.retry_after, Duration::from_secs(1));
+        assert_eq!(d.reset_after, Duration::from_secs(3));
+        // One interval later exactly one more passes.
+        let (new_tat, d) = gcra(tat, now + SECOND, policy);
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 0);
+        assert!(!gcra(new_tat.unwrap(), now + SECOND, policy).1.allowed);
+    }
+
+    #[test]
+    fn an_idle_key_recovers_its_whole_burst_and_no_more() {
+        let policy = per_minute(120, 5);
+        let (tat, _) = gcra(0, SECOND, policy);
+        let (_, d) = gcra(tat.unwrap(), 3_600 * SECOND, policy);
+        assert_eq!(d.remaining, 4);
+    }
+
+    #[test]
+    fn the_local_limiter_admits_exactly_the_burst_across_threads() {
+        let limiter = std::sync::Arc::new(LocalRateLimiter::default());
+        let policy = per_minute(1, 50);
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let limiter = limiter.clone();
+                std::thread::spawn(move || {
+                    (0..100)
+                        .filter(|_| limiter.check("tenant", policy).allowed)
+                        .count()
+                })
+            })
+            .collect();
+        let admitted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(admitted, 50);
+        assert!(
+            limiter.check("other", policy).allowed,
+            "keys are independent"
+        );
+    }
 }
