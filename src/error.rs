@@ -43,6 +43,10 @@ pub enum ApiError {
         retry_after: std::time::Duration,
         headers: HeaderMap,
     },
+    #[error("idempotency key reused with another request")]
+    IdempotencyKeyReused,
+    #[error("idempotency conflict")]
+    IdempotencyConflict,
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
     #[error("internal error: {0:#}")]
@@ -159,6 +163,21 @@ impl ApiError {
                     crate::limits::rate::retry_after_secs(*retry_after)
                 ),
             ),
+            IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+                "this Idempotency-Key was used with a different request in the last 24 hours; \
+                 use a new key for a new request"
+                    .to_owned(),
+            ),
+            IdempotencyConflict => (
+                StatusCode::CONFLICT,
+                "idempotency_conflict",
+                "Request in flight",
+                "a request with this Idempotency-Key is still being processed; retry shortly"
+                    .to_owned(),
+            ),
             StoreUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
@@ -210,6 +229,9 @@ impl ApiError {
                     &crate::limits::rate::retry_after_secs(*retry_after).to_string(),
                 );
             }
+            ApiError::IdempotencyConflict => {
+                insert(&mut headers, header::RETRY_AFTER, "1");
+            }
             _ => {}
         }
         headers
@@ -258,7 +280,13 @@ pub async fn render(request: Request, next: Next) -> Response {
         .get(crate::http::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let mut response = next.run(request).await;
+    let response = next.run(request).await;
+    render_now(response, request_id)
+}
+
+/// Writes a pending problem body now, for layers that must see the final bytes (idempotency
+/// stores them); `render` leaves an answer rendered this way untouched.
+pub fn render_now(mut response: Response, request_id: Option<String>) -> Response {
     let problem = match response.extensions_mut().remove::<Problem>() {
         Some(problem) => problem,
         None if is_foreign_error(&response) => generic_problem(response.status()),

@@ -19,6 +19,7 @@ pub struct Metrics {
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     limit_refusals: IntCounterVec,
+    idempotency: IntCounterVec,
 }
 
 impl Metrics {
@@ -60,11 +61,20 @@ impl Metrics {
             &["tenant", "kind"],
         )
         .expect("metric definition is valid");
+        let idempotency = IntCounterVec::new(
+            Opts::new(
+                "idempotency_outcomes_total",
+                "Requests with an Idempotency-Key answered from the store: replayed, conflict (in flight), reused (other request)",
+            ),
+            &["outcome"],
+        )
+        .expect("metric definition is valid");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(build_info),
             Box::new(limit_refusals.clone()),
+            Box::new(idempotency.clone()),
         ] {
             registry
                 .register(collector)
@@ -75,7 +85,12 @@ impl Metrics {
             http_requests,
             http_duration,
             limit_refusals,
+            idempotency,
         }
+    }
+
+    pub fn idempotency(&self, outcome: &str) {
+        self.idempotency.with_label_values(&[outcome]).inc();
     }
 
     pub fn limit_refused(&self, tenant: &str, kind: &str) {

@@ -36,8 +36,13 @@ pub fn api() -> OpenApiRouter<AppState> {
 /// Every route with the layers of its group, ready to serve.
 pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
     // route_layer: the layers run only for matched routes, so an unknown path is a plain 404.
-    // Later layers wrap earlier ones: authentication runs first, then the rate limit.
+    // Later layers wrap earlier ones: authentication runs first, then the rate limit, then
+    // idempotency (a replay still counts against the rate).
     let tenant = tenant()
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            crate::limits::idempotency::enforce,
+        ))
         .route_layer(from_fn_with_state(
             state.clone(),
             crate::limits::rate::enforce,
