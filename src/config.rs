@@ -40,6 +40,8 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
     /// From `ZERNIO_API_KEY` only; `None` runs the sandbox upstream.
     #[serde(skip)]
     pub zernio_api_key: Option<Secret>,
@@ -57,6 +59,9 @@ pub struct ZernioConfig {
     pub connect_timeout_ms: u64,
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// How long a creator's info (privacy options, interaction flags) is reused.
+    #[serde(default = "default_creator_info_ttl_secs")]
+    pub creator_info_ttl_secs: u64,
 }
 
 impl Default for ZernioConfig {
@@ -65,6 +70,7 @@ impl Default for ZernioConfig {
             base_url: default_base_url(),
             connect_timeout_ms: default_connect_timeout_ms(),
             request_timeout_ms: default_request_timeout_ms(),
+            creator_info_ttl_secs: default_creator_info_ttl_secs(),
         }
     }
 }
@@ -146,6 +152,23 @@ pub struct ApiKeyConfig {
     /// A limit of this key's own, inside the tenant's (e.g. for one noisy automation).
     pub requests_per_minute: Option<u32>,
     pub burst: Option<u32>,
+}
+
+/// The simulated Zernio used while no `ZERNIO_API_KEY` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Posts per account per rolling 24 h before the sandbox answers TikTok's "too many posts".
+    #[serde(default = "default_daily_posts")]
+    pub daily_cap: u32,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            daily_cap: default_daily_posts(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -508,6 +531,9 @@ fn default_connect_timeout_ms() -> u64 {
 }
 fn default_request_timeout_ms() -> u64 {
     20_000
+}
+fn default_creator_info_ttl_secs() -> u64 {
+    30
 }
 fn default_request_timeout_secs() -> u64 {
     30

@@ -47,6 +47,15 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("idempotency conflict")]
     IdempotencyConflict,
+    #[error("daily limit reached")]
+    DailyLimitReached {
+        account: String,
+        retry_at: chrono::DateTime<chrono::Utc>,
+    },
+    #[error("duplicate content")]
+    DuplicateContent { existing_post_id: Option<String> },
+    #[error("upstream: {0}")]
+    Upstream(#[from] crate::zernio::UpstreamError),
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
     #[error("internal error: {0:#}")]
@@ -178,6 +187,36 @@ impl ApiError {
                 "a request with this Idempotency-Key is still being processed; retry shortly"
                     .to_owned(),
             ),
+            DailyLimitReached { account, retry_at } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "daily_limit_reached",
+                "Daily posting limit reached",
+                format!(
+                    "account `{account}` has used its posts for the rolling 24 hours; the next one \
+                     is possible at {}. Wait until then or post directly in the TikTok app",
+                    retry_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            ),
+            DuplicateContent { existing_post_id } => (
+                StatusCode::CONFLICT,
+                "duplicate_content",
+                "Duplicate content",
+                match existing_post_id {
+                    Some(id) => format!(
+                        "the same account, caption and media were posted in the last 24 hours as \
+                         post `{id}`; TikTok would refuse it. Modify the caption or media"
+                    ),
+                    None => "an identical post for this account is being created right now; \
+                             modify the caption or media, or wait for the other one"
+                        .to_owned(),
+                },
+            ),
+            Upstream(e) => (
+                upstream_status(&e.kind),
+                e.code(),
+                upstream_title(&e.kind),
+                e.message.clone(),
+            ),
             StoreUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
@@ -232,6 +271,19 @@ impl ApiError {
             ApiError::IdempotencyConflict => {
                 insert(&mut headers, header::RETRY_AFTER, "1");
             }
+            ApiError::DailyLimitReached { retry_at, .. } => {
+                let wait = (*retry_at - chrono::Utc::now()).num_seconds().max(1);
+                insert(&mut headers, header::RETRY_AFTER, &wait.to_string());
+            }
+            ApiError::Upstream(e) => {
+                if let Some(wait) = e.retry_after {
+                    insert(
+                        &mut headers,
+                        header::RETRY_AFTER,
+                        &crate::limits::rate::retry_after_secs(wait).to_string(),
+                    );
+                }
+            }
             _ => {}
         }
         headers
@@ -252,11 +304,38 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut problem = self.problem();
-        if let ApiError::Validation(errors) = &self {
-            problem.extensions.insert(
-                "errors".to_owned(),
-                serde_json::to_value(errors).unwrap_or_default(),
-            );
+        let ext = &mut problem.extensions;
+        match &self {
+            ApiError::Validation(errors) => {
+                ext.insert(
+                    "errors".to_owned(),
+                    serde_json::to_value(errors).unwrap_or_default(),
+                );
+            }
+            ApiError::DuplicateContent {
+                existing_post_id: Some(id),
+            } => {
+                ext.insert("existing_post_id".to_owned(), id.clone().into());
+            }
+            ApiError::Upstream(e) => {
+                ext.insert("fix".to_owned(), e.fix().into());
+                if let Some(id) = &e.zernio_request_id {
+                    ext.insert("zernio_request_id".to_owned(), id.clone().into());
+                }
+                if let Some(code) = &e.zernio_code {
+                    ext.insert("zernio_code".to_owned(), code.clone().into());
+                }
+                if let crate::zernio::UpstreamKind::DuplicateContent {
+                    existing_post_id: Some(id),
+                } = &e.kind
+                {
+                    ext.insert("existing_post_id".to_owned(), id.clone().into());
+                }
+                if let Some(post) = &e.post {
+                    ext.insert("post_id".to_owned(), post.id.clone().into());
+                }
+            }
+            _ => {}
         }
         let mut response = problem_response(problem);
         response.headers_mut().extend(self.headers());
@@ -375,5 +454,50 @@ impl From<crate::store::StoreError> for ApiError {
             crate::store::StoreError::Unavailable(m) => ApiError::StoreUnavailable(m),
             crate::store::StoreError::Other(m) => ApiError::Internal(anyhow::anyhow!(m)),
         }
+    }
+}
+
+/// The status each upstream failure answers with (PRODUCT.md, "Upstream errors, mapped"):
+/// what the caller can fix is 4xx, what an operator must fix (our key, the account's
+/// connection) is 502, Zernio being slow or down is 502/504.
+fn upstream_status(kind: &crate::zernio::UpstreamKind) -> StatusCode {
+    use crate::zernio::UpstreamKind::*;
+    match kind {
+        DailyLimitReached | RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Timeout => StatusCode::GATEWAY_TIMEOUT,
+        PrivacyLevelUnavailable | SpamRisk | MediaDownloadFailed | Invalid | Partial => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        DuplicateContent { .. } | Conflict => StatusCode::CONFLICT,
+        MissingPermissions | AccountDisconnected | AccountNotEnabled | Forbidden | Unauthorized
+        | Unavailable => StatusCode::BAD_GATEWAY,
+        PaymentRequired => StatusCode::PAYMENT_REQUIRED,
+        NotFound => StatusCode::NOT_FOUND,
+        AnalyticsPending => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn upstream_title(kind: &crate::zernio::UpstreamKind) -> &'static str {
+    use crate::zernio::UpstreamKind::*;
+    match kind {
+        DailyLimitReached => "Daily posting limit reached",
+        Timeout => "Zernio did not answer in time; the post may still appear",
+        PrivacyLevelUnavailable => "Privacy level not available for this creator",
+        SpamRisk => "TikTok flagged the post as potentially risky",
+        DuplicateContent { .. } => "Duplicate content",
+        MediaDownloadFailed => "TikTok could not download the media",
+        MissingPermissions => "The TikTok account lacks permissions",
+        AccountDisconnected => "The TikTok account is disconnected",
+        RateLimited => "Zernio's rate limit is reached",
+        Unavailable => "Zernio is unavailable",
+        Unauthorized => "The gateway's Zernio key was refused",
+        PaymentRequired => "Zernio add-on required",
+        NotFound => "Not found",
+        Conflict => "Conflict at Zernio",
+        Invalid => "Zernio refused the request",
+        AccountNotEnabled => "The account is not enabled for posting",
+        Forbidden => "Zernio refused access",
+        Partial => "The post failed on TikTok",
+        AnalyticsPending => "Analytics are being synced",
     }
 }

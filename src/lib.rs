@@ -10,10 +10,13 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod pipeline;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
 pub mod tiktok;
+pub mod upstream;
+pub mod zernio;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,6 +38,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, Environment};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::upstream::Upstream;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -43,6 +47,17 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub store: Arc<dyn Store>,
     pub metrics: Metrics,
+    pub upstream: Arc<Upstream>,
+}
+
+impl AppState {
+    /// A request that breaks TikTok's rules: counted by rule, answered with every violation.
+    pub fn rejected(&self, violations: Vec<tiktok::Violation>) -> error::ApiError {
+        for v in &violations {
+            self.metrics.validation_rejected(v.code);
+        }
+        error::ApiError::Validation(violations)
+    }
 }
 
 impl FromRef<AppState> for Metrics {
@@ -63,11 +78,14 @@ impl Gateway {
         tracing::debug!(?config, "configuration");
         let auth = Authenticator::from_config(&config, env)?;
         let store = store::open(&config.store).await?;
+        let metrics = Metrics::new();
+        let upstream = Upstream::start(&config, &metrics).await?;
         let state = AppState {
             config: Arc::new(config),
             auth: Arc::new(auth),
             store,
-            metrics: Metrics::new(),
+            metrics,
+            upstream: Arc::new(upstream),
         };
         Ok(Gateway { state })
     }

@@ -20,6 +20,11 @@ pub struct Metrics {
     http_duration: HistogramVec,
     limit_refusals: IntCounterVec,
     idempotency: IntCounterVec,
+    validation_rejections: IntCounterVec,
+    duplicate_refusals: prometheus::IntCounter,
+    posts: IntCounterVec,
+    upstream_requests: IntCounterVec,
+    upstream_duration: HistogramVec,
 }
 
 impl Metrics {
@@ -69,12 +74,57 @@ impl Metrics {
             &["outcome"],
         )
         .expect("metric definition is valid");
+        let validation_rejections = IntCounterVec::new(
+            Opts::new(
+                "validation_rejections_total",
+                "Violations of TikTok's rules found before anything went upstream, by rule",
+            ),
+            &["rule"],
+        )
+        .expect("metric definition is valid");
+        let duplicate_refusals = prometheus::IntCounter::new(
+            "duplicate_refusals_total",
+            "Posts refused as duplicate content before reaching upstream",
+        )
+        .expect("metric definition is valid");
+        let posts = IntCounterVec::new(
+            Opts::new(
+                "posts_total",
+                "Posts sent upstream, by kind (video, photo), mode (now, scheduled, draft) and outcome (created or the stable error code)",
+            ),
+            &["kind", "mode", "outcome"],
+        )
+        .expect("metric definition is valid");
+        let upstream_requests = IntCounterVec::new(
+            Opts::new(
+                "upstream_requests_total",
+                "Calls to Zernio, by endpoint and outcome (ok or the stable error code)",
+            ),
+            &["endpoint", "outcome"],
+        )
+        .expect("metric definition is valid");
+        let upstream_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "upstream_request_duration_seconds",
+                "Time Zernio took to answer, by endpoint and outcome",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["endpoint", "outcome"],
+        )
+        .expect("metric definition is valid");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(build_info),
             Box::new(limit_refusals.clone()),
             Box::new(idempotency.clone()),
+            Box::new(validation_rejections.clone()),
+            Box::new(duplicate_refusals.clone()),
+            Box::new(posts.clone()),
+            Box::new(upstream_requests.clone()),
+            Box::new(upstream_duration.clone()),
         ] {
             registry
                 .register(collector)
@@ -86,7 +136,24 @@ impl Metrics {
             http_duration,
             limit_refusals,
             idempotency,
+            validation_rejections,
+            duplicate_refusals,
+            posts,
+            upstream_requests,
+            upstream_duration,
         }
+    }
+
+    pub fn validation_rejected(&self, rule: &str) {
+        self.validation_rejections.with_label_values(&[rule]).inc();
+    }
+
+    pub fn duplicate_refused(&self) {
+        self.duplicate_refusals.inc();
+    }
+
+    pub fn post(&self, kind: &str, mode: &str, outcome: &str) {
+        self.posts.with_label_values(&[kind, mode, outcome]).inc();
     }
 
     pub fn idempotency(&self, outcome: &str) {
@@ -114,6 +181,17 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl crate::zernio::Observer for Metrics {
+    fn upstream_call(&self, endpoint: &'static str, outcome: &'static str, seconds: f64) {
+        self.upstream_requests
+            .with_label_values(&[endpoint, outcome])
+            .inc();
+        self.upstream_duration
+            .with_label_values(&[endpoint, outcome])
+            .observe(seconds);
     }
 }
 

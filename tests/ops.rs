@@ -117,9 +117,8 @@ async fn the_served_spec_is_openapi_3_1_and_equals_the_committed_file() {
 
     let path = format!("{}/openapi/openapi.json", env!("CARGO_MANIFEST_DIR"));
     let committed = std::fs::read_to_string(&path).expect("openapi/openapi.json is committed");
-    assert_eq!(
-        committed,
-        tiktok_gateway::openapi::spec_json(),
+    assert!(
+        committed == tiktok_gateway::openapi::spec_json(),
         "openapi/openapi.json is stale: regenerate it with `cargo run -- openapi > openapi/openapi.json`"
     );
     assert_eq!(

@@ -29,7 +29,7 @@ fn quick_start() -> Value {
 
 #[tokio::test]
 async fn a_valid_post_answers_the_exact_zernio_payload() {
-    let gw = TestGateway::spawn("").await;
+    let (gw, _fake) = TestGateway::with_fake("").await;
     let response = validate(&gw, ACME_KEY, &quick_start()).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
@@ -57,7 +57,7 @@ async fn a_valid_post_answers_the_exact_zernio_payload() {
 
 #[tokio::test]
 async fn every_violation_is_listed_in_one_422_problem() {
-    let gw = TestGateway::spawn("").await;
+    let (gw, _fake) = TestGateway::with_fake("").await;
     let mut post = quick_start();
     post["caption"] = json!("🙂".repeat(1101)); // 2,202 UTF-16 units
     post["video"]["url"] = json!("http://cdn.example.com/a.mp4");
@@ -90,7 +90,7 @@ async fn every_violation_is_listed_in_one_422_problem() {
 
 #[tokio::test]
 async fn an_account_of_another_tenant_is_403() {
-    let gw = TestGateway::spawn("").await;
+    let (gw, _fake) = TestGateway::with_fake("").await;
     let mut post = quick_start();
     post["account"] = json!("acc_b1");
     let body = problem(validate(&gw, ACME_KEY, &post).await, 403).await;
@@ -101,7 +101,7 @@ async fn an_account_of_another_tenant_is_403() {
 
 #[tokio::test]
 async fn unreadable_bodies_are_problems_too() {
-    let gw = TestGateway::spawn("").await;
+    let (gw, _fake) = TestGateway::with_fake("").await;
     let url = gw.url("/v1/tiktok/posts/validate");
     let send = |body: reqwest::Body, content_type: &'static str| {
         gw.client

@@ -2,7 +2,11 @@
 //! descriptions, in two groups: the operational routes anyone may call, and the tenant routes
 //! behind authentication and the tenant's limits.
 
+pub mod accounts;
+pub mod analytics;
+pub mod hooks;
 pub mod me;
+pub mod media;
 pub mod ops;
 pub mod posts;
 pub mod schemas;
@@ -24,6 +28,14 @@ fn tenant() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me::me))
         .routes(routes!(posts::validate))
+        .routes(routes!(posts::create, posts::list))
+        .routes(routes!(posts::get, posts::edit, posts::cancel))
+        .routes(routes!(posts::retry))
+        .routes(routes!(accounts::list))
+        .routes(routes!(accounts::creator_info))
+        .routes(routes!(media::presign))
+        .routes(routes!(analytics::analytics))
+        .routes(routes!(hooks::create))
 }
 
 /// Every route, as documented (no state needed: for the spec).

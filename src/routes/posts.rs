@@ -1,17 +1,27 @@
-//! TikTok posts: validate now; create, read, list, edit, cancel and retry through Zernio.
+//! TikTok posts in the gateway's own shape: validate, create, read, list, edit, cancel, retry.
+//! Every post route is held to the caller's tenant: another tenant's post is a 404, exactly like
+//! a post that does not exist.
 
-use axum::extract::State;
-use chrono::Utc;
-use serde::Serialize;
-use utoipa::ToSchema;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::Authenticated;
-use crate::auth::tenant::PostsWrite;
+use crate::auth::tenant::{PostsRead, PostsWrite};
 use crate::error::{ApiError, Problem};
 use crate::http::ApiJson;
+use crate::limits::idempotency::IdempotencyKey;
+use crate::pipeline::{self, CreateRequest};
 use crate::routes::schemas::NativePost;
+use crate::store::{PostCursor, PostFilter, PostRecord, PostUpdate};
 use crate::tiktok::{self, Shape};
+use crate::zernio::{self, CallContext};
 
 /// Something the gateway changed on the way, e.g. the photo title it built.
 #[derive(Serialize, ToSchema)]
@@ -45,8 +55,91 @@ pub struct Validated {
     pub warnings: Vec<tiktok::Warning>,
 }
 
+/// A post as the gateway shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostView {
+    /// Zernio's post id.
+    #[schema(example = "65f1c0a1b2c3d4e5f6a7b8c9")]
+    pub id: String,
+    #[schema(example = "sandbox_public")]
+    pub account: String,
+    /// Zernio's status: draft, scheduled, publishing, published, partial, failed, cancelled.
+    #[schema(example = "published")]
+    pub status: String,
+    /// `video` or `photo`.
+    #[schema(example = "video")]
+    pub kind: String,
+    /// `now`, `scheduled` or `draft` (sent to the Creator Inbox).
+    #[schema(example = "now")]
+    pub mode: String,
+    pub schedule_at: Option<DateTime<Utc>>,
+    /// The TikTok URL once TikTok has published it (it may come later than the status).
+    pub tiktok_url: Option<String>,
+    /// Why TikTok refused or failed the post.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    #[schema(value_type = Vec<WarningDoc>)]
+    pub warnings: Vec<tiktok::Warning>,
+}
+
+impl PostView {
+    pub fn from_record(record: &PostRecord) -> PostView {
+        PostView {
+            id: record.id.clone(),
+            account: record.account.clone(),
+            status: record.status.clone(),
+            kind: record.kind.clone(),
+            mode: record.mode.clone(),
+            schedule_at: record.schedule_at,
+            tiktok_url: record.tiktok_url.clone(),
+            error: record.error.clone(),
+            created_at: record.created_at,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The record, with what Zernio says now.
+    pub fn from_upstream(record: &PostRecord, post: &zernio::Post) -> PostView {
+        let mut view = PostView::from_record(record);
+        view.status = post.status.as_str().to_owned();
+        if let Some(tiktok) = post.tiktok() {
+            if let Some(url) = tiktok.platform_post_url.clone().filter(|u| !u.is_empty()) {
+                view.tiktok_url = Some(url);
+            }
+            if let Some(message) = tiktok.error_message.clone() {
+                view.error = Some(message);
+            }
+        }
+        // Zernio stamps every post with a time; only a scheduled one has a schedule.
+        if record.mode == "scheduled" && post.scheduled_for.is_some() {
+            view.schedule_at = post.scheduled_for;
+        }
+        view
+    }
+}
+
+/// A page of posts, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct PostPage {
+    pub items: Vec<PostView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(crate::http::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
+}
+
+fn ctx(request_id: &str) -> CallContext<'_> {
+    CallContext { request_id }
+}
+
 /// Runs the whole pipeline without sending: the exact Zernio payload, warnings, or every
-/// violation at once.
+/// violation at once. The creator's current constraints are looked up, as for a create.
 #[utoipa::path(post, path = "/v1/tiktok/posts/validate", tag = "posts",
     security(("bearer" = []), ("api_key" = [])),
     request_body(content = NativePost, content_type = "application/json"),
@@ -56,18 +149,311 @@ pub struct Validated {
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope, or an account of another tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: `errors` lists every violation", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn validate(
-    State(_state): State<AppState>,
+    State(state): State<AppState>,
     auth: Authenticated<PostsWrite>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<Validated>, ApiError> {
     let prepared =
-        tiktok::prepare(Shape::Native, &body, None, Utc::now()).map_err(ApiError::Validation)?;
-    auth.tenant.require_account(prepared.post.account())?;
+        pipeline::prepare(&state, &auth, Shape::Native, &body, &request_id(&headers)).await?;
     Ok(ApiJson(Validated {
         valid: true,
         zernio_payload: prepared.payload,
         warnings: prepared.warnings,
     }))
+}
+
+/// Creates a post: publish now, schedule (`schedule_at`), or send to the Creator Inbox (`draft`).
+#[utoipa::path(post, path = "/v1/tiktok/posts", tag = "posts",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h replays the first answer")),
+    request_body(content = NativePost, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = PostView),
+        (status = 400, description = "The body is not JSON, or a bad Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope, or an account of another tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`duplicate_content`, or `idempotency_conflict` while the first request runs", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, or TikTok refused the post (`spam_risk`, `privacy_level_unavailable`, ...)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`daily_limit_reached`, `rate_limited` or `upstream_rate_limited`, with Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed or the account needs reconnecting", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "`upstream_timeout`: the post may still appear", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsWrite>,
+    headers: HeaderMap,
+    key: Option<axum::Extension<IdempotencyKey>>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let request_id = request_id(&headers);
+    let created = pipeline::create(
+        &state,
+        &auth,
+        CreateRequest {
+            shape: Shape::Native,
+            body: &body,
+            request_id: &request_id,
+            idempotency_key: key.as_ref().map(|k| k.0.0.as_str()),
+        },
+    )
+    .await?;
+    let mut view = PostView::from_upstream(&created.record, &created.post);
+    view.warnings = created.warnings;
+    let location = format!("/v1/tiktok/posts/{}", view.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        ApiJson(view),
+    )
+        .into_response())
+}
+
+/// The tenant's record of a post, or 404 (whether it does not exist or is another tenant's).
+pub async fn owned(state: &AppState, tenant: &str, id: &str) -> Result<PostRecord, ApiError> {
+    state
+        .store
+        .post(tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// One post with its current TikTok status, URL and error.
+#[utoipa::path(get, path = "/v1/tiktok/posts/{id}", tag = "posts",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The post id")),
+    responses(
+        (status = 200, description = "The post", body = PostView),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsRead>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<ApiJson<PostView>, ApiError> {
+    let record = owned(&state, &auth.tenant.id, &id).await?;
+    let post = state
+        .upstream
+        .client
+        .get_post(&ctx(&request_id(&headers)), &record.id)
+        .await?;
+    Ok(ApiJson(PostView::from_upstream(&record, &post)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only posts in this status.
+    pub status: Option<String>,
+    /// Only posts of this account.
+    pub account: Option<String>,
+    /// Only posts created at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// From `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+fn encode_cursor(record: &PostRecord) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}:{}",
+        record.created_at.timestamp_millis(),
+        record.id
+    ))
+}
+
+fn decode_cursor(cursor: &str) -> Option<PostCursor> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (ms, id) = text.split_once(':')?;
+    Some(PostCursor {
+        created_at: DateTime::from_timestamp_millis(ms.parse().ok()?)?,
+        id: id.to_owned(),
+    })
+}
+
+/// The tenant's posts, newest first, in cursor pages; each item's `id` is unique, so an
+/// automation polling this list sees each post once.
+#[utoipa::path(get, path = "/v1/tiktok/posts", tag = "posts",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of posts", body = PostPage),
+        (status = 400, description = "A bad cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsRead>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ApiJson<PostPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 100",
+        ));
+    }
+    let after =
+        match &query.cursor {
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+                ApiError::bad_request("invalid_cursor", "cursor is not one we gave")
+            })?),
+            None => None,
+        };
+    let filter = PostFilter {
+        status: query.status.clone(),
+        account: query.account.clone(),
+        since: query.since,
+    };
+    // One more than asked tells whether there is a next page.
+    let mut records = state
+        .store
+        .posts(&auth.tenant.id, &filter, after.as_ref(), limit + 1)
+        .await?;
+    let more = records.len() > limit as usize;
+    records.truncate(limit as usize);
+    let next_cursor = more.then(|| records.last().map(encode_cursor)).flatten();
+    Ok(ApiJson(PostPage {
+        items: records.iter().map(PostView::from_record).collect(),
+        next_cursor,
+    }))
+}
+
+/// An edit of a scheduled post or a Creator Inbox draft.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostEdit {
+    /// A new time (RFC 3339, in the future).
+    pub schedule_at: Option<DateTime<Utc>>,
+    /// IANA time zone shown with the schedule.
+    pub timezone: Option<String>,
+    /// A new caption (video: up to 2,200 UTF-16 units; photo: the title is rebuilt from it).
+    pub caption: Option<String>,
+}
+
+/// Reschedules or edits a scheduled post or a draft.
+#[utoipa::path(patch, path = "/v1/tiktok/posts/{id}", tag = "posts",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The post id")),
+    request_body(content = PostEdit, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The edited post", body = PostView),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The post is not editable any more", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn edit(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsWrite>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(edit): ApiJson<PostEdit>,
+) -> Result<ApiJson<PostView>, ApiError> {
+    let record = owned(&state, &auth.tenant.id, &id).await?;
+    let body = tiktok::edit_payload(
+        &record.kind,
+        edit.schedule_at,
+        edit.timezone.as_deref(),
+        edit.caption.as_deref(),
+        Utc::now(),
+    )
+    .map_err(|e| state.rejected(e))?;
+    let post = state
+        .upstream
+        .client
+        .update_post(&ctx(&request_id(&headers)), &record.id, &body)
+        .await?;
+    let update = PostUpdate {
+        status: Some(post.status.as_str().to_owned()),
+        schedule_at: edit.schedule_at.map(Some),
+        ..PostUpdate::default()
+    };
+    state.store.update_post(&record.id, &update).await?;
+    let record = owned(&state, &auth.tenant.id, &id).await?;
+    Ok(ApiJson(PostView::from_upstream(&record, &post)))
+}
+
+/// Cancels a scheduled post or deletes a draft.
+#[utoipa::path(delete, path = "/v1/tiktok/posts/{id}", tag = "posts",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The post id")),
+    responses(
+        (status = 204, description = "Cancelled"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Published posts cannot be cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsWrite>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let record = owned(&state, &auth.tenant.id, &id).await?;
+    state
+        .upstream
+        .client
+        .delete_post(&ctx(&request_id(&headers)), &record.id)
+        .await?;
+    let update = PostUpdate {
+        status: Some("cancelled".to_owned()),
+        ..PostUpdate::default()
+    };
+    state.store.update_post(&record.id, &update).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Retries a failed post.
+#[utoipa::path(post, path = "/v1/tiktok/posts/{id}/retry", tag = "posts",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The post id")),
+    responses(
+        (status = 200, description = "The post, publishing again", body = PostView),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Only failed posts can be retried", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn retry(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsWrite>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<ApiJson<PostView>, ApiError> {
+    let record = owned(&state, &auth.tenant.id, &id).await?;
+    let post = state
+        .upstream
+        .client
+        .retry_post(&ctx(&request_id(&headers)), &record.id)
+        .await?;
+    let update = PostUpdate {
+        status: Some(post.status.as_str().to_owned()),
+        error: Some(None),
+        ..PostUpdate::default()
+    };
+    state.store.update_post(&record.id, &update).await?;
+    let record = owned(&state, &auth.tenant.id, &id).await?;
+    Ok(ApiJson(PostView::from_upstream(&record, &post)))
 }

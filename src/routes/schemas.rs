@@ -113,6 +113,6 @@ pub struct NativePost {
     pub draft: Option<bool>,
     pub consent: Option<ConsentInput>,
     /// Passed through to Zernio and echoed in webhooks.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
 }

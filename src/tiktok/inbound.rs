@@ -1099,6 +1099,31 @@ impl Draft {
     }
 }
 
+/// The account a body names, read before anything else: the HTTP layer refuses an account of
+/// another tenant before it looks the creator up or reports any other rule.
+pub fn account_of(shape: Shape, body: &Value) -> Option<String> {
+    let text = |v: &Value| {
+        v.as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    match shape {
+        Shape::Native | Shape::Flat => body.get("account").and_then(text),
+        Shape::ZernioCompat => body
+            .get("platforms")?
+            .as_array()?
+            .iter()
+            .find(|p| {
+                p.get("platform")
+                    .and_then(Value::as_str)
+                    .is_some_and(|name| name.eq_ignore_ascii_case("tiktok"))
+            })?
+            .get("accountId")
+            .and_then(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

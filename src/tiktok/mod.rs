@@ -36,6 +36,7 @@
 //!   request (`too_many_accounts`). A media item without `type` is told by its file.
 //! - An empty `privacy_levels` in `CreatorConstraints` means "not known", not "none allowed".
 
+mod edit;
 mod inbound;
 mod normalize;
 mod post;
@@ -45,7 +46,8 @@ mod validate;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use inbound::{Shape, flat_from_form};
+pub use edit::edit_payload;
+pub use inbound::{Shape, account_of, flat_from_form};
 pub use post::{
     CommercialType, Consent, CreatorConstraints, Format, Interactions, Media, Photo, PrivacyLevel,
     Schedule, ScheduledAt, TikTokPost, Video,

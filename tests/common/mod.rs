@@ -2,6 +2,7 @@
 //! directory, and an HTTP client to talk to it.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod fake_zernio;
 pub mod tokens;
 
 use serde_json::json;
@@ -18,6 +19,7 @@ pub const ACME_KEY: &str = "tgw_acme-full-access-key-000000000000000000000";
 pub const ACME_READ_KEY: &str = "tgw_acme-read-only-key-0000000000000000000000";
 pub const ACME_EXPIRED_KEY: &str = "tgw_acme-expired-key-000000000000000000000000";
 pub const GLOBEX_KEY: &str = "tgw_globex-full-access-key-0000000000000000000";
+pub const FAKE_ZERNIO_KEY: &str = "sk_fake_zernio_key_for_tests";
 pub const HS256_SECRET: &str = "test-only-hs256-secret-of-at-least-32-bytes";
 
 pub fn sha256_hex(key: &str) -> String {
@@ -31,6 +33,8 @@ pub fn tenants_toml() -> String {
 [[tenants]]
 id = "acme"
 accounts = ["acc_a1", "acc_a2"]
+requests_per_minute = 6000
+burst = 200
 
 [[tenants.api_keys]]
 id = "acme-full"
@@ -204,10 +208,22 @@ impl TestGateway {
 
     /// `spawn`, with more environment (secrets) for the configuration.
     pub async fn spawn_with_env(extra: &str, more_env: &[(&str, &str)]) -> TestGateway {
+        Self::spawn_on(None, extra, more_env).await
+    }
+
+    /// `spawn_with_env` on a given store URL (`None`: a fresh SQLite file).
+    pub async fn spawn_on(
+        store: Option<&str>,
+        extra: &str,
+        more_env: &[(&str, &str)],
+    ) -> TestGateway {
         let dir = tempfile::tempdir().expect("temp dir");
+        let store = match store {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}/gateway.db", dir.path().display()),
+        };
         let toml = format!(
-            "listen = \"127.0.0.1:0\"\nstore = \"sqlite://{}/gateway.db\"\n{extra}\n{}",
-            dir.path().display(),
+            "listen = \"127.0.0.1:0\"\nstore = \"{store}\"\n{extra}\n{}",
             tenants_toml()
         );
         let mut env: Environment =
@@ -235,6 +251,45 @@ impl TestGateway {
             shutdown: Some(tx),
             task: Some(task),
         }
+    }
+
+    /// A gateway in front of a fresh recording fake Zernio; `extra` as for `spawn`.
+    pub async fn with_fake(extra: &str) -> (TestGateway, fake_zernio::FakeZernio) {
+        let fake = fake_zernio::FakeZernio::start().await;
+        let toml = format!(
+            "[zernio]\nbase_url = \"{}\"\nrequest_timeout_ms = 1000\n{extra}",
+            fake.base_url
+        );
+        let gw = Self::spawn_with_env(&toml, &[("ZERNIO_API_KEY", FAKE_ZERNIO_KEY)]).await;
+        (gw, fake)
+    }
+
+    /// A gateway on `store` in front of an existing fake (replicas share both).
+    pub async fn in_front_of(
+        fake: &fake_zernio::FakeZernio,
+        store: Option<&str>,
+        extra: &str,
+    ) -> TestGateway {
+        let toml = format!(
+            "[zernio]\nbase_url = \"{}\"\nrequest_timeout_ms = 1000\n{extra}",
+            fake.base_url
+        );
+        Self::spawn_on(store, &toml, &[("ZERNIO_API_KEY", FAKE_ZERNIO_KEY)]).await
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the gateway")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -288,4 +343,23 @@ pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Va
     assert_eq!(body["status"], status);
     assert_eq!(body["request_id"].as_str(), request_id.as_deref());
     body
+}
+
+/// A fresh Redis database of the server the test command started (`scripts/test` sets
+/// TEST_REDIS_URL); each test names its own `db` so that parallel tests never meet.
+pub async fn redis_url(db: u8) -> String {
+    let base = std::env::var("TEST_REDIS_URL").expect(
+        "TEST_REDIS_URL is not set: run the tests through scripts/test, which starts Redis",
+    );
+    let url = format!("{base}/{db}");
+    let client = redis::Client::open(url.as_str()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis answers");
+    let _: () = redis::cmd("FLUSHDB")
+        .query_async(&mut conn)
+        .await
+        .expect("flushdb");
+    url
 }

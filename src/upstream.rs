@@ -1,0 +1,107 @@
+//! The upstream as the gateway uses it: the Zernio client (to Zernio itself, or to the sandbox
+//! served in-process when no key is configured), and the short-lived cache of creator info that
+//! feeds TikTok's creator rules before every post. This is where Zernio's creator info becomes
+//! the domain's `CreatorConstraints`: neither side knows the other.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::tiktok::{CreatorConstraints, PrivacyLevel};
+use crate::zernio::sandbox::{self, Sandbox, SandboxOptions};
+use crate::zernio::{
+    CallContext, ClientConfig, CreatorInfo, MediaKind, UpstreamError, ZernioClient,
+};
+
+pub struct Upstream {
+    pub client: ZernioClient,
+    creators: DashMap<(String, MediaKind), (Instant, Arc<CreatorInfo>)>,
+    creator_ttl: Duration,
+    /// Kept alive while the gateway runs, when the sandbox stands in for Zernio.
+    sandbox: Option<Sandbox>,
+}
+
+impl Upstream {
+    pub async fn start(config: &Config, metrics: &Metrics) -> anyhow::Result<Upstream> {
+        let (base_url, api_key, sandbox) = match &config.zernio_api_key {
+            Some(key) => (
+                config.zernio.base_url.clone(),
+                key.expose().to_owned(),
+                None,
+            ),
+            None => {
+                let sandbox = sandbox::spawn(SandboxOptions {
+                    daily_cap: config.sandbox.daily_cap,
+                    ..SandboxOptions::default()
+                })
+                .await?;
+                (
+                    sandbox.base_url.clone(),
+                    "sandbox".to_owned(),
+                    Some(sandbox),
+                )
+            }
+        };
+        let client = ZernioClient::new(
+            ClientConfig {
+                base_url,
+                api_key,
+                connect_timeout: Duration::from_millis(config.zernio.connect_timeout_ms),
+                request_timeout: Duration::from_millis(config.zernio.request_timeout_ms),
+            },
+            Arc::new(metrics.clone()),
+        )?;
+        Ok(Upstream {
+            client,
+            creators: DashMap::new(),
+            creator_ttl: Duration::from_secs(config.zernio.creator_info_ttl_secs),
+            sandbox,
+        })
+    }
+
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
+    /// Creator info, from the cache while it is fresh. TikTok wants a fresh look-up before each
+    /// post; a few seconds of caching keeps a burst of posts from costing one call each.
+    pub async fn creator_info(
+        &self,
+        ctx: &CallContext<'_>,
+        account: &str,
+        kind: MediaKind,
+    ) -> Result<Arc<CreatorInfo>, UpstreamError> {
+        let key = (account.to_owned(), kind);
+        if let Some(entry) = self.creators.get(&key)
+            && entry.0.elapsed() < self.creator_ttl
+        {
+            return Ok(entry.1.clone());
+        }
+        let info = Arc::new(self.client.creator_info(ctx, account, kind).await?);
+        self.creators.insert(key, (Instant::now(), info.clone()));
+        Ok(info)
+    }
+
+    /// Forgets what is cached of an account (after upstream said something changed).
+    pub fn forget_creator(&self, account: &str) {
+        self.creators.retain(|(a, _), _| a != account);
+    }
+}
+
+/// What the domain's rules need of a creator.
+pub fn constraints(info: &CreatorInfo) -> CreatorConstraints {
+    CreatorConstraints {
+        privacy_levels: info
+            .privacy_levels
+            .iter()
+            .filter_map(|level| PrivacyLevel::from_input(level))
+            .collect(),
+        comment_disabled: info.comment_disabled,
+        duet_disabled: info.duet_disabled,
+        stitch_disabled: info.stitch_disabled,
+        max_video_duration_sec: info.max_video_duration_sec,
+    }
+}
