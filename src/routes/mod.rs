@@ -10,6 +10,7 @@ pub mod media;
 pub mod ops;
 pub mod posts;
 pub mod schemas;
+pub mod zernio_compat;
 
 use axum::middleware::from_fn_with_state;
 use utoipa_axum::router::OpenApiRouter;
@@ -38,11 +39,24 @@ fn tenant() -> OpenApiRouter<AppState> {
         .routes(routes!(hooks::create))
 }
 
+fn compat() -> OpenApiRouter<AppState> {
+    use zernio_compat as z;
+    OpenApiRouter::new()
+        .routes(routes!(z::create, z::list))
+        .routes(routes!(z::get, z::update, z::delete))
+        .routes(routes!(z::retry))
+        .routes(routes!(z::accounts))
+        .routes(routes!(z::creator_info))
+        .routes(routes!(z::presign))
+        .routes(routes!(z::analytics))
+}
+
 /// Every route, as documented (no state needed: for the spec).
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(public())
         .merge(tenant())
+        .merge(compat())
 }
 
 /// Every route with the layers of its group, ready to serve.
@@ -50,17 +64,23 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
     // route_layer: the layers run only for matched routes, so an unknown path is a plain 404.
     // Later layers wrap earlier ones: authentication runs first, then the rate limit, then
     // idempotency (a replay still counts against the rate).
-    let tenant = tenant()
-        .route_layer(from_fn_with_state(
-            state.clone(),
-            crate::limits::idempotency::enforce,
-        ))
-        .route_layer(from_fn_with_state(
-            state.clone(),
-            crate::limits::rate::enforce,
-        ))
-        .route_layer(from_fn_with_state(state.clone(), crate::auth::authenticate));
+    let guarded = |routes: OpenApiRouter<AppState>| {
+        routes
+            .route_layer(from_fn_with_state(
+                state.clone(),
+                crate::limits::idempotency::enforce,
+            ))
+            .route_layer(from_fn_with_state(
+                state.clone(),
+                crate::limits::rate::enforce,
+            ))
+            .route_layer(from_fn_with_state(state.clone(), crate::auth::authenticate))
+    };
+    // The SDKs read a failure's message from Zernio's `error` member, outside everything else.
+    let compat =
+        guarded(compat()).route_layer(axum::middleware::from_fn(zernio_compat::zernio_errors));
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(public())
-        .merge(tenant)
+        .merge(guarded(tenant()))
+        .merge(compat)
 }

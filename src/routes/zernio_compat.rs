@@ -1,0 +1,600 @@
+//! Zernio's own API shapes under `/api/v1`, TikTok only, so that the official SDKs work with
+//! their base URL set to `<gateway>/api` and a gateway key as their API key. Everything goes
+//! through the same pipeline and tenant checks as the native routes; only the shapes differ.
+//!
+//! The SDKs send extra query parameters and body keys of their own: those are ignored, never
+//! forwarded. Errors stay problem+json, with Zernio's `error` member added, which is where the
+//! SDKs read the message from.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::auth::tenant::{AnalyticsRead, MediaWrite, PostsRead, PostsWrite};
+use crate::error::{ApiError, Problem};
+use crate::http::ApiJson;
+use crate::limits::idempotency::IdempotencyKey;
+use crate::pipeline::{self, CreateRequest};
+use crate::routes::posts::{owned, request_id};
+use crate::store::{PostCursor, PostFilter, PostRecord, PostUpdate};
+use crate::tiktok::{self, Shape};
+use crate::zernio::{AnalyticsQuery, CallContext, MediaKind, PresignRequest};
+
+/// Layer of the compatible routes: adds Zernio's `error` member to every problem.
+pub async fn zernio_errors(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(crate::http::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = crate::error::render_now(next.run(request).await, request_id);
+    if !(response.status().is_client_error() || response.status().is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let mut problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if let Some(map) = problem.as_object_mut() {
+        let message = map.get("detail").cloned().unwrap_or(Value::Null);
+        map.insert("error".to_owned(), message);
+    }
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let body = serde_json::to_vec(&problem).unwrap_or_else(|_| bytes.to_vec());
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn ctx(request_id: &str) -> CallContext<'_> {
+    CallContext { request_id }
+}
+
+/// A post the gateway only knows from its record, in Zernio's shape.
+fn post_of_record(record: &PostRecord) -> Value {
+    let mut platform = json!({
+        "platform": "tiktok",
+        "accountId": record.account,
+        "status": record.status,
+    });
+    if let Some(url) = &record.tiktok_url {
+        platform["platformPostUrl"] = url.clone().into();
+    }
+    if let Some(error) = &record.error {
+        platform["errorMessage"] = error.clone().into();
+    }
+    let mut post = json!({
+        "_id": record.id,
+        "status": record.status,
+        "platforms": [platform],
+        "createdAt": record.created_at.to_rfc3339(),
+    });
+    if let Some(at) = record.schedule_at {
+        post["scheduledFor"] = at.to_rfc3339().into();
+    }
+    post
+}
+
+/// Zernio's create: `{message, post}`.
+#[utoipa::path(post, path = "/api/v1/posts", tag = "zernio-compatible",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body(content = Object, description = "Zernio's create-post body (TikTok only)", content_type = "application/json"),
+    responses(
+        (status = 201, description = "`{message, post}` as Zernio answers", body = Object),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope, or an account of another tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Duplicate content or an idempotency conflict", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Refused: TikTok's rules, or a platform other than TikTok", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "A limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Zernio did not answer in time", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsWrite>,
+    headers: HeaderMap,
+    key: Option<axum::Extension<IdempotencyKey>>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let request_id = request_id(&headers);
+    let created = pipeline::create(
+        &state,
+        &auth,
+        CreateRequest {
+            shape: Shape::ZernioCompat,
+            body: &body,
+            request_id: &request_id,
+            idempotency_key: key.as_ref().map(|k| k.0.0.as_str()),
+        },
+    )
+    .await?;
+    let warnings: Vec<&str> = created
+        .warnings
+        .iter()
+        .map(|w| w.message.as_str())
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(json!({"message": "Post created", "post": created.post, "warnings": warnings})),
+    )
+        .into_response())
+}
+
+/// Zernio's get: `{post}`.
+#[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "zernio-compatible",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The post id")),
+    responses(
+        (status = 200, description = "`{post}`", body = Object),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsRead>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let record = owned(&state, &auth.tenant.id, &id).await?;
+    let post = state
+        .upstream
+        .client
+        .get_post(&ctx(&request_id(&headers)), &record.id)
+        .await?;
+    Ok(ApiJson(json!({ "post": post })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1-based page.
+    #[param(minimum = 1)]
+    pub page: Option<u32>,
+    /// Posts per page, 1 to 100.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    pub status: Option<String>,
+    #[serde(rename = "accountId")]
+    #[param(rename = "accountId")]
+    pub account_id: Option<String>,
+    #[serde(rename = "fromDate")]
+    #[param(rename = "fromDate")]
+    pub from_date: Option<String>,
+}
+
+/// Zernio's list: the tenant's posts, `{posts, pagination}`.
+#[utoipa::path(get, path = "/api/v1/posts", tag = "zernio-compatible",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "`{posts, pagination}`", body = Object),
+        (status = 400, description = "A bad page or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsRead>,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let Query(params) =
+        params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let page = params.page.unwrap_or(1);
+    let limit = params.limit.unwrap_or(10);
+    if page == 0 || page > 1000 || !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "page must be 1 to 1000 and limit 1 to 100",
+        ));
+    }
+    let since = params.from_date.as_deref().and_then(|d| {
+        DateTime::parse_from_rfc3339(d)
+            .map(|t| t.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc())
+            })
+    });
+    let filter = PostFilter {
+        status: params.status,
+        account: params.account_id,
+        since,
+    };
+    // Pages of the newest-first list, walked with the store's cursor.
+    let mut after: Option<PostCursor> = None;
+    let mut current = Vec::new();
+    let mut more = false;
+    for _ in 0..page {
+        let mut records = state
+            .store
+            .posts(&auth.tenant.id, &filter, after.as_ref(), limit + 1)
+            .await?;
+        more = records.len() > limit as usize;
+        records.truncate(limit as usize);
+        after = records.last().map(|r| PostCursor {
+            created_at: r.created_at,
+            id: r.id.clone(),
+        });
+        current = records;
+        if !more {
+            break;
+        }
+    }
+    let posts: Vec<Value> = current.iter().map(post_of_record).collect();
+    let pages = if more { page + 1 } else { page };
+    let total = u64::from(page - 1) * u64::from(limit) + posts.len() as u64 + u64::from(more);
+    Ok(ApiJson(json!({
+        "posts": posts,
+        "pagination": {"page": page, "limit": limit, "total": total, "pages": pages}
+    })))
+}
+
+/// Zernio's edit of a scheduled post or draft (`content`, `scheduledFor`, `timezone`).
+#[utoipa::path(put, path = "/api/v1/posts/{id}", tag = "zernio-compatible",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The post id")),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "`{message, post}`", body = Object),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not editable", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsWrite>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let record = owned(&state, &auth.tenant.id, &id).await?;
+    let schedule_at = match body.get("scheduledFor").and_then(Value::as_str) {
+        Some(text) => Some(
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    state.rejected(vec![tiktok::Violation {
+                        field: "scheduledFor".to_owned(),
+                        code: "invalid_schedule",
+                        message: format!("`{text}` is not an RFC 3339 time"),
+                        fix: "Give a time such as 2030-01-01T09:00:00Z.".to_owned(),
+                    }])
+                })?,
+        ),
+        None => None,
+    };
+    let edit = tiktok::edit_payload(
+        &record.kind,
+        schedule_at,
+        body.get("timezone").and_then(Value::as_str),
+        body.get("content").and_then(Value::as_str),
+        Utc::now(),
+    )
+    .map_err(|e| state.rejected(e))?;
+    let post = state
+        .upstream
+        .client
+        .update_post(&ctx(&request_id(&headers)), &record.id, &edit)
+        .await?;
+    let update = PostUpdate {
+        status: Some(post.status.as_str().to_owned()),
+        schedule_at: schedule_at.map(Some),
+        ..PostUpdate::default()
+    };
+    state.store.update_post(&record.id, &update).await?;
+    Ok(ApiJson(json!({"message": "Post updated", "post": post})))
+}
+
+/// Zernio's delete of a draft or scheduled post.
+#[utoipa::path(delete, path = "/api/v1/posts/{id}", tag = "zernio-compatible",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The post id")),
+    responses(
+        (status = 200, description = "`{message}`", body = Object),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not deletable", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsWrite>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let record = owned(&state, &auth.tenant.id, &id).await?;
+    state
+        .upstream
+        .client
+        .delete_post(&ctx(&request_id(&headers)), &record.id)
+        .await?;
+    let update = PostUpdate {
+        status: Some("cancelled".to_owned()),
+        ..PostUpdate::default()
+    };
+    state.store.update_post(&record.id, &update).await?;
+    Ok(ApiJson(json!({"message": "Post deleted"})))
+}
+
+/// Zernio's retry of a failed post.
+#[utoipa::path(post, path = "/api/v1/posts/{id}/retry", tag = "zernio-compatible",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The post id")),
+    responses(
+        (status = 200, description = "`{message, post}`", body = Object),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Only failed posts can be retried", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn retry(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsWrite>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let record = owned(&state, &auth.tenant.id, &id).await?;
+    let post = state
+        .upstream
+        .client
+        .retry_post(&ctx(&request_id(&headers)), &record.id)
+        .await?;
+    let update = PostUpdate {
+        status: Some(post.status.as_str().to_owned()),
+        error: Some(None),
+        ..PostUpdate::default()
+    };
+    state.store.update_post(&record.id, &update).await?;
+    Ok(ApiJson(json!({"message": "Retry started", "post": post})))
+}
+
+/// Zernio's account list, the tenant's TikTok accounts only.
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "zernio-compatible",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "`{accounts, hasAnalyticsAccess}`", body = Object),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn accounts(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsRead>,
+    headers: HeaderMap,
+) -> Result<ApiJson<Value>, ApiError> {
+    let accounts = state
+        .upstream
+        .client
+        .accounts(&ctx(&request_id(&headers)))
+        .await?;
+    let accounts: Vec<Value> = accounts
+        .into_iter()
+        .filter(|a| auth.tenant.owns(&a.id))
+        .map(|a| {
+            json!({
+                "_id": a.id,
+                "platform": "tiktok",
+                "username": a.username,
+                "displayName": a.display_name,
+                "isActive": a.is_active,
+                "needsReconnection": a.needs_reconnection,
+                // The SDK requires a profile; the tenant stands for it.
+                "profileId": auth.tenant.id,
+            })
+        })
+        .collect();
+    let analytics = auth.scopes.contains(crate::auth::Scope::AnalyticsRead);
+    Ok(ApiJson(
+        json!({"accounts": accounts, "hasAnalyticsAccess": analytics}),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreatorParams {
+    /// `video` or `photo`.
+    #[serde(rename = "mediaType")]
+    #[param(rename = "mediaType")]
+    pub media_type: Option<String>,
+}
+
+/// Zernio's TikTok creator info.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/tiktok/creator-info", tag = "zernio-compatible",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The account id"), CreatorParams),
+    responses(
+        (status = 200, description = "Zernio's creator info", body = Object),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn creator_info(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsRead>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<CreatorParams>,
+) -> Result<ApiJson<Value>, ApiError> {
+    if !auth.tenant.owns(&id) {
+        return Err(ApiError::NotFound);
+    }
+    let kind = if params.media_type.as_deref() == Some("photo") {
+        MediaKind::Photo
+    } else {
+        MediaKind::Video
+    };
+    let request_id = request_id(&headers);
+    let info = state
+        .upstream
+        .creator_info(&ctx(&request_id), &id, kind)
+        .await?;
+    let levels: Vec<Value> = info
+        .privacy_levels
+        .iter()
+        .map(|l| json!({"value": l, "label": l}))
+        .collect();
+    Ok(ApiJson(json!({
+        "creator": {
+            "nickname": info.nickname,
+            "avatarUrl": info.avatar_url,
+            "isVerified": info.is_verified,
+            "canPostMore": info.can_post_more,
+        },
+        "privacyLevels": levels,
+        "postingLimits": {
+            "maxVideoDurationSec": info.max_video_duration_sec,
+            "interactionSettings": {
+                "allow_comment": !info.comment_disabled,
+                "allow_duet": !info.duet_disabled,
+                "allow_stitch": !info.stitch_disabled,
+            }
+        },
+        "commercialContentTypes": info.commercial_content_types,
+    })))
+}
+
+/// Zernio's media presign (`{filename, contentType, size?}`).
+#[utoipa::path(post, path = "/api/v1/media/presign", tag = "zernio-compatible",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "`{uploadUrl, publicUrl, key, expiresIn}`", body = Object),
+        (status = 400, description = "The body is not JSON of this shape", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A type TikTok does not take", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn presign(
+    State(state): State<AppState>,
+    _auth: Authenticated<MediaWrite>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+    let (Some(filename), Some(content_type)) = (text("filename"), text("contentType")) else {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "filename and contentType are required",
+        ));
+    };
+    if tiktok::Format::from_mime(&content_type).is_none() {
+        return Err(state.rejected(vec![tiktok::Violation {
+            field: "contentType".to_owned(),
+            code: "unsupported_format",
+            message: format!("`{content_type}` is not a type TikTok accepts"),
+            fix: "Upload JPEG, PNG or WebP images, or MP4, MOV or WebM videos.".to_owned(),
+        }]));
+    }
+    let presigned = state
+        .upstream
+        .client
+        .presign(
+            &ctx(&request_id(&headers)),
+            &PresignRequest {
+                filename,
+                content_type,
+                size: body.get("size").and_then(Value::as_u64),
+            },
+        )
+        .await?;
+    Ok(ApiJson(json!({
+        "uploadUrl": presigned.upload_url,
+        "publicUrl": presigned.public_url,
+        "key": presigned.key,
+        "expiresIn": presigned.expires_in,
+    })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AnalyticsParams {
+    #[serde(rename = "accountId")]
+    #[param(rename = "accountId")]
+    pub account_id: Option<String>,
+    #[serde(rename = "postId")]
+    #[param(rename = "postId")]
+    pub post_id: Option<String>,
+    #[serde(rename = "fromDate")]
+    #[param(rename = "fromDate")]
+    pub from_date: Option<NaiveDate>,
+    #[serde(rename = "toDate")]
+    #[param(rename = "toDate")]
+    pub to_date: Option<NaiveDate>,
+}
+
+/// Zernio's analytics, for the tenant's accounts only.
+#[utoipa::path(get, path = "/api/v1/analytics", tag = "zernio-compatible",
+    security(("bearer" = []), ("api_key" = [])),
+    params(AnalyticsParams),
+    responses(
+        (status = 200, description = "`{posts, ...}` as Zernio answers", body = Object),
+        (status = 400, description = "A bad date", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "Zernio's Analytics add-on is required", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account or post for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Zernio is syncing analytics", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn analytics(
+    State(state): State<AppState>,
+    auth: Authenticated<AnalyticsRead>,
+    headers: HeaderMap,
+    params: Result<Query<AnalyticsParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<ApiJson<Value>, ApiError> {
+    let Query(params) =
+        params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let tenant = &auth.tenant;
+    let (accounts, post) = match (&params.post_id, &params.account_id) {
+        (Some(post), _) => {
+            let record = owned(&state, &tenant.id, post).await?;
+            (vec![record.account], Some(record.id))
+        }
+        (None, Some(account)) if tenant.owns(account) => (vec![account.clone()], None),
+        (None, Some(_)) => return Err(ApiError::NotFound),
+        (None, None) => (tenant.accounts.clone(), None),
+    };
+    let request_id = request_id(&headers);
+    let mut posts = Vec::new();
+    for account in accounts {
+        let query = AnalyticsQuery {
+            account_id: Some(account),
+            post_id: post.clone(),
+            from_date: params.from_date,
+            to_date: params.to_date,
+            ..AnalyticsQuery::default()
+        };
+        let answer = state
+            .upstream
+            .client
+            .analytics(&ctx(&request_id), &query)
+            .await?;
+        posts.extend(answer.posts);
+    }
+    Ok(ApiJson(json!({ "posts": posts })))
+}
