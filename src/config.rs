@@ -42,6 +42,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     #[serde(default)]
     pub sandbox: SandboxConfig,
+    #[serde(default)]
+    pub upstream: UpstreamBudgetConfig,
     /// From `ZERNIO_API_KEY` only; `None` runs the sandbox upstream.
     #[serde(skip)]
     pub zernio_api_key: Option<Secret>,
@@ -152,6 +154,35 @@ pub struct ApiKeyConfig {
     /// A limit of this key's own, inside the tenant's (e.g. for one noisy automation).
     pub requests_per_minute: Option<u32>,
     pub burst: Option<u32>,
+}
+
+/// The budget of calls to Zernio, shared by every tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamBudgetConfig {
+    /// The Zernio plan's per-minute limit for the key (60, 600 or 1,200).
+    #[serde(default = "default_upstream_per_minute")]
+    pub requests_per_minute: u32,
+    /// Calls per minute each tenant always keeps for itself; by default half of the ceiling
+    /// divided evenly, the other half shared.
+    pub tenant_minimum_per_minute: Option<u32>,
+}
+
+impl Default for UpstreamBudgetConfig {
+    fn default() -> Self {
+        UpstreamBudgetConfig {
+            requests_per_minute: default_upstream_per_minute(),
+            tenant_minimum_per_minute: None,
+        }
+    }
+}
+
+impl UpstreamBudgetConfig {
+    pub fn tenant_minimum(&self, tenants: u32) -> u32 {
+        self.tenant_minimum_per_minute
+            .unwrap_or(self.requests_per_minute / (2 * tenants.max(1)))
+            .max(1)
+    }
 }
 
 /// The simulated Zernio used while no `ZERNIO_API_KEY` is set.
@@ -404,6 +435,23 @@ impl Config {
         if !matches!(self.zernio.base_url.scheme(), "http" | "https") {
             return Err(err("zernio.base_url: must be an http(s) URL"));
         }
+        let tenants = self.tenants.len() as u32;
+        if self.upstream.requests_per_minute == 0 {
+            return Err(err("upstream.requests_per_minute: must be at least 1"));
+        }
+        if self
+            .upstream
+            .tenant_minimum(tenants)
+            .saturating_mul(tenants)
+            > self.upstream.requests_per_minute
+        {
+            return Err(err(format!(
+                "upstream.tenant_minimum_per_minute: {} tenants x {} is more than the ceiling of {}",
+                tenants,
+                self.upstream.tenant_minimum(tenants),
+                self.upstream.requests_per_minute
+            )));
+        }
         if self.http.request_timeout_secs == 0 {
             return Err(err("http.request_timeout_secs: must be at least 1"));
         }
@@ -531,6 +579,9 @@ fn default_connect_timeout_ms() -> u64 {
 }
 fn default_request_timeout_ms() -> u64 {
     20_000
+}
+fn default_upstream_per_minute() -> u32 {
+    600
 }
 fn default_creator_info_ttl_secs() -> u64 {
     30

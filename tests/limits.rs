@@ -108,3 +108,50 @@ async fn a_key_limit_holds_inside_the_tenant_limit() {
         header(&other, "ratelimit")
     );
 }
+
+#[tokio::test]
+async fn one_busy_tenant_cannot_starve_the_others_of_zernio() {
+    // A ceiling of 12 calls a minute: 2 reserved for each of the two tenants, 8 shared; a
+    // burst of one call each.
+    let (gw, fake) = TestGateway::with_fake(
+        "[upstream]\nrequests_per_minute = 12\ntenant_minimum_per_minute = 2\n",
+    )
+    .await;
+    let own = gw.get_with_key("/v1/tiktok/accounts", ACME_KEY).await;
+    assert_eq!(own.status(), 200, "acme's reserve");
+    let pool = gw.get_with_key("/v1/tiktok/accounts", ACME_KEY).await;
+    assert_eq!(pool.status(), 200, "then the shared pool");
+    let refused = gw.get_with_key("/v1/tiktok/accounts", ACME_KEY).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(problem(refused, 429).await["code"], "upstream_rate_limited");
+    assert_eq!(
+        fake.calls("accounts").len(),
+        2,
+        "the refused call never reached Zernio"
+    );
+    // Globex still has its reserve, though the pool is drained.
+    assert_eq!(
+        gw.get_with_key("/v1/tiktok/accounts", GLOBEX_KEY)
+            .await
+            .status(),
+        200
+    );
+    // Reads of the gateway's own records cost nothing upstream.
+    assert_eq!(
+        gw.get_with_key("/v1/tiktok/posts", ACME_KEY).await.status(),
+        200
+    );
+    let metrics = gw
+        .client
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"limit_refusals_total{kind="upstream",tenant="acme"} 1"#),
+        "{metrics}"
+    );
+}

@@ -4,3 +4,4 @@
 
 pub mod idempotency;
 pub mod rate;
+pub mod upstream;

@@ -62,10 +62,15 @@ pub fn api() -> OpenApiRouter<AppState> {
 /// Every route with the layers of its group, ready to serve.
 pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
     // route_layer: the layers run only for matched routes, so an unknown path is a plain 404.
-    // Later layers wrap earlier ones: authentication runs first, then the rate limit, then
-    // idempotency (a replay still counts against the rate).
+    // Later layers wrap earlier ones: authentication runs first, then the tenant's rate limit
+    // (a replay still counts against it), idempotency, and the upstream budget, which only
+    // requests that may reach Zernio spend.
     let guarded = |routes: OpenApiRouter<AppState>| {
         routes
+            .route_layer(from_fn_with_state(
+                state.clone(),
+                crate::limits::upstream::enforce,
+            ))
             .route_layer(from_fn_with_state(
                 state.clone(),
                 crate::limits::idempotency::enforce,

@@ -248,6 +248,19 @@ fn post_of(v: &Value) -> Option<Post> {
     }
 }
 
+/// An id used as a path segment. The URL library drops `.` and `..` segments (and an empty one
+/// would change the path), so those could turn `GET /v1/posts/{id}` into another endpoint:
+/// they name no object, and are refused without a request.
+fn id_segment(id: &str) -> Result<&str, UpstreamError> {
+    if id.trim().is_empty() || id == "." || id == ".." {
+        return Err(UpstreamError::new(
+            UpstreamKind::NotFound,
+            "There is no object with an empty or dot-only id",
+        ));
+    }
+    Ok(id)
+}
+
 impl ZernioClient {
     pub fn new(config: ClientConfig, observer: Arc<dyn Observer>) -> Result<Self, UpstreamError> {
         let invalid = |m: &str| UpstreamError::new(UpstreamKind::Invalid, m);
@@ -356,6 +369,7 @@ impl ZernioClient {
 
     /// `GET /v1/posts/{id}`.
     pub async fn get_post(&self, ctx: &CallContext<'_>, id: &str) -> Result<Post, UpstreamError> {
+        let id = id_segment(id)?;
         let answer = self
             .send(ctx, self.get("get_post", &["v1", "posts", id], &[]))
             .await?;
@@ -402,6 +416,7 @@ impl ZernioClient {
         id: &str,
         body: &Value,
     ) -> Result<Post, UpstreamError> {
+        let id = id_segment(id)?;
         let answer = self
             .send(
                 ctx,
@@ -420,6 +435,7 @@ impl ZernioClient {
 
     /// `DELETE /v1/posts/{id}` (draft or scheduled posts).
     pub async fn delete_post(&self, ctx: &CallContext<'_>, id: &str) -> Result<(), UpstreamError> {
+        let id = id_segment(id)?;
         self.send(
             ctx,
             Call {
@@ -437,6 +453,7 @@ impl ZernioClient {
     /// `POST /v1/posts/{id}/retry` (failed posts). A post that fails again is an error carrying
     /// the post, as for a create.
     pub async fn retry_post(&self, ctx: &CallContext<'_>, id: &str) -> Result<Post, UpstreamError> {
+        let id = id_segment(id)?;
         let answer = self
             .send(
                 ctx,
@@ -486,6 +503,7 @@ impl ZernioClient {
         account_id: &str,
         media_type: MediaKind,
     ) -> Result<CreatorInfo, UpstreamError> {
+        let account_id = id_segment(account_id)?;
         let q = [("mediaType", media_type.as_str().to_string())];
         let answer = self
             .send(
@@ -789,12 +807,20 @@ impl ZernioClient {
         let retry_after = headers
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, Utc::now()))
-            .map(|d| d.min(MAX_PAUSE));
+            .and_then(|v| parse_retry_after(v, Utc::now()));
         let body = resp.bytes().await.map_err(|e| {
             let mut err = UpstreamError::transport(&e, started.elapsed());
-            err.status = Some(status);
             err.zernio_request_id = request_id.clone();
+            if (200..300).contains(&status) {
+                // Zernio said yes before the answer broke off: the request took effect, so a
+                // create must be looked up, never re-sent, exactly as after a timeout.
+                err.kind = UpstreamKind::Timeout;
+                err.message = format!(
+                    "Zernio answered {status} but the answer broke off; the request took effect"
+                );
+            } else {
+                err.status = Some(status);
+            }
             err
         })?;
         if (200..300).contains(&status) {
@@ -821,12 +847,10 @@ impl ZernioClient {
             if info.remaining != Some(0) {
                 return None;
             }
-            (info.reset? - Utc::now())
-                .to_std()
-                .ok()
-                .map(|d| d.min(MAX_PAUSE))
+            (info.reset? - Utc::now()).to_std().ok()
         });
-        let Some(wait) = wait.filter(|w| !w.is_zero()) else {
+        // The cap applies to the pause only; the error keeps what Zernio said.
+        let Some(wait) = wait.map(|w| w.min(MAX_PAUSE)).filter(|w| !w.is_zero()) else {
             return;
         };
         let until = now_ms().saturating_add(wait.as_millis() as u64);
@@ -887,6 +911,18 @@ mod tests {
                 .as_str(),
             "https://zernio.example/api/v1/accounts?platform=tiktok"
         );
+    }
+
+    #[tokio::test]
+    async fn dot_ids_are_refused_without_a_request() {
+        // Nothing listens on port 9: any request would fail as Unavailable, not NotFound.
+        let c = client("http://127.0.0.1:9/api");
+        let ctx = CallContext { request_id: "r" };
+        for id in ["", ".", "..", "  "] {
+            let e = c.get_post(&ctx, id).await.unwrap_err();
+            assert_eq!(e.kind, UpstreamKind::NotFound);
+            assert_eq!(e.status, None);
+        }
     }
 
     #[test]

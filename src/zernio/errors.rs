@@ -65,7 +65,7 @@ pub enum UpstreamKind {
     /// Any other 403 (PROFILE_OVER_LIMIT, permission_error). Not in PRODUCT.md.
     Forbidden,
     /// A 207 whose post is `partial` or `failed` for a reason not recognised above; the post is
-    /// in [`UpstreamError::post`]. Not in PRODUCT.md.
+    /// in [`UpstreamFailure::post`]. Not in PRODUCT.md.
     Partial,
     /// 202 from analytics: a sync is pending. Not in PRODUCT.md.
     AnalyticsPending,
