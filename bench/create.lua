@@ -9,5 +9,8 @@ request = function()
     '","video":{"url":"https://cdn.example.com/v.mp4"},"privacy":"public","allow_comment":true,' ..
     '"allow_duet":true,"allow_stitch":true,"consent":{"content_preview_confirmed":true,' ..
     '"express_consent_given":true}}'
-  return wrk.format("POST", "/v1/tiktok/posts", {["Content-Type"] = "application/json"}, body)
+  -- wrk.format takes these headers instead of wrk.headers (-H): carry those over too.
+  local headers = {["Content-Type"] = "application/json"}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  return wrk.format("POST", "/v1/tiktok/posts", headers, body)
 end

@@ -13,8 +13,13 @@ use prometheus::{
 /// Label of requests that matched no route: the raw path would let a scanner create series.
 const UNMATCHED: &str = "unmatched";
 
+/// Cheap to clone (one reference count), as every request's middleware does.
 #[derive(Clone)]
 pub struct Metrics {
+    inner: std::sync::Arc<Families>,
+}
+
+struct Families {
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
@@ -130,7 +135,7 @@ impl Metrics {
                 .register(collector)
                 .expect("each metric is registered once");
         }
-        Metrics {
+        let families = Families {
             registry,
             http_requests,
             http_duration,
@@ -141,39 +146,51 @@ impl Metrics {
             posts,
             upstream_requests,
             upstream_duration,
+        };
+        Metrics {
+            inner: std::sync::Arc::new(families),
         }
     }
 
     pub fn validation_rejected(&self, rule: &str) {
-        self.validation_rejections.with_label_values(&[rule]).inc();
+        self.inner
+            .validation_rejections
+            .with_label_values(&[rule])
+            .inc();
     }
 
     pub fn duplicate_refused(&self) {
-        self.duplicate_refusals.inc();
+        self.inner.duplicate_refusals.inc();
     }
 
     pub fn post(&self, kind: &str, mode: &str, outcome: &str) {
-        self.posts.with_label_values(&[kind, mode, outcome]).inc();
+        self.inner
+            .posts
+            .with_label_values(&[kind, mode, outcome])
+            .inc();
     }
 
     pub fn idempotency(&self, outcome: &str) {
-        self.idempotency.with_label_values(&[outcome]).inc();
+        self.inner.idempotency.with_label_values(&[outcome]).inc();
     }
 
     pub fn limit_refused(&self, tenant: &str, kind: &str) {
-        self.limit_refusals.with_label_values(&[tenant, kind]).inc();
+        self.inner
+            .limit_refusals
+            .with_label_values(&[tenant, kind])
+            .inc();
     }
 
     /// The registry, for modules that define their own metrics.
     pub fn registry(&self) -> &Registry {
-        &self.registry
+        &self.inner.registry
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         // Encoding into a Vec cannot fail for well-formed metrics.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        let _ = TextEncoder::new().encode(&self.inner.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
     }
 }
@@ -186,10 +203,12 @@ impl Default for Metrics {
 
 impl crate::zernio::Observer for Metrics {
     fn upstream_call(&self, endpoint: &'static str, outcome: &'static str, seconds: f64) {
-        self.upstream_requests
+        self.inner
+            .upstream_requests
             .with_label_values(&[endpoint, outcome])
             .inc();
-        self.upstream_duration
+        self.inner
+            .upstream_duration
             .with_label_values(&[endpoint, outcome])
             .observe(seconds);
     }
@@ -210,8 +229,9 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
         method,
         status.as_str(),
     ];
-    metrics.http_requests.with_label_values(&labels).inc();
+    metrics.inner.http_requests.with_label_values(&labels).inc();
     metrics
+        .inner
         .http_duration
         .with_label_values(&labels)
         .observe(start.elapsed().as_secs_f64());

@@ -2,6 +2,7 @@
 //! for several replicas. Handlers see only `dyn Store`; every method that reads a tenant's
 //! objects takes the tenant, so that no query can forget it.
 
+pub mod cached;
 pub mod redis;
 pub mod sqlite;
 
@@ -227,10 +228,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<SlotUsage, StoreError>;
 }
 
-/// Opens the store a URL names, creating and migrating it where needed.
+/// Opens the store a URL names, creating and migrating it where needed, with the post cache
+/// of the read path in front.
 pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>, StoreError> {
-    match url {
-        StoreUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
-        StoreUrl::Redis(url) => Ok(Arc::new(redis::RedisStore::open(url).await?)),
-    }
+    let backend: Arc<dyn Store> = match url {
+        StoreUrl::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path).await?),
+        StoreUrl::Redis(url) => Arc::new(redis::RedisStore::open(url).await?),
+    };
+    Ok(Arc::new(cached::CachedStore::new(backend)))
 }

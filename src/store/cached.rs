@@ -1,0 +1,164 @@
+//! A read-through cache of post records in front of any store, for the read path: an
+//! authenticated GET of a post must learn whose post it is without a store round trip each
+//! time. What a record is used for on that path never changes after creation (id, tenant,
+//! account, kind, mode, created_at; the status and URL are read fresh from Zernio), so a
+//! replica's cache stays correct even when another replica updates the record; this replica's
+//! own updates drop the entry all the same.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use moka::sync::Cache;
+
+use super::{
+    Claim, Lane, PostCursor, PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy,
+    SlotDecision, SlotUsage, Store, StoreError,
+};
+
+/// Enough for every post of a busy day on a large deployment, a few tens of MB at most.
+const CAPACITY: u64 = 100_000;
+
+pub struct CachedStore {
+    inner: Arc<dyn Store>,
+    posts: Cache<String, Arc<PostRecord>>,
+}
+
+impl CachedStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        CachedStore {
+            inner,
+            posts: Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
+        }
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<Arc<PostRecord>>, StoreError> {
+        if let Some(record) = self.posts.get(id) {
+            return Ok(Some(record));
+        }
+        let Some(record) = self.inner.post_by_id(id).await? else {
+            return Ok(None);
+        };
+        let record = Arc::new(record);
+        self.posts.insert(id.to_owned(), record.clone());
+        Ok(Some(record))
+    }
+}
+
+#[async_trait]
+impl Store for CachedStore {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await
+    }
+
+    async fn insert_post(&self, post: &PostRecord) -> Result<(), StoreError> {
+        self.inner.insert_post(post).await?;
+        self.posts.insert(post.id.clone(), Arc::new(post.clone()));
+        Ok(())
+    }
+
+    async fn post(&self, tenant: &str, id: &str) -> Result<Option<PostRecord>, StoreError> {
+        Ok(self
+            .load(id)
+            .await?
+            .filter(|p| p.tenant == tenant)
+            .map(|p| (*p).clone()))
+    }
+
+    async fn post_by_id(&self, id: &str) -> Result<Option<PostRecord>, StoreError> {
+        Ok(self.load(id).await?.map(|p| (*p).clone()))
+    }
+
+    async fn posts(
+        &self,
+        tenant: &str,
+        filter: &PostFilter,
+        after: Option<&PostCursor>,
+        limit: u32,
+    ) -> Result<Vec<PostRecord>, StoreError> {
+        self.inner.posts(tenant, filter, after, limit).await
+    }
+
+    async fn update_post(&self, id: &str, update: &PostUpdate) -> Result<(), StoreError> {
+        self.inner.update_post(id, update).await?;
+        self.posts.invalidate(id);
+        Ok(())
+    }
+
+    async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
+        self.inner.rate_limit(key, policy).await
+    }
+
+    async fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        self.inner.claim(scope, key, fingerprint, ttl).await
+    }
+
+    async fn complete_claim(
+        &self,
+        scope: &str,
+        key: &str,
+        payload: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.complete_claim(scope, key, payload, ttl).await
+    }
+
+    async fn release_claim(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+        self.inner.release_claim(scope, key).await
+    }
+
+    async fn reserve_slot(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotDecision, StoreError> {
+        self.inner
+            .reserve_slot(account, lane, slot, limit, window, now)
+            .await
+    }
+
+    async fn release_slot(&self, account: &str, lane: Lane, slot: &str) -> Result<(), StoreError> {
+        self.inner.release_slot(account, lane, slot).await
+    }
+
+    async fn mark_exhausted(
+        &self,
+        account: &str,
+        lane: Lane,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.mark_exhausted(account, lane, until).await
+    }
+
+    async fn slot_usage(
+        &self,
+        account: &str,
+        lane: Lane,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotUsage, StoreError> {
+        self.inner.slot_usage(account, lane, window, now).await
+    }
+}
