@@ -30,6 +30,7 @@ struct Families {
     posts: IntCounterVec,
     upstream_requests: IntCounterVec,
     upstream_duration: HistogramVec,
+    budget_remaining: IntGaugeVec,
 }
 
 impl Metrics {
@@ -119,6 +120,14 @@ impl Metrics {
             &["endpoint", "outcome"],
         )
         .expect("metric definition is valid");
+        let budget_remaining = IntGaugeVec::new(
+            Opts::new(
+                "daily_budget_remaining",
+                "Posts an account has left in its rolling 24 h budget, as last seen, by account and lane (post, draft)",
+            ),
+            &["account", "lane"],
+        )
+        .expect("metric definition is valid");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -130,6 +139,7 @@ impl Metrics {
             Box::new(posts.clone()),
             Box::new(upstream_requests.clone()),
             Box::new(upstream_duration.clone()),
+            Box::new(budget_remaining.clone()),
         ] {
             registry
                 .register(collector)
@@ -146,6 +156,7 @@ impl Metrics {
             posts,
             upstream_requests,
             upstream_duration,
+            budget_remaining,
         };
         Metrics {
             inner: std::sync::Arc::new(families),
@@ -157,6 +168,13 @@ impl Metrics {
             .validation_rejections
             .with_label_values(&[rule])
             .inc();
+    }
+
+    pub fn budget_remaining(&self, account: &str, lane: &str, remaining: u32) {
+        self.inner
+            .budget_remaining
+            .with_label_values(&[account, lane])
+            .set(i64::from(remaining));
     }
 
     pub fn duplicate_refused(&self) {

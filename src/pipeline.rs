@@ -165,8 +165,13 @@ pub async fn create(
         )
         .await?
     {
-        SlotDecision::Reserved { .. } => {}
+        SlotDecision::Reserved { used } => state.metrics.budget_remaining(
+            &account,
+            lane.as_str(),
+            tenant.daily_posts_per_account.saturating_sub(used),
+        ),
         SlotDecision::Full { retry_at } => {
+            state.metrics.budget_remaining(&account, lane.as_str(), 0);
             state.metrics.limit_refused(&tenant.id, "daily");
             return Err(ApiError::DailyLimitReached { account, retry_at });
         }

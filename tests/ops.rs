@@ -22,7 +22,7 @@ async fn health_and_readiness() {
     assert_eq!(ready.status(), 200);
     assert_eq!(
         ready.json::<serde_json::Value>().await.unwrap()["store"],
-        "sqlite"
+        test_store()
     );
 
     // A store that no longer answers makes the gateway unready, not dead.

@@ -65,15 +65,18 @@ async fn budget(
         .store
         .slot_usage(account, lane, DAY, Utc::now())
         .await?;
-    let exhausted = usage.exhausted_until.is_some();
+    let remaining = if usage.exhausted_until.is_some() {
+        0
+    } else {
+        limit.saturating_sub(usage.used)
+    };
+    state
+        .metrics
+        .budget_remaining(account, lane.as_str(), remaining);
     Ok(Budget {
         limit,
         used: usage.used,
-        remaining: if exhausted {
-            0
-        } else {
-            limit.saturating_sub(usage.used)
-        },
+        remaining,
         frees_at: usage.frees_at,
         exhausted_until: usage.exhausted_until,
     })

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,7 +22,15 @@ use super::{
 use crate::limits::rate::LocalRateLimiter;
 
 pub struct SqliteStore {
+    /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
+    /// The one writer. SQLite takes one write at a time anyway; queueing writers here, in
+    /// order, is far faster than letting several connections collide and back off on the lock
+    /// (a create makes four writes: the budget slot, the duplicate claim, the record, the claim's
+    /// answer).
+    writer: SqlitePool,
+    /// Counts reservations, to clean expired slots up every so often.
+    reservations: AtomicU64,
     /// A single instance limits requests in memory: a store write per request would be the
     /// slowest part of every read.
     rates: LocalRateLimiter,
@@ -46,18 +55,26 @@ impl SqliteStore {
             // only a power loss can drop the last transactions.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await
+            .map_err(unavailable)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(3))
             .connect_with(options)
             .await
             .map_err(unavailable)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
         Ok(SqliteStore {
             pool,
+            writer,
+            reservations: AtomicU64::new(0),
             rates: LocalRateLimiter::default(),
         })
     }
@@ -79,6 +96,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     async fn insert_post(&self, p: &PostRecord) -> Result<(), StoreError> {
@@ -98,7 +116,7 @@ impl Store for SqliteStore {
         .bind(&p.fingerprint)
         .bind(&p.request_id)
         .bind(p.created_at.timestamp_millis())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map(|_| ())
         .map_err(store_error)
@@ -171,7 +189,7 @@ impl Store for SqliteStore {
         .bind(&u.tiktok_url)
         .bind(u.error.is_some())
         .bind(u.error.clone().flatten())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map(|_| ())
         .map_err(store_error)
@@ -200,7 +218,7 @@ impl Store for SqliteStore {
         .bind(fingerprint)
         .bind(now.saturating_add(ttl_ms(ttl)))
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(store_error)?;
         if won.is_some() {
@@ -210,7 +228,7 @@ impl Store for SqliteStore {
             sqlx::query("SELECT fingerprint, payload FROM claims WHERE scope = ? AND key = ?")
                 .bind(scope)
                 .bind(key)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await
                 .map_err(store_error)?;
         let Some(row) = row else {
@@ -240,7 +258,7 @@ impl Store for SqliteStore {
             .bind(key)
             .bind(payload)
             .bind(ms(Utc::now()).saturating_add(ttl_ms(ttl)))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|_| ())
             .map_err(store_error)
@@ -250,7 +268,7 @@ impl Store for SqliteStore {
         sqlx::query("DELETE FROM claims WHERE scope = ? AND key = ?")
             .bind(scope)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|_| ())
             .map_err(store_error)
@@ -265,65 +283,60 @@ impl Store for SqliteStore {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<SlotDecision, StoreError> {
-        let (now, start) = (ms(now), ms(now) - ttl_ms(window));
-        // BEGIN IMMEDIATE takes the write lock first, so two reservations cannot both count
-        // the same free slot.
-        let mut conn = self.pool.acquire().await.map_err(store_error)?;
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *conn)
-            .await
-            .map_err(store_error)?;
-        let result = async {
-            let exhausted: Option<i64> = sqlx::query_scalar(
-                "SELECT until FROM exhausted_accounts WHERE account = ? AND lane = ? AND until > ?",
-            )
-            .bind(account)
-            .bind(lane.as_str())
-            .bind(now)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if let Some(until) = exhausted {
-                return Ok(Err(until));
-            }
+        let (now, window_ms) = (ms(now), ttl_ms(window));
+        let start = now - window_ms;
+        // One statement, so one atomic step: the slot is taken only if the account is not
+        // marked exhausted and fewer than `limit` slots are in the window (counting stops at
+        // the limit, so its cost stays bounded however generous the limit is).
+        let taken = sqlx::query(
+            "INSERT OR REPLACE INTO post_slots (account, lane, slot, at) SELECT ?1, ?2, ?3, ?4 \
+             WHERE NOT EXISTS (SELECT 1 FROM exhausted_accounts WHERE account = ?1 AND lane = ?2 AND until > ?4) \
+             AND (SELECT COUNT(*) FROM (SELECT 1 FROM post_slots WHERE account = ?1 AND lane = ?2 \
+                  AND at > ?5 LIMIT ?6)) < ?6",
+        )
+        .bind(account)
+        .bind(lane.as_str())
+        .bind(slot)
+        .bind(now)
+        .bind(start)
+        .bind(i64::from(limit))
+        .execute(&self.writer)
+        .await
+        .map_err(store_error)?
+        .rows_affected()
+            == 1;
+        // Slots that left the window are only dead weight: drop them now and then.
+        if !taken || self.reservations.fetch_add(1, Ordering::Relaxed) % 64 == 0 {
             sqlx::query("DELETE FROM post_slots WHERE account = ? AND lane = ? AND at <= ?")
                 .bind(account)
                 .bind(lane.as_str())
                 .bind(start)
-                .execute(&mut *conn)
-                .await?;
-            let (used, oldest): (i64, Option<i64>) = sqlx::query_as(
-                "SELECT COUNT(*), MIN(at) FROM post_slots WHERE account = ? AND lane = ?",
-            )
-            .bind(account)
-            .bind(lane.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
-            if used >= i64::from(limit) {
-                return Ok(Err(oldest.unwrap_or(now).saturating_add(now - start)));
-            }
-            sqlx::query(
-                "INSERT OR REPLACE INTO post_slots (account, lane, slot, at) VALUES (?, ?, ?, ?)",
-            )
-            .bind(account)
-            .bind(lane.as_str())
-            .bind(slot)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-            Ok::<_, sqlx::Error>(Ok(u32::try_from(used + 1).unwrap_or(u32::MAX)))
+                .execute(&self.writer)
+                .await
+                .map_err(store_error)?;
         }
-        .await;
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::query(end)
-            .execute(&mut *conn)
+        if taken {
+            let used: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM post_slots WHERE account = ? AND lane = ? \
+                 AND at > ? LIMIT ?)",
+            )
+            .bind(account)
+            .bind(lane.as_str())
+            .bind(start)
+            .bind(i64::from(limit))
+            .fetch_one(&self.writer)
             .await
             .map_err(store_error)?;
-        match result.map_err(store_error)? {
-            Ok(used) => Ok(SlotDecision::Reserved { used }),
-            Err(retry_at) => Ok(SlotDecision::Full {
-                retry_at: millis(retry_at)?,
-            }),
+            return Ok(SlotDecision::Reserved {
+                used: u32::try_from(used).unwrap_or(u32::MAX),
+            });
         }
+        let usage = self.slot_usage(account, lane, window, millis(now)?).await?;
+        let retry_at = usage
+            .exhausted_until
+            .or(usage.frees_at)
+            .unwrap_or(millis(now + window_ms)?);
+        Ok(SlotDecision::Full { retry_at })
     }
 
     async fn release_slot(&self, account: &str, lane: Lane, slot: &str) -> Result<(), StoreError> {
@@ -331,7 +344,7 @@ impl Store for SqliteStore {
             .bind(account)
             .bind(lane.as_str())
             .bind(slot)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|_| ())
             .map_err(store_error)
@@ -350,7 +363,7 @@ impl Store for SqliteStore {
         .bind(account)
         .bind(lane.as_str())
         .bind(ms(until))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map(|_| ())
         .map_err(store_error)

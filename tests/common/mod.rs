@@ -220,6 +220,7 @@ impl TestGateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = match store {
             Some(url) => url.to_owned(),
+            None if test_store() == "redis" => redis_url(next_redis_db()).await,
             None => format!("sqlite://{}/gateway.db", dir.path().display()),
         };
         let toml = format!(
@@ -362,4 +363,20 @@ pub async fn redis_url(db: u8) -> String {
         .await
         .expect("flushdb");
     url
+}
+
+/// The store the black-box suite runs on: `TEST_STORE=redis` runs it again on Redis (the test
+/// command does both).
+pub fn test_store() -> String {
+    std::env::var("TEST_STORE").unwrap_or_else(|_| "sqlite".to_owned())
+}
+
+/// A database of its own for each gateway of a Redis run: 16 and up (the test command starts
+/// Redis with 256), below are the tests that name theirs.
+fn next_redis_db() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static NEXT: AtomicU8 = AtomicU8::new(16);
+    let db = NEXT.fetch_add(1, Ordering::Relaxed);
+    assert!(db >= 16, "more than 240 gateways in one test binary");
+    db
 }
