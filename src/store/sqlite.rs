@@ -306,7 +306,12 @@ impl Store for SqliteStore {
         .rows_affected()
             == 1;
         // Slots that left the window are only dead weight: drop them now and then.
-        if !taken || self.reservations.fetch_add(1, Ordering::Relaxed) % 64 == 0 {
+        if !taken
+            || self
+                .reservations
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(64)
+        {
             sqlx::query("DELETE FROM post_slots WHERE account = ? AND lane = ? AND at <= ?")
                 .bind(account)
                 .bind(lane.as_str())
