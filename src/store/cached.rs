@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 
 use super::{
-    Claim, Lane, PostCursor, PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy,
-    SlotDecision, SlotUsage, Store, StoreError,
+    Attempt, Claim, Delivery, Lane, NewDelivery, OutboxStats, PostCursor, PostFilter, PostRecord,
+    PostUpdate, RateDecision, RatePolicy, SlotDecision, SlotUsage, Store, StoreError, Subscription,
+    WebhookStore,
 };
 
 /// Enough for every post of a busy day on a large deployment, a few tens of MB at most.
@@ -160,5 +161,72 @@ impl Store for CachedStore {
         now: DateTime<Utc>,
     ) -> Result<SlotUsage, StoreError> {
         self.inner.slot_usage(account, lane, window, now).await
+    }
+}
+
+/// Subscriptions and the outbox are not cached: every replica must see the same outbox.
+#[async_trait]
+impl WebhookStore for CachedStore {
+    async fn create_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
+        self.inner.create_subscription(subscription).await
+    }
+
+    async fn subscriptions(&self, tenant: &str) -> Result<Vec<Subscription>, StoreError> {
+        self.inner.subscriptions(tenant).await
+    }
+
+    async fn subscription(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<Subscription>, StoreError> {
+        self.inner.subscription(tenant, id).await
+    }
+
+    async fn delete_subscription(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_subscription(tenant, id).await
+    }
+
+    async fn enqueue_deliveries(
+        &self,
+        deliveries: &[NewDelivery],
+        due: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        self.inner.enqueue_deliveries(deliveries, due).await
+    }
+
+    async fn lease_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.lease_deliveries(now, lease, limit).await
+    }
+
+    async fn record_attempt(
+        &self,
+        id: &str,
+        lease: &str,
+        attempt: &Attempt,
+    ) -> Result<bool, StoreError> {
+        self.inner.record_attempt(id, lease, attempt).await
+    }
+
+    async fn release_delivery(&self, id: &str, lease: &str) -> Result<(), StoreError> {
+        self.inner.release_delivery(id, lease).await
+    }
+
+    async fn deliveries(
+        &self,
+        tenant: &str,
+        subscription: &str,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.deliveries(tenant, subscription, limit).await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        self.inner.outbox_stats().await
     }
 }

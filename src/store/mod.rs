@@ -5,6 +5,11 @@
 pub mod cached;
 pub mod redis;
 pub mod sqlite;
+pub mod webhooks;
+
+pub use webhooks::{
+    Attempt, Delivery, DeliveryStatus, NewDelivery, OutboxStats, Subscription, WebhookStore,
+};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,8 +146,10 @@ pub struct SlotUsage {
     pub exhausted_until: Option<DateTime<Utc>>,
 }
 
+/// The webhook outbox and subscriptions are a part of the store of their own
+/// ([`WebhookStore`]), so that every backend keeps them beside the rest.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
 

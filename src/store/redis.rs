@@ -4,7 +4,10 @@
 //!
 //! Keys (prefix `tgw:`): `post:{id}` a hash per post; `posts:{tenant}` the tenant's posts as a
 //! sorted set of `{created_at_ms:013}:{id}` members with score 0, so that lexicographic order
-//! is (created_at, id) order and a cursor is an exclusive lexicographic bound.
+//! is (created_at, id) order and a cursor is an exclusive lexicographic bound. The webhook
+//! subscriptions and outbox have their keys in `redis/webhooks.rs`.
+
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

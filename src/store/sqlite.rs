@@ -1,6 +1,8 @@
 //! The embedded store: one SQLite file (WAL mode), created with its directory on first start,
 //! migrations embedded in the binary.
 
+mod webhooks;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};

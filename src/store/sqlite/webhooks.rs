@@ -1,0 +1,282 @@
+//! Subscriptions and the webhook outbox in SQLite. A lease is one `UPDATE ... RETURNING`: SQLite
+//! runs one writer at a time, so two workers can never take the same row.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{SqliteStore, millis, ms, store_error, ttl_ms};
+use crate::store::webhooks::DELIVERY_RETENTION;
+use crate::store::{
+    Attempt, Delivery, DeliveryStatus, NewDelivery, OutboxStats, StoreError, Subscription,
+    WebhookStore,
+};
+
+const SUBSCRIPTION_COLUMNS: &str = "id, tenant, target_url, events, secret, created_at";
+const DELIVERY_COLUMNS: &str = "id, tenant, subscription, event_type, post_id, payload, status, \
+     attempts, next_attempt_at, last_attempt_at, last_status_code, last_error, created_at, \
+     lease_token";
+
+#[async_trait]
+impl WebhookStore for SqliteStore {
+    async fn create_subscription(&self, s: &Subscription) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhook_subscriptions (id, tenant, target_url, events, secret, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.id)
+        .bind(&s.tenant)
+        .bind(&s.target_url)
+        .bind(s.events.join(","))
+        .bind(&s.secret)
+        .bind(ms(s.created_at))
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(store_error)
+    }
+
+    async fn subscriptions(&self, tenant: &str) -> Result<Vec<Subscription>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions WHERE tenant = ? \
+             ORDER BY created_at, id"
+        ))
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(subscription_from_row).collect()
+    }
+
+    async fn subscription(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<Subscription>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions WHERE id = ? AND tenant = ?"
+        ))
+        .bind(id)
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .map(|row| subscription_from_row(&row))
+        .transpose()
+    }
+
+    async fn delete_subscription(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let deleted = sqlx::query("DELETE FROM webhook_subscriptions WHERE id = ? AND tenant = ?")
+            .bind(id)
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        if deleted > 0 {
+            sqlx::query("DELETE FROM webhook_deliveries WHERE subscription = ? AND tenant = ?")
+                .bind(id)
+                .bind(tenant)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(deleted > 0)
+    }
+
+    async fn enqueue_deliveries(
+        &self,
+        deliveries: &[NewDelivery],
+        due: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        if deliveries.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut added = 0u32;
+        for d in deliveries {
+            let inserted = sqlx::query(
+                "INSERT OR IGNORE INTO webhook_deliveries (id, tenant, subscription, event_type, \
+                 post_id, payload, status, attempts, next_attempt_at, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            )
+            .bind(&d.id)
+            .bind(&d.tenant)
+            .bind(&d.subscription)
+            .bind(&d.event_type)
+            .bind(&d.post_id)
+            .bind(&d.payload)
+            .bind(ms(due))
+            .bind(ms(d.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+            added += u32::from(inserted > 0);
+        }
+        // Finished deliveries are kept for a while to be looked at, not forever.
+        sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE status != 'pending' AND last_attempt_at < ?",
+        )
+        .bind(ms(Utc::now()) - ttl_ms(DELIVERY_RETENTION))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(added)
+    }
+
+    async fn lease_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let rows = sqlx::query(&format!(
+            "UPDATE webhook_deliveries SET lease_until = ?1, lease_token = ?2 \
+             WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+             AND next_attempt_at <= ?3 AND lease_until <= ?3 ORDER BY next_attempt_at LIMIT ?4) \
+             RETURNING {DELIVERY_COLUMNS}"
+        ))
+        .bind(ms(now).saturating_add(ttl_ms(lease)))
+        .bind(&token)
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn record_attempt(&self, id: &str, lease: &str, a: &Attempt) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, status = ?3, \
+             next_attempt_at = ?4, last_attempt_at = ?5, last_status_code = ?6, last_error = ?7, \
+             lease_until = 0, lease_token = NULL WHERE id = ?1 AND lease_token = ?2",
+        )
+        .bind(id)
+        .bind(lease)
+        .bind(a.status.as_str())
+        // A pending result without a time is due at once rather than never.
+        .bind(match (a.status, a.next_attempt_at) {
+            (DeliveryStatus::Pending, None) => Some(ms(a.at)),
+            (_, next) => next.map(ms),
+        })
+        .bind(ms(a.at))
+        .bind(a.status_code.map(i64::from))
+        .bind(&a.error)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn release_delivery(&self, id: &str, lease: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET lease_until = 0, lease_token = NULL \
+             WHERE id = ? AND lease_token = ?",
+        )
+        .bind(id)
+        .bind(lease)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(store_error)
+    }
+
+    async fn deliveries(
+        &self,
+        tenant: &str,
+        subscription: &str,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE subscription = ? AND tenant = ? \
+             ORDER BY created_at DESC, id DESC LIMIT ?"
+        ))
+        .bind(subscription)
+        .bind(tenant)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                // The lease is the worker's business, not the reader's.
+                delivery_from_row(row).map(|d| Delivery { lease: None, ..d })
+            })
+            .collect()
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        let (pending, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(OutboxStats {
+            pending: u64::try_from(pending).unwrap_or(0),
+            oldest_pending: oldest.map(millis).transpose()?,
+        })
+    }
+}
+
+fn subscription_from_row(row: &SqliteRow) -> Result<Subscription, StoreError> {
+    let get = |e: sqlx::Error| StoreError::Other(e.to_string());
+    let events: String = row.try_get("events").map_err(get)?;
+    Ok(Subscription {
+        id: row.try_get("id").map_err(get)?,
+        tenant: row.try_get("tenant").map_err(get)?,
+        target_url: row.try_get("target_url").map_err(get)?,
+        events: split_events(&events),
+        secret: row.try_get("secret").map_err(get)?,
+        created_at: millis(row.try_get("created_at").map_err(get)?)?,
+    })
+}
+
+fn split_events(joined: &str) -> Vec<String> {
+    joined
+        .split(',')
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, StoreError> {
+    let get = |e: sqlx::Error| StoreError::Other(e.to_string());
+    let time = |name: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+        row.try_get::<Option<i64>, _>(name)
+            .map_err(get)?
+            .map(millis)
+            .transpose()
+    };
+    let status: String = row.try_get("status").map_err(get)?;
+    Ok(Delivery {
+        id: row.try_get("id").map_err(get)?,
+        tenant: row.try_get("tenant").map_err(get)?,
+        subscription: row.try_get("subscription").map_err(get)?,
+        event_type: row.try_get("event_type").map_err(get)?,
+        post_id: row.try_get("post_id").map_err(get)?,
+        payload: row.try_get("payload").map_err(get)?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Other(format!("unknown delivery status {status}")))?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts").map_err(get)?).unwrap_or(0),
+        next_attempt_at: time("next_attempt_at")?,
+        last_attempt_at: time("last_attempt_at")?,
+        last_status_code: row
+            .try_get::<Option<i64>, _>("last_status_code")
+            .map_err(get)?
+            .and_then(|c| u16::try_from(c).ok()),
+        last_error: row.try_get("last_error").map_err(get)?,
+        created_at: millis(row.try_get("created_at").map_err(get)?)?,
+        lease: row.try_get("lease_token").map_err(get)?,
+    })
+}
