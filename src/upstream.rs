@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::metrics::Metrics;
 use crate::tiktok::{CreatorConstraints, PrivacyLevel};
 use crate::zernio::sandbox::{self, Sandbox, SandboxOptions};
@@ -64,6 +64,26 @@ impl Upstream {
 
     pub fn is_sandbox(&self) -> bool {
         self.sandbox.is_some()
+    }
+
+    /// Points the sandbox's webhooks at the gateway listening on `address` (known only once it
+    /// is bound), signed with `secret`, so that the whole loop runs without Zernio. Nothing
+    /// happens when Zernio itself is the upstream.
+    pub fn send_sandbox_webhooks_to(&self, address: std::net::SocketAddr, secret: &Secret) {
+        let Some(sandbox) = &self.sandbox else {
+            return;
+        };
+        // A wildcard listen address is reached through loopback, where the sandbox may send.
+        let ip = match address.ip() {
+            ip if !ip.is_unspecified() => ip,
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        let target = std::net::SocketAddr::new(ip, address.port());
+        match url::Url::parse(&format!("http://{target}/v1/upstream/zernio/webhooks")) {
+            Ok(url) => sandbox.state().set_webhook_target(url, secret.expose()),
+            Err(e) => tracing::warn!(error = %e, "sandbox webhooks stay off"),
+        }
     }
 
     /// Creator info, from the cache while it is fresh. TikTok wants a fresh look-up before each

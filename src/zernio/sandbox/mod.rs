@@ -212,6 +212,13 @@ impl SandboxState {
         self.inner.base_url.get()
     }
 
+    /// Sends every post event to `url`, signed with `secret`, as a registration through
+    /// `POST /v1/webhooks/settings` would (for a gateway whose address is known only once it
+    /// listens). Loopback URLs only, like every sandbox webhook.
+    pub fn set_webhook_target(&self, url: Url, secret: &str) {
+        self.data().set_webhook(url, secret.to_owned());
+    }
+
     /// Moves the clock forward and publishes whatever became due (sending its webhooks).
     pub fn advance(&self, by: Duration) {
         self.clock().advance(by);

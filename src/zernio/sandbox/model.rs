@@ -735,6 +735,18 @@ impl Data {
         })
     }
 
+    /// Replaces the registration with one for every event to `url`.
+    pub fn set_webhook(&mut self, url: Url, secret: String) {
+        self.hook = Some(Hook {
+            id: "wh_gateway".into(),
+            name: "gateway".into(),
+            url,
+            secret: Some(secret),
+            events: Vec::new(),
+            active: true,
+        });
+    }
+
     /// `POST /v1/webhooks/settings`: replaces the one registration the sandbox keeps.
     pub fn register_webhook(&mut self, body: &Value) -> Result<Value, Rejection> {
         let Some(raw) = str_at(body, &["url"]) else {

@@ -19,9 +19,15 @@ pub(super) use crate::zernio::client::is_loopback;
 
 /// Zernio allows 5 s for a 2xx.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Zernio tries up to 7 times over hours; the sandbox keeps it short, as nobody waits that long
-/// in development.
-const BACKOFF: [Duration; 2] = [Duration::from_millis(250), Duration::from_secs(1)];
+/// Zernio tries up to 7 times over hours; the sandbox keeps it to seconds, as nobody waits that
+/// long in development, but long enough for a gateway to record a post whose event came before
+/// the answer that created it.
+const BACKOFF: [Duration; 4] = [
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+];
 
 /// One webhook, ready to send.
 pub(super) struct Delivery {
