@@ -202,11 +202,93 @@ impl Default for SandboxConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Webhooks to tenants: where they may go and how they are retried.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhooksConfig {
+    /// Hosts a subscription may target over plain http or at a private, loopback or link-local
+    /// address (development, tests); every other target must be public https.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// The waits between attempts, in seconds; one attempt more than there are waits.
+    #[serde(default = "default_retry_schedule_secs")]
+    pub retry_schedule_secs: Vec<f64>,
+    /// The longest one attempt may take, answer included.
+    #[serde(default = "default_webhook_timeout_secs")]
+    pub request_timeout_secs: f64,
+    /// How long a worker holds a delivery it is attempting; another replica (or this one after a
+    /// crash) may take it once the lease has run out, so it should be longer than the timeout.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: f64,
+    /// How often the outbox is looked at when nothing woke the worker (deliveries enqueued by
+    /// another replica, retries that came due).
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// Deliveries attempted at once by one replica.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u32,
+    /// Subscriptions one tenant may hold.
+    #[serde(default = "default_max_subscriptions")]
+    pub max_subscriptions_per_tenant: u32,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allowed_hosts: Vec::new(),
+            retry_schedule_secs: default_retry_schedule_secs(),
+            request_timeout_secs: default_webhook_timeout_secs(),
+            lease_secs: default_lease_secs(),
+            poll_interval_ms: default_poll_interval_ms(),
+            max_in_flight: default_max_in_flight(),
+            max_subscriptions_per_tenant: default_max_subscriptions(),
+        }
+    }
+}
+
+impl WebhooksConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.retry_schedule_secs.len() > 20 {
+            return Err(err("webhooks.retry_schedule_secs: at most 20 waits"));
+        }
+        if self
+            .retry_schedule_secs
+            .iter()
+            .any(|s| !s.is_finite() || *s < 0.0 || *s > 7.0 * 86_400.0)
+        {
+            return Err(err(
+                "webhooks.retry_schedule_secs: each wait must be between 0 and 604800 seconds",
+            ));
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0 && v <= 3_600.0;
+        if !positive(self.request_timeout_secs) {
+            return Err(err(
+                "webhooks.request_timeout_secs: must be more than 0 and at most 3600",
+            ));
+        }
+        if !positive(self.lease_secs) {
+            return Err(err(
+                "webhooks.lease_secs: must be more than 0 and at most 3600",
+            ));
+        }
+        if !(10..=600_000).contains(&self.poll_interval_ms) {
+            return Err(err(
+                "webhooks.poll_interval_ms: must be between 10 and 600000",
+            ));
+        }
+        if !(1..=1_000).contains(&self.max_in_flight) {
+            return Err(err("webhooks.max_in_flight: must be between 1 and 1000"));
+        }
+        if self.max_subscriptions_per_tenant == 0 {
+            return Err(err(
+                "webhooks.max_subscriptions_per_tenant: must be at least 1",
+            ));
+        }
+        if self.allowed_hosts.iter().any(|h| h.trim().is_empty()) {
+            return Err(err("webhooks.allowed_hosts: a host is empty"));
+        }
+        Ok(())
+    }
 }
 
 /// Where the gateway keeps its state.
@@ -458,6 +540,7 @@ impl Config {
         if self.http.body_limit_bytes < 1024 {
             return Err(err("http.body_limit_bytes: must be at least 1024"));
         }
+        self.webhooks.validate()?;
         Ok(())
     }
 
@@ -606,4 +689,23 @@ fn default_burst() -> u32 {
 }
 fn default_daily_posts() -> u32 {
     15
+}
+/// PRODUCT.md's schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h.
+fn default_retry_schedule_secs() -> Vec<f64> {
+    vec![5.0, 300.0, 1_800.0, 7_200.0, 18_000.0, 36_000.0]
+}
+fn default_webhook_timeout_secs() -> f64 {
+    10.0
+}
+fn default_lease_secs() -> f64 {
+    60.0
+}
+fn default_poll_interval_ms() -> u64 {
+    1_000
+}
+fn default_max_in_flight() -> u32 {
+    16
+}
+fn default_max_subscriptions() -> u32 {
+    25
 }

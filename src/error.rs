@@ -58,6 +58,21 @@ pub enum ApiError {
     Upstream(#[from] crate::zernio::UpstreamError),
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    #[error("unprocessable: {detail}")]
+    Unprocessable { code: &'static str, detail: String },
+    /// A Zernio webhook whose `X-Zernio-Signature` is missing or wrong.
+    #[error("invalid webhook signature")]
+    WebhookSignatureInvalid,
+    /// No `ZERNIO_WEBHOOK_SECRET`: Zernio's webhooks cannot be verified, so none is accepted.
+    #[error("webhook receiver not configured")]
+    WebhooksNotConfigured,
+    /// Not now, but the same request will succeed later (Zernio retries its webhooks).
+    #[error("retry later: {detail}")]
+    RetryLater {
+        code: &'static str,
+        detail: String,
+        retry_after: std::time::Duration,
+    },
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -223,6 +238,33 @@ impl ApiError {
                 "Store unavailable",
                 "the gateway's store does not answer; try again shortly".to_owned(),
             ),
+            Unprocessable { code, detail } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                *code,
+                "Unprocessable request",
+                detail.clone(),
+            ),
+            WebhookSignatureInvalid => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                "Invalid webhook signature",
+                "X-Zernio-Signature is missing or is not the HMAC-SHA256 of this body under the \
+                 configured secret"
+                    .to_owned(),
+            ),
+            WebhooksNotConfigured => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "webhooks_not_configured",
+                "Webhook receiver not configured",
+                "ZERNIO_WEBHOOK_SECRET is not set, so Zernio's events cannot be verified"
+                    .to_owned(),
+            ),
+            RetryLater { code, detail, .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                *code,
+                "Try again later",
+                detail.clone(),
+            ),
             // The cause goes to the log, never to the caller: it may name internals.
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -271,6 +313,11 @@ impl ApiError {
             ApiError::IdempotencyConflict => {
                 insert(&mut headers, header::RETRY_AFTER, "1");
             }
+            ApiError::RetryLater { retry_after, .. } => insert(
+                &mut headers,
+                header::RETRY_AFTER,
+                &crate::limits::rate::retry_after_secs(*retry_after).to_string(),
+            ),
             ApiError::DailyLimitReached { retry_at, .. } => {
                 let wait = (*retry_at - chrono::Utc::now()).num_seconds().max(1);
                 insert(&mut headers, header::RETRY_AFTER, &wait.to_string());

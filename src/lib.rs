@@ -16,6 +16,7 @@ pub mod store;
 pub mod telemetry;
 pub mod tiktok;
 pub mod upstream;
+pub mod webhooks;
 pub mod zernio;
 
 use std::future::Future;
@@ -51,6 +52,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub metrics: Metrics,
     pub upstream: Upstream,
+    /// Wakes this replica's webhook worker when deliveries are enqueued.
+    pub webhooks: webhooks::Hub,
 }
 
 impl std::ops::Deref for AppState {
@@ -84,7 +87,13 @@ pub struct Gateway {
 impl Gateway {
     /// Opens the store and prepares authentication; fails on what the configuration names but
     /// cannot be had (an unreadable key file, a store that does not open).
-    pub async fn build(config: Config, env: &Environment) -> anyhow::Result<Gateway> {
+    pub async fn build(mut config: Config, env: &Environment) -> anyhow::Result<Gateway> {
+        // The sandbox signs its webhooks to this gateway with a secret of this run, unless the
+        // operator gave one.
+        if config.is_sandbox() && config.zernio_webhook_secret.is_none() {
+            config.zernio_webhook_secret =
+                Some(config::Secret::new(webhooks::signing::new_secret()));
+        }
         tracing::debug!(?config, "configuration");
         let auth = Authenticator::from_config(&config, env)?;
         let store = store::open(&config.store).await?;
@@ -96,6 +105,7 @@ impl Gateway {
             store,
             metrics,
             upstream,
+            webhooks: webhooks::Hub::default(),
         }));
         Ok(Gateway { state })
     }
@@ -152,9 +162,19 @@ impl Gateway {
     ) -> std::io::Result<()> {
         let router = self.router();
         let store = self.state.store.clone();
+        if let (Ok(address), Some(secret)) = (
+            listener.local_addr(),
+            &self.state.config.zernio_webhook_secret,
+        ) {
+            self.state
+                .upstream
+                .send_sandbox_webhooks_to(address, secret);
+        }
+        let worker = webhooks::outbound::spawn(&self.state).map_err(std::io::Error::other)?;
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        worker.stop().await;
         store.close().await;
         result
     }

@@ -31,6 +31,7 @@ struct Families {
     upstream_requests: IntCounterVec,
     upstream_duration: HistogramVec,
     budget_remaining: IntGaugeVec,
+    webhooks: WebhookMetrics,
 }
 
 impl Metrics {
@@ -145,7 +146,9 @@ impl Metrics {
                 .register(collector)
                 .expect("each metric is registered once");
         }
+        let webhooks = WebhookMetrics::register(&registry);
         let families = Families {
+            webhooks,
             registry,
             http_requests,
             http_duration,
@@ -197,6 +200,11 @@ impl Metrics {
             .limit_refusals
             .with_label_values(&[tenant, kind])
             .inc();
+    }
+
+    /// The webhook metrics (events in, deliveries out, the outbox).
+    pub fn webhooks(&self) -> &WebhookMetrics {
+        &self.inner.webhooks
     }
 
     /// The registry, for modules that define their own metrics.
@@ -268,5 +276,79 @@ fn method_label(method: &axum::http::Method) -> &'static str {
         Method::HEAD => "HEAD",
         Method::OPTIONS => "OPTIONS",
         _ => "other",
+    }
+}
+
+/// The webhook metrics: events received from Zernio, deliveries to tenants, and the outbox.
+#[derive(Clone)]
+pub struct WebhookMetrics {
+    received: IntCounterVec,
+    deliveries: IntCounterVec,
+    outbox_depth: prometheus::IntGauge,
+    oldest_pending: prometheus::Gauge,
+}
+
+impl WebhookMetrics {
+    fn register(registry: &Registry) -> Self {
+        let received = IntCounterVec::new(
+            Opts::new(
+                "webhooks_received_total",
+                "Webhooks received from Zernio, by Zernio event and outcome (accepted, duplicate, \
+                 unknown_post, ignored, retry_later, invalid_signature, invalid_payload, \
+                 not_configured, failed)",
+            ),
+            &["event", "outcome"],
+        )
+        .expect("metric definition is valid");
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "webhook_deliveries_total",
+                "Delivery attempts to tenants' webhook targets, by outcome (delivered, retry, \
+                 failed, gone, dropped)",
+            ),
+            &["outcome"],
+        )
+        .expect("metric definition is valid");
+        let outbox_depth = prometheus::IntGauge::new(
+            "webhook_outbox_depth",
+            "Deliveries waiting in the outbox (pending, including those being attempted)",
+        )
+        .expect("metric definition is valid");
+        let oldest_pending = prometheus::Gauge::new(
+            "webhook_outbox_oldest_pending_seconds",
+            "Age of the oldest pending delivery in the outbox; 0 when it is empty",
+        )
+        .expect("metric definition is valid");
+        for collector in [
+            Box::new(received.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(deliveries.clone()),
+            Box::new(outbox_depth.clone()),
+            Box::new(oldest_pending.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
+        }
+        WebhookMetrics {
+            received,
+            deliveries,
+            outbox_depth,
+            oldest_pending,
+        }
+    }
+
+    /// `event` must be a bounded label (`webhooks::zernio_event_label`).
+    pub fn received(&self, event: &str, outcome: &str) {
+        self.received.with_label_values(&[event, outcome]).inc();
+    }
+
+    pub fn delivery(&self, outcome: &str) {
+        self.deliveries.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn outbox(&self, depth: u64, oldest_pending_secs: f64) {
+        self.outbox_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        self.oldest_pending.set(oldest_pending_secs.max(0.0));
     }
 }

@@ -13,11 +13,12 @@ use crate::error::Problem;
         description = "A multi-tenant gateway in front of the Zernio API for TikTok publishing and analytics.",
         license(name = "UNLICENSED")
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, crate::routes::webhooks::WebhookEvent)),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Who is calling"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "webhooks", description = "Zernio's events in; REST Hooks subscriptions and signed deliveries out"),
     )
 )]
 struct ApiDoc;

@@ -25,6 +25,8 @@ fn cost(method: &Method, route: &str) -> u32 {
     match (method.as_str(), route) {
         // Answered from the gateway's own records.
         ("GET", "/v1/me" | "/v1/tiktok/posts" | "/api/v1/posts") => 0,
+        // Subscriptions and deliveries live in the gateway only.
+        (_, route) if route.starts_with("/v1/webhooks/") => 0,
         ("POST", "/v1/tiktok/posts/validate") => 1,
         ("POST", "/v1/tiktok/posts" | "/v1/hooks/tiktok/posts" | "/api/v1/posts") => 2,
         _ => 1,

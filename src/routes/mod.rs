@@ -10,6 +10,7 @@ pub mod media;
 pub mod ops;
 pub mod posts;
 pub mod schemas;
+pub mod webhooks;
 pub mod zernio_compat;
 
 use axum::middleware::from_fn_with_state;
@@ -37,6 +38,14 @@ fn tenant() -> OpenApiRouter<AppState> {
         .routes(routes!(media::presign))
         .routes(routes!(analytics::analytics))
         .routes(routes!(hooks::create))
+        .routes(routes!(webhooks::subscribe, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::unsubscribe))
+        .routes(routes!(webhooks::deliveries))
+}
+
+/// Zernio's webhooks: no tenant credential, the signature is checked by the handler.
+fn upstream() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(webhooks::zernio))
 }
 
 fn compat() -> OpenApiRouter<AppState> {
@@ -55,6 +64,7 @@ fn compat() -> OpenApiRouter<AppState> {
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(public())
+        .merge(upstream())
         .merge(tenant())
         .merge(compat())
 }
@@ -86,6 +96,7 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
         guarded(compat()).route_layer(axum::middleware::from_fn(zernio_compat::zernio_errors));
     OpenApiRouter::with_openapi(crate::openapi::base())
         .merge(public())
+        .merge(upstream())
         .merge(guarded(tenant()))
         .merge(compat)
 }

@@ -1,0 +1,81 @@
+//! Webhooks both ways: Zernio's signed events in ([`inbound`]), the tenants' Standard Webhooks
+//! out ([`outbound`]), through the durable outbox of the store.
+//!
+//! ```text
+//! Zernio --signed event--> inbound: verify, de-duplicate, update the post record, find its
+//!                          tenant, enqueue one delivery per subscription (outbox) --> 200
+//! outbox --lease--> outbound worker --Standard Webhooks--> tenant's target, retried on a schedule
+//! ```
+//! Nothing is delivered inline: the receiver answers as soon as the deliveries are stored, so
+//! Zernio's 5 s budget never depends on a tenant's endpoint.
+
+pub mod inbound;
+pub mod outbound;
+pub mod signing;
+pub mod targets;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+/// The events a tenant can subscribe to.
+pub const EVENTS: [&str; 4] = [
+    "post.published",
+    "post.failed",
+    "post.scheduled",
+    "post.cancelled",
+];
+
+/// The scope of the store claims that de-duplicate Zernio's events on their id.
+pub const EVENT_CLAIM_SCOPE: &str = "zernio-event";
+
+/// Zernio's event name as the gateway's, for the events tenants hear about (UPSTREAM.md,
+/// "Zernio webhooks"). A partial post is a failed one here: the gateway makes TikTok-only posts.
+pub fn tenant_event(zernio_event: &str) -> Option<&'static str> {
+    match zernio_event {
+        "post.published" | "post.platform.published" => Some("post.published"),
+        "post.failed" | "post.platform.failed" | "post.partial" => Some("post.failed"),
+        "post.scheduled" => Some("post.scheduled"),
+        "post.cancelled" => Some("post.cancelled"),
+        _ => None,
+    }
+}
+
+/// Zernio's event names, as metric labels; anything else is `other`, so that a label can only
+/// take a known value.
+pub fn zernio_event_label(zernio_event: &str) -> &'static str {
+    const KNOWN: [&str; 10] = [
+        "post.scheduled",
+        "post.published",
+        "post.failed",
+        "post.partial",
+        "post.cancelled",
+        "post.platform.published",
+        "post.platform.failed",
+        "post.tiktok.url_resolved",
+        "account.disconnected",
+        "webhook.test",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == zernio_event)
+        .unwrap_or("other")
+}
+
+/// What the HTTP side shares with the delivery worker of this replica.
+#[derive(Clone, Default)]
+pub struct Hub {
+    wake: Arc<Notify>,
+}
+
+impl Hub {
+    /// Tells this replica's worker that deliveries were enqueued, so that it does not wait for
+    /// its next look at the outbox. (Other replicas find them when they look.)
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.wake.notified()
+    }
+}
