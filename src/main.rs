@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use tiktok_gateway::auth::{Scope, api_key, jwt};
 use tiktok_gateway::config::{Config, JwtAlgorithm, Loaded};
 use tiktok_gateway::telemetry::{self, LogFormat};
-use tiktok_gateway::{Gateway, openapi};
+use tiktok_gateway::{Gateway, openapi, webhooks};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +37,9 @@ enum Command {
     Token(TokenArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Talk to Zernio on the operator's behalf.
+    #[command(subcommand)]
+    Zernio(ZernioCommand),
     /// Exit 0 when the local gateway's /healthz answers (for container health checks).
     Healthcheck {
         /// Base URL to probe; defaults to the configured listen address.
@@ -56,6 +59,20 @@ enum KeyCommand {
         /// The key's id in the config (shown in logs and /v1/me instead of the key).
         #[arg(long, default_value = "default")]
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZernioCommand {
+    /// Registers this gateway's webhook receiver at Zernio (POST /v1/webhooks/settings) with
+    /// ZERNIO_WEBHOOK_SECRET and the post events; prints Zernio's answer without the secret.
+    RegisterWebhook {
+        /// The public URL of this gateway's /v1/upstream/zernio/webhooks.
+        #[arg(long)]
+        url: String,
+        /// The name Zernio shows for the webhook.
+        #[arg(long, default_value = "tiktok-gateway")]
+        name: String,
     },
 }
 
@@ -89,6 +106,9 @@ fn main() -> ExitCode {
         Command::Openapi => {
             print!("{}", openapi::spec_json());
             Ok(())
+        }
+        Command::Zernio(ZernioCommand::RegisterWebhook { url, name }) => {
+            register_webhook(&url, &name)
         }
         Command::Healthcheck { url } => healthcheck(url),
     };
@@ -209,6 +229,18 @@ fn token(args: &TokenArgs) -> Result<(), String> {
     let token = jwt::mint_hs256(jwt_config, secret, &args.tenant, &scopes, args.ttl)
         .map_err(|e| format!("cannot sign: {e}"))?;
     println!("{token}");
+    Ok(())
+}
+
+fn register_webhook(url: &str, name: &str) -> Result<(), String> {
+    let env = std::env::vars().collect();
+    let config = Config::load_from(&env).map_err(|e| e.to_string())?.config;
+    let answer = runtime()?.block_on(webhooks::inbound::register_at_zernio(&config, url, name));
+    let answer = answer.map_err(|e| format!("{e:#}"))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 
