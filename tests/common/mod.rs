@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod fake_zernio;
+pub mod subscriber;
 pub mod tokens;
 
 use serde_json::json;

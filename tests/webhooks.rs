@@ -1,0 +1,854 @@
+//! Webhooks, black-box: Zernio's signed events in (verification, de-duplication, routing to the
+//! tenant that made the post), subscriptions (REST Hooks) held to their tenant and to public
+//! https targets, Standard Webhooks deliveries out with retries, `Retry-After`, `410 Gone` and
+//! a visible failure, the whole loop on the sandbox, and the `zernio register-webhook` command.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use common::fake_zernio::{FakeZernio, Reply};
+use common::subscriber::{Answer, Subscriber, eventually, verify_standard_webhook};
+use common::*;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tiktok_gateway::store::PostRecord;
+
+const ZERNIO_SECRET: &str = "zernio-webhook-secret-for-the-tests";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A gateway in front of a fake Zernio that signs webhooks with `ZERNIO_SECRET`; `webhooks` is
+/// more of the `[webhooks]` section.
+async fn gateway(webhooks: &str) -> (TestGateway, FakeZernio) {
+    let fake = FakeZernio::start().await;
+    let toml = format!(
+        "[zernio]\nbase_url = \"{}\"\nrequest_timeout_ms = 1000\n\n\
+         [webhooks]\nallowed_hosts = [\"127.0.0.1\"]\npoll_interval_ms = 50\n{webhooks}\n",
+        fake.base_url
+    );
+    let gw = TestGateway::spawn_on(
+        None,
+        &toml,
+        &[
+            ("ZERNIO_API_KEY", FAKE_ZERNIO_KEY),
+            ("ZERNIO_WEBHOOK_SECRET", ZERNIO_SECRET),
+        ],
+    )
+    .await;
+    (gw, fake)
+}
+
+/// A post the gateway made for `tenant`, as the create pipeline records it.
+async fn record_post(gw: &TestGateway, id: &str, tenant: &str, account: &str) {
+    gw.state
+        .store
+        .insert_post(&PostRecord {
+            id: id.into(),
+            tenant: tenant.into(),
+            account: account.into(),
+            kind: "video".into(),
+            mode: "now".into(),
+            status: "publishing".into(),
+            schedule_at: None,
+            tiktok_url: None,
+            error: None,
+            fingerprint: format!("fp-{id}"),
+            request_id: format!("req-{id}"),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+}
+
+/// A Zernio webhook body, as UPSTREAM.md describes it.
+fn zernio_event(event_id: &str, event: &str, post_id: &str, status: &str) -> Vec<u8> {
+    let (platform_status, url, error) = match status {
+        "published" => (
+            "published",
+            json!(format!("https://www.tiktok.com/@creator/video/{post_id}")),
+            Value::Null,
+        ),
+        "failed" => (
+            "failed",
+            Value::Null,
+            json!("TikTok flagged this post as potentially risky (spam_risk)"),
+        ),
+        other => (other, Value::Null, Value::Null),
+    };
+    serde_json::to_vec(&json!({
+        "id": event_id,
+        "event": event,
+        "post": {
+            "id": post_id,
+            "content": "Sunset",
+            "status": status,
+            "platforms": [{
+                "platform": "tiktok", "status": platform_status, "accountId": "acc_a1",
+                "platformPostId": "7300000000000000001", "publishedUrl": url, "error": error
+            }],
+            "metadata": {"campaign": "sunsets", "gateway_request_id": format!("req-{post_id}")}
+        },
+        "timestamp": Utc::now().to_rfc3339()
+    }))
+    .unwrap()
+}
+
+/// Zernio's signature, computed here: hex HMAC-SHA256 of the raw body.
+fn zernio_signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+async fn send_event(
+    gw: &TestGateway,
+    event_id: &str,
+    event: &str,
+    body: &[u8],
+    signature: Option<&str>,
+) -> reqwest::Response {
+    let mut request = gw
+        .client
+        .post(gw.url("/v1/upstream/zernio/webhooks"))
+        .header("content-type", "application/json")
+        .header("x-zernio-event", event)
+        .header("x-zernio-event-id", event_id)
+        .body(body.to_vec());
+    if let Some(signature) = signature {
+        request = request.header("x-zernio-signature", signature);
+    }
+    request.send().await.unwrap()
+}
+
+/// Sends an event signed as Zernio signs it; its JSON answer.
+async fn signed_event(
+    gw: &TestGateway,
+    event_id: &str,
+    event: &str,
+    post_id: &str,
+    status: &str,
+) -> Value {
+    let body = zernio_event(event_id, event, post_id, status);
+    let signature = zernio_signature(ZERNIO_SECRET, &body);
+    let response = send_event(gw, event_id, event, &body, Some(&signature)).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// Subscribes `target` for `key`'s tenant; (id, secret).
+async fn subscribe(gw: &TestGateway, key: &str, target: &str, events: &[&str]) -> (String, String) {
+    let response = gw
+        .post_json(
+            "/v1/webhooks/subscriptions",
+            key,
+            &json!({"target_url": target, "events": events}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/v1/webhooks/subscriptions/{id}"));
+    let secret = body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert_eq!(body["target_url"], target);
+    (id, secret)
+}
+
+async fn deliveries(gw: &TestGateway, key: &str, subscription: &str) -> Vec<Value> {
+    let response = gw
+        .get_with_key(
+            &format!("/v1/webhooks/deliveries?subscription={subscription}"),
+            key,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["items"].as_array().unwrap().clone()
+}
+
+async fn metrics(gw: &TestGateway) -> String {
+    gw.client
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_event_sent_twice_is_delivered_once_signed_by_the_standard() {
+    let (gw, _fake) = gateway("").await;
+    let mut subscriber = Subscriber::start().await;
+    let (subscription, secret) = subscribe(
+        &gw,
+        ACME_KEY,
+        &subscriber.url,
+        &["post.published", "post.failed"],
+    )
+    .await;
+    record_post(&gw, "post_1", "acme", "acc_a1").await;
+
+    let first = signed_event(&gw, "evt_1", "post.published", "post_1", "published").await;
+    assert_eq!(first, json!({"status": "accepted", "deliveries": 1}));
+    let again = signed_event(&gw, "evt_1", "post.published", "post_1", "published").await;
+    assert_eq!(again, json!({"status": "duplicate", "deliveries": 0}));
+
+    let delivery = subscriber.next(WAIT).await;
+    verify_standard_webhook(&secret, &delivery);
+    assert_eq!(delivery.header("content-type"), "application/json");
+    let payload = delivery.json();
+    assert_eq!(payload["type"], "post.published");
+    assert!(payload["timestamp"].as_str().is_some());
+    assert_eq!(
+        payload["data"],
+        json!({
+            "id": "post_1",
+            "account": "acc_a1",
+            "status": "published",
+            "tiktok_url": "https://www.tiktok.com/@creator/video/post_1",
+            "error": null,
+            "metadata": {"campaign": "sunsets"},
+        }),
+        "the caller's metadata, without the gateway's own tag"
+    );
+
+    // The gateway's record follows the event.
+    let post = gw
+        .state
+        .store
+        .post("acme", "post_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(post.status, "published");
+    assert_eq!(
+        post.tiktok_url.as_deref(),
+        Some("https://www.tiktok.com/@creator/video/post_1")
+    );
+
+    // A later event, delivered after it: by then a second copy of the first would have come.
+    signed_event(&gw, "evt_2", "post.failed", "post_1", "failed").await;
+    let later = subscriber.next(WAIT).await;
+    verify_standard_webhook(&secret, &later);
+    assert_eq!(later.json()["type"], "post.failed");
+    assert_eq!(later.json()["data"]["error"]["code"], "spam_risk");
+    assert_ne!(later.header("webhook-id"), delivery.header("webhook-id"));
+    assert!(
+        subscriber.pending().is_empty(),
+        "exactly one delivery per event"
+    );
+
+    let webhook_id = delivery.header("webhook-id");
+    eventually(
+        "both deliveries are recorded as delivered",
+        WAIT,
+        || async {
+            let items = deliveries(&gw, ACME_KEY, &subscription).await;
+            items.len() == 2 && items.iter().all(|d| d["status"] == "delivered")
+        },
+    )
+    .await;
+    let items = deliveries(&gw, ACME_KEY, &subscription).await;
+    let first = items
+        .iter()
+        .find(|d| d["id"] == webhook_id.as_str())
+        .unwrap();
+    assert_eq!(first["attempts"], 1);
+    assert_eq!(first["response_code"], 200);
+    assert_eq!(first["event_type"], "post.published");
+    assert_eq!(first["post_id"], "post_1");
+
+    let text = metrics(&gw).await;
+    for line in [
+        r#"webhooks_received_total{event="post.published",outcome="accepted"} 1"#,
+        r#"webhooks_received_total{event="post.published",outcome="duplicate"} 1"#,
+        r#"webhook_deliveries_total{outcome="delivered"} 2"#,
+    ] {
+        assert!(text.contains(line), "metrics lack {line}");
+    }
+    assert!(text.contains("webhook_outbox_depth"));
+    assert!(text.contains("webhook_outbox_oldest_pending_seconds"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_or_missing_signature_is_refused_and_nothing_is_enqueued() {
+    let (gw, _fake) = gateway("").await;
+    let mut subscriber = Subscriber::start().await;
+    let (subscription, _) = subscribe(&gw, ACME_KEY, &subscriber.url, &["post.published"]).await;
+    record_post(&gw, "post_1", "acme", "acc_a1").await;
+    let body = zernio_event("evt_1", "post.published", "post_1", "published");
+    let good = zernio_signature(ZERNIO_SECRET, &body);
+
+    let wrong = zernio_signature("another-secret", &body);
+    let mut altered = body.clone();
+    let at = altered.iter().position(|b| *b == b'S').unwrap();
+    altered[at] = b's';
+    let refusals: [(&str, &[u8], Option<&str>); 4] = [
+        ("wrong secret", &body, Some(&wrong)),
+        ("no signature", &body, None),
+        ("body altered after signing", &altered, Some(&good)),
+        ("not hex", &body, Some("zz-not-a-signature")),
+    ];
+    for (case, body, signature) in refusals {
+        let response = send_event(&gw, "evt_1", "post.published", body, signature).await;
+        let problem = problem(response, 401).await;
+        assert_eq!(problem["code"], "invalid_signature", "{case}");
+    }
+    let stats = gw.state.store.outbox_stats().await.unwrap();
+    assert_eq!(stats.pending, 0, "nothing enqueued");
+    assert!(deliveries(&gw, ACME_KEY, &subscription).await.is_empty());
+    let post = gw
+        .state
+        .store
+        .post("acme", "post_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(post.status, "publishing", "the record is untouched");
+
+    // The refused copies left no trace: the genuine event is new, not a duplicate.
+    let accepted = send_event(&gw, "evt_1", "post.published", &body, Some(&good)).await;
+    assert_eq!(accepted.status(), 200);
+    assert_eq!(
+        accepted.json::<Value>().await.unwrap()["status"],
+        "accepted"
+    );
+    subscriber.next(WAIT).await;
+
+    // Signed but not JSON: a problem, not a crash.
+    let garbage = b"not json".to_vec();
+    let response = send_event(
+        &gw,
+        "evt_x",
+        "post.published",
+        &garbage,
+        Some(&zernio_signature(ZERNIO_SECRET, &garbage)),
+    )
+    .await;
+    assert_eq!(problem(response, 400).await["code"], "invalid_json");
+
+    let text = metrics(&gw).await;
+    assert!(
+        text.contains(
+            r#"webhooks_received_total{event="unverified",outcome="invalid_signature"} 4"#
+        )
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn events_for_posts_the_gateway_did_not_make_are_acknowledged_and_dropped() {
+    let (gw, _fake) = gateway("").await;
+    let mut subscriber = Subscriber::start().await;
+    subscribe(&gw, ACME_KEY, &subscriber.url, &["post.published"]).await;
+
+    // Not the gateway's: no request tag, an unknown id.
+    let body = serde_json::to_vec(&json!({
+        "id": "evt_foreign", "event": "post.published",
+        "post": {"id": "made_elsewhere", "status": "published", "platforms": []},
+        "timestamp": Utc::now().to_rfc3339()
+    }))
+    .unwrap();
+    let response = send_event(
+        &gw,
+        "evt_foreign",
+        "post.published",
+        &body,
+        Some(&zernio_signature(ZERNIO_SECRET, &body)),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["status"],
+        "unknown_post"
+    );
+
+    // The gateway's own post whose create answer is not recorded yet: Zernio is asked to retry.
+    let early = signed_body("evt_early", "post.published", "post_late", "published");
+    let response = send_event(&gw, "evt_early", "post.published", &early.0, Some(&early.1)).await;
+    let problem = problem(response, 503).await;
+    assert_eq!(problem["code"], "post_not_recorded_yet");
+    record_post(&gw, "post_late", "acme", "acc_a1").await;
+    let response = send_event(&gw, "evt_early", "post.published", &early.0, Some(&early.1)).await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["status"],
+        "accepted"
+    );
+    assert_eq!(
+        subscriber.next(WAIT).await.json()["data"]["id"],
+        "post_late"
+    );
+
+    // Events about no post, and post events tenants do not hear about, are acknowledged.
+    let test_event =
+        serde_json::to_vec(&json!({"id": "evt_test", "event": "webhook.test"})).unwrap();
+    let response = send_event(
+        &gw,
+        "evt_test",
+        "webhook.test",
+        &test_event,
+        Some(&zernio_signature(ZERNIO_SECRET, &test_event)),
+    )
+    .await;
+    assert_eq!(response.json::<Value>().await.unwrap()["status"], "ignored");
+    let text = metrics(&gw).await;
+    assert!(
+        text.contains(
+            r#"webhooks_received_total{event="post.published",outcome="unknown_post"} 1"#
+        )
+    );
+    assert!(
+        text.contains(r#"webhooks_received_total{event="post.published",outcome="retry_later"} 1"#)
+    );
+    gw.stop().await;
+}
+
+fn signed_body(event_id: &str, event: &str, post_id: &str, status: &str) -> (Vec<u8>, String) {
+    let body = zernio_event(event_id, event, post_id, status);
+    let signature = zernio_signature(ZERNIO_SECRET, &body);
+    (body, signature)
+}
+
+#[tokio::test]
+async fn without_a_secret_the_receiver_answers_503() {
+    let fake = FakeZernio::start().await;
+    let toml = format!("[zernio]\nbase_url = \"{}\"\n", fake.base_url);
+    let gw = TestGateway::spawn_on(None, &toml, &[("ZERNIO_API_KEY", FAKE_ZERNIO_KEY)]).await;
+    let (body, signature) = signed_body("evt_1", "post.published", "post_1", "published");
+    let response = send_event(&gw, "evt_1", "post.published", &body, Some(&signature)).await;
+    assert_eq!(
+        problem(response, 503).await["code"],
+        "webhooks_not_configured"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_subscriber_gets_the_event_on_the_third_attempt() {
+    let (gw, _fake) = gateway("retry_schedule_secs = [0.05, 0.05, 0.05]").await;
+    let mut subscriber = Subscriber::start().await;
+    subscriber.script([Answer::status(500), Answer::status(503)]);
+    let (subscription, secret) =
+        subscribe(&gw, ACME_KEY, &subscriber.url, &["post.published"]).await;
+    record_post(&gw, "post_1", "acme", "acc_a1").await;
+    signed_event(&gw, "evt_1", "post.published", "post_1", "published").await;
+
+    let attempts: Vec<_> = [
+        subscriber.next(WAIT).await,
+        subscriber.next(WAIT).await,
+        subscriber.next(WAIT).await,
+    ]
+    .into();
+    for attempt in &attempts {
+        verify_standard_webhook(&secret, attempt);
+        assert_eq!(
+            attempt.header("webhook-id"),
+            attempts[0].header("webhook-id"),
+            "the same id on every attempt"
+        );
+        assert_eq!(
+            attempt.body, attempts[0].body,
+            "the same body on every attempt"
+        );
+    }
+    eventually("the third attempt is recorded", WAIT, || async {
+        let items = deliveries(&gw, ACME_KEY, &subscription).await;
+        items.len() == 1 && items[0]["status"] == "delivered"
+    })
+    .await;
+    let delivery = &deliveries(&gw, ACME_KEY, &subscription).await[0];
+    assert_eq!(delivery["attempts"], 3);
+    assert_eq!(delivery["response_code"], 200);
+    assert!(subscriber.pending().is_empty());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn after_the_last_attempt_a_delivery_is_kept_as_failed() {
+    let (gw, _fake) = gateway("retry_schedule_secs = [0.05]").await;
+    let mut subscriber = Subscriber::start().await;
+    subscriber.script([Answer::status(500), Answer::status(502)]);
+    let (subscription, _) = subscribe(&gw, ACME_KEY, &subscriber.url, &["post.published"]).await;
+    record_post(&gw, "post_1", "acme", "acc_a1").await;
+    signed_event(&gw, "evt_1", "post.published", "post_1", "published").await;
+    subscriber.next(WAIT).await;
+    subscriber.next(WAIT).await;
+    eventually("the delivery is given up", WAIT, || async {
+        deliveries(&gw, ACME_KEY, &subscription).await[0]["status"] == "failed"
+    })
+    .await;
+    let delivery = &deliveries(&gw, ACME_KEY, &subscription).await[0];
+    assert_eq!(delivery["attempts"], 2);
+    assert_eq!(delivery["response_code"], 502);
+    assert_eq!(delivery["last_error"], "the target answered 502");
+    assert_eq!(delivery["next_attempt_at"], Value::Null);
+    assert!(
+        metrics(&gw)
+            .await
+            .contains(r#"webhook_deliveries_total{outcome="failed"} 1"#)
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_410_unsubscribes() {
+    let (gw, _fake) = gateway("retry_schedule_secs = [0.05, 0.05]").await;
+    let mut slow = Subscriber::start().await;
+    slow.script([Answer {
+        status: 429,
+        retry_after: Some("1"),
+    }]);
+    let mut gone = Subscriber::start().await;
+    gone.script([Answer::status(410)]);
+    let (slow_id, _) = subscribe(&gw, ACME_KEY, &slow.url, &["post.published"]).await;
+    let (gone_id, _) = subscribe(&gw, ACME_KEY, &gone.url, &["post.published"]).await;
+    record_post(&gw, "post_1", "acme", "acc_a1").await;
+    let receipt = signed_event(&gw, "evt_1", "post.published", "post_1", "published").await;
+    assert_eq!(receipt["deliveries"], 2);
+
+    gone.next(WAIT).await;
+    eventually("the gone target is unsubscribed", WAIT, || async {
+        let list: Value = gw
+            .get_with_key("/v1/webhooks/subscriptions", ACME_KEY)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let ids: Vec<&str> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["id"].as_str())
+            .collect();
+        ids == [slow_id.as_str()]
+    })
+    .await;
+    let response = gw
+        .get_with_key(
+            &format!("/v1/webhooks/deliveries?subscription={gone_id}"),
+            ACME_KEY,
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+
+    let first = slow.next(WAIT).await;
+    let second = slow.next(WAIT).await;
+    let waited = second.at - first.at;
+    assert!(
+        waited >= Duration::from_millis(900),
+        "the retry waited for Retry-After: 1, not the 50 ms schedule ({waited:?})"
+    );
+    assert!(
+        metrics(&gw)
+            .await
+            .contains(r#"webhook_deliveries_total{outcome="gone"} 1"#)
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn subscriptions_and_deliveries_are_the_tenants_own() {
+    let (gw, _fake) = gateway("").await;
+    let mut subscriber = Subscriber::start().await;
+    let (acme_sub, _) = subscribe(&gw, ACME_KEY, &subscriber.url, &["post.published"]).await;
+    let (globex_sub, globex_secret) =
+        subscribe(&gw, GLOBEX_KEY, &subscriber.url, &["post.published"]).await;
+
+    let list: Value = gw
+        .get_with_key("/v1/webhooks/subscriptions", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], acme_sub.as_str());
+    assert_eq!(items[0]["events"], json!(["post.published"]));
+    assert!(
+        items[0].get("secret").is_none(),
+        "the secret is shown once only"
+    );
+    let one = gw
+        .get_with_key(&format!("/v1/webhooks/subscriptions/{acme_sub}"), ACME_KEY)
+        .await;
+    assert_eq!(one.status(), 200);
+    assert!(one.json::<Value>().await.unwrap().get("secret").is_none());
+
+    // Another tenant's subscription is a 404, for every verb.
+    for path in [
+        format!("/v1/webhooks/subscriptions/{globex_sub}"),
+        format!("/v1/webhooks/deliveries?subscription={globex_sub}"),
+    ] {
+        let response = gw.get_with_key(&path, ACME_KEY).await;
+        assert_eq!(problem(response, 404).await["code"], "not_found", "{path}");
+    }
+    let response = gw
+        .client
+        .delete(gw.url(&format!("/v1/webhooks/subscriptions/{globex_sub}")))
+        .bearer_auth(ACME_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(response, 404).await["code"], "not_found");
+
+    // An event about globex's post goes to globex's subscription only.
+    record_post(&gw, "post_b", "globex", "acc_b1").await;
+    signed_event(&gw, "evt_b", "post.published", "post_b", "published").await;
+    let delivery = subscriber.next(WAIT).await;
+    verify_standard_webhook(&globex_secret, &delivery);
+    assert_eq!(delivery.json()["data"]["id"], "post_b");
+    assert!(deliveries(&gw, ACME_KEY, &acme_sub).await.is_empty());
+
+    // The scope is needed, and a credential at all.
+    let response = gw
+        .get_with_key("/v1/webhooks/subscriptions", ACME_READ_KEY)
+        .await;
+    assert_eq!(problem(response, 403).await["code"], "insufficient_scope");
+    let response = gw
+        .client
+        .get(gw.url("/v1/webhooks/subscriptions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(response, 401).await["code"], "missing_credentials");
+    let response = gw.get_with_key("/v1/webhooks/deliveries", ACME_KEY).await;
+    assert_eq!(
+        problem(response, 400).await["code"],
+        "subscription_required"
+    );
+
+    // Unsubscribing: 204, then gone.
+    let response = gw
+        .client
+        .delete(gw.url(&format!("/v1/webhooks/subscriptions/{acme_sub}")))
+        .bearer_auth(ACME_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let response = gw
+        .get_with_key(&format!("/v1/webhooks/subscriptions/{acme_sub}"), ACME_KEY)
+        .await;
+    assert_eq!(response.status(), 404);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn targets_must_be_public_https_unless_the_operator_allows_the_host() {
+    let (gw, _fake) = gateway("").await;
+    let refused = [
+        ("http://example.com/hook", "target_not_https"),
+        ("https://10.0.0.1/hook", "target_not_allowed"),
+        ("https://192.168.1.20/hook", "target_not_allowed"),
+        (
+            "https://169.254.169.254/latest/meta-data",
+            "target_not_allowed",
+        ),
+        ("https://[::1]:8443/hook", "target_not_allowed"),
+        ("https://127.0.0.2/hook", "target_not_allowed"),
+        ("https://localhost:8443/hook", "target_not_allowed"),
+        ("ftp://example.com/hook", "invalid_target_url"),
+        ("/relative/hook", "invalid_target_url"),
+        ("https://user:pass@example.com/hook", "invalid_target_url"),
+    ];
+    for (target, code) in refused {
+        let response = gw
+            .post_json(
+                "/v1/webhooks/subscriptions",
+                ACME_KEY,
+                &json!({"target_url": target, "events": ["post.published"]}),
+            )
+            .await;
+        assert_eq!(problem(response, 422).await["code"], code, "{target}");
+    }
+    for events in [
+        json!([]),
+        json!(["post.deleted"]),
+        json!(["post.published", "*"]),
+    ] {
+        let response = gw
+            .post_json(
+                "/v1/webhooks/subscriptions",
+                ACME_KEY,
+                &json!({"target_url": "http://127.0.0.1:9/hook", "events": events}),
+            )
+            .await;
+        assert_eq!(
+            problem(response, 422).await["code"],
+            "invalid_events",
+            "{events}"
+        );
+    }
+    // The host the operator allows may be plain http on loopback.
+    subscribe(
+        &gw,
+        ACME_KEY,
+        "http://127.0.0.1:9/hook",
+        &["post.failed", "post.cancelled"],
+    )
+    .await;
+    let list: Value = gw
+        .get_with_key("/v1/webhooks/subscriptions", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "refused targets left nothing"
+    );
+    gw.stop().await;
+}
+
+/// The whole loop with nothing configured but a tenant: the sandbox upstream publishes the post
+/// and sends its signed webhook to the gateway, which delivers `post.published`.
+#[tokio::test]
+async fn the_sandbox_loop_delivers_post_published() {
+    const DEMO_KEY: &str = "tgw_demo-webhooks-loop-key-00000000000000000000";
+    let extra = format!(
+        r#"
+[webhooks]
+allowed_hosts = ["127.0.0.1"]
+poll_interval_ms = 50
+
+[[tenants]]
+id = "demo"
+accounts = ["sandbox_public", "sandbox_private"]
+
+[[tenants.api_keys]]
+id = "demo"
+sha256 = "{}"
+scopes = ["posts:write", "posts:read", "webhooks:manage"]
+"#,
+        sha256_hex(DEMO_KEY)
+    );
+    // No ZERNIO_API_KEY and no ZERNIO_WEBHOOK_SECRET: the sandbox, signing with a secret of
+    // this run that the gateway shares.
+    let gw = TestGateway::spawn(&extra).await;
+    let mut subscriber = Subscriber::start().await;
+    let (subscription, secret) =
+        subscribe(&gw, DEMO_KEY, &subscriber.url, &["post.published"]).await;
+    let created = gw
+        .post_json(
+            "/v1/tiktok/posts",
+            DEMO_KEY,
+            &json!({
+                "account": "sandbox_public",
+                "caption": "The loop, closed #sandbox",
+                "video": {"url": "https://cdn.example.com/loop.mp4"},
+                "privacy": "public",
+                "allow_comment": true, "allow_duet": true, "allow_stitch": true,
+                "consent": {"content_preview_confirmed": true, "express_consent_given": true},
+                "metadata": {"order": 42}
+            }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let post: Value = created.json().await.unwrap();
+
+    let delivery = subscriber.next(Duration::from_secs(20)).await;
+    verify_standard_webhook(&secret, &delivery);
+    let payload = delivery.json();
+    assert_eq!(payload["type"], "post.published");
+    assert_eq!(payload["data"]["id"], post["id"]);
+    assert_eq!(payload["data"]["status"], "published");
+    assert_eq!(payload["data"]["metadata"], json!({"order": 42}));
+    assert!(
+        payload["data"]["tiktok_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://www.tiktok.com/@sandbox_public/video/")
+    );
+    eventually("the delivery is recorded", WAIT, || async {
+        let items = deliveries(&gw, DEMO_KEY, &subscription).await;
+        items.len() == 1 && items[0]["status"] == "delivered"
+    })
+    .await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn register_webhook_sends_the_secret_and_the_post_events_and_prints_no_secret() {
+    let fake = FakeZernio::start().await;
+    fake.script(
+        "webhooks",
+        Reply::json(
+            200,
+            json!({"success": true, "webhook": {"_id": "wh_1", "name": "tiktok-gateway", "secret": ZERNIO_SECRET, "isActive": true}}),
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, tenants_toml()).unwrap();
+    let run = |with_secret: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tiktok-gateway"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("GATEWAY_") || name.starts_with("ZERNIO_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .args([
+                "zernio",
+                "register-webhook",
+                "--url",
+                "https://gateway.example.com/v1/upstream/zernio/webhooks",
+            ])
+            .env("GATEWAY_CONFIG", &config)
+            .env("ZERNIO_API_KEY", FAKE_ZERNIO_KEY)
+            .env("ZERNIO_BASE_URL", &fake.base_url);
+        if with_secret {
+            command.env("ZERNIO_WEBHOOK_SECRET", ZERNIO_SECRET);
+        }
+        command
+    };
+    let mut without = run(false);
+    let output = tokio::task::spawn_blocking(move || without.output().unwrap())
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ZERNIO_WEBHOOK_SECRET"));
+    assert!(fake.calls("webhooks").is_empty());
+
+    let mut with = run(true);
+    let output = tokio::task::spawn_blocking(move || with.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let calls = fake.calls("webhooks");
+    assert_eq!(calls.len(), 1);
+    let body = &calls[0].body;
+    assert_eq!(
+        body["url"],
+        "https://gateway.example.com/v1/upstream/zernio/webhooks"
+    );
+    assert_eq!(body["secret"], ZERNIO_SECRET);
+    assert_eq!(body["isActive"], true);
+    let events: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for event in [
+        "post.published",
+        "post.failed",
+        "post.scheduled",
+        "post.cancelled",
+        "post.partial",
+    ] {
+        assert!(events.contains(&event), "{event} in {events:?}");
+    }
+    let printed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(printed["webhook"]["_id"], "wh_1");
+    assert!(!stdout.contains(ZERNIO_SECRET) && !stderr.contains(ZERNIO_SECRET));
+}
