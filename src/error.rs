@@ -66,13 +66,10 @@ pub enum ApiError {
     /// No `ZERNIO_WEBHOOK_SECRET`: Zernio's webhooks cannot be verified, so none is accepted.
     #[error("webhook receiver not configured")]
     WebhooksNotConfigured,
-    /// Not now, but the same request will succeed later (Zernio retries its webhooks).
-    #[error("retry later: {detail}")]
-    RetryLater {
-        code: &'static str,
-        detail: String,
-        retry_after: std::time::Duration,
-    },
+    /// A Zernio event about a post this gateway made but has not recorded yet (the event came
+    /// before the answer that created the post): Zernio is to send it again.
+    #[error("post {0} not recorded yet")]
+    PostNotRecordedYet(String),
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -259,11 +256,14 @@ impl ApiError {
                 "ZERNIO_WEBHOOK_SECRET is not set, so Zernio's events cannot be verified"
                     .to_owned(),
             ),
-            RetryLater { code, detail, .. } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                *code,
-                "Try again later",
-                detail.clone(),
+            // 409, not 503: nothing is wrong with the gateway, the event merely came early.
+            PostNotRecordedYet(id) => (
+                StatusCode::CONFLICT,
+                "post_not_recorded_yet",
+                "Post not recorded yet",
+                format!(
+                    "post `{id}` was made by this gateway but is not recorded yet; send the event again"
+                ),
             ),
             // The cause goes to the log, never to the caller: it may name internals.
             Internal(_) => (
@@ -313,11 +313,9 @@ impl ApiError {
             ApiError::IdempotencyConflict => {
                 insert(&mut headers, header::RETRY_AFTER, "1");
             }
-            ApiError::RetryLater { retry_after, .. } => insert(
-                &mut headers,
-                header::RETRY_AFTER,
-                &crate::limits::rate::retry_after_secs(*retry_after).to_string(),
-            ),
+            ApiError::PostNotRecordedYet(_) => {
+                insert(&mut headers, header::RETRY_AFTER, "1");
+            }
             ApiError::DailyLimitReached { retry_at, .. } => {
                 let wait = (*retry_at - chrono::Utc::now()).num_seconds().max(1);
                 insert(&mut headers, header::RETRY_AFTER, &wait.to_string());

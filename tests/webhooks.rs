@@ -372,7 +372,8 @@ async fn events_for_posts_the_gateway_did_not_make_are_acknowledged_and_dropped(
     // The gateway's own post whose create answer is not recorded yet: Zernio is asked to retry.
     let early = signed_body("evt_early", "post.published", "post_late", "published");
     let response = send_event(&gw, "evt_early", "post.published", &early.0, Some(&early.1)).await;
-    let problem = problem(response, 503).await;
+    assert_eq!(response.headers()["retry-after"], "1");
+    let problem = problem(response, 409).await;
     assert_eq!(problem["code"], "post_not_recorded_yet");
     record_post(&gw, "post_late", "acme", "acc_a1").await;
     let response = send_event(&gw, "evt_early", "post.published", &early.0, Some(&early.1)).await;

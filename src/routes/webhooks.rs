@@ -38,7 +38,8 @@ use crate::webhooks::targets::TargetPolicy;
         (status = 200, description = "Accepted, a duplicate, or about a post the gateway did not make", body = Receipt),
         (status = 400, description = "Signed, but not a readable event", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_signature`: missing or wrong signature", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`webhooks_not_configured`, or `post_not_recorded_yet` (retry)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`post_not_recorded_yet`: the gateway's own post, not recorded yet; send again (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`webhooks_not_configured`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn zernio(
     State(state): State<AppState>,

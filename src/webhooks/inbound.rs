@@ -128,7 +128,7 @@ pub async fn receive(
                 tracing::warn!(error = %release, "could not release a Zernio event claim");
             }
             let outcome = match e {
-                ApiError::RetryLater { .. } => "retry_later",
+                ApiError::PostNotRecordedYet(_) => "retry_later",
                 _ => "failed",
             };
             metrics.received(label, outcome);
@@ -163,14 +163,7 @@ async fn route(
         let ours = post.metadata_str(REQUEST_TAG).is_some();
         let recent = timestamp.is_none_or(|t| Utc::now() - t < RECORDING_GRACE);
         if ours && recent {
-            return Err(ApiError::RetryLater {
-                code: "post_not_recorded_yet",
-                detail: format!(
-                    "post `{}` was made by this gateway but is not recorded yet; send the event again",
-                    post.id
-                ),
-                retry_after: Duration::from_secs(1),
-            });
+            return Err(ApiError::PostNotRecordedYet(post.id.clone()));
         }
         tracing::info!(post = %post.id, event = %name, "event for a post the gateway did not make: dropped");
         return Ok(Receipt {
