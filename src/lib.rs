@@ -11,6 +11,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod pipeline;
+pub mod posts;
 pub mod routes;
 pub mod store;
 pub mod telemetry;

@@ -19,9 +19,9 @@ use crate::http::ApiJson;
 use crate::limits::idempotency::IdempotencyKey;
 use crate::pipeline::{self, CreateRequest};
 use crate::routes::schemas::NativePost;
-use crate::store::{PostCursor, PostFilter, PostRecord, PostUpdate};
+use crate::store::{PostCursor, PostFilter, PostRecord};
 use crate::tiktok::{self, Shape};
-use crate::zernio::{self, CallContext};
+use crate::zernio;
 
 /// Something the gateway changed on the way, e.g. the photo title it built.
 #[derive(Serialize, ToSchema)]
@@ -134,10 +134,6 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
-fn ctx(request_id: &str) -> CallContext<'_> {
-    CallContext { request_id }
-}
-
 /// Runs the whole pipeline without sending: the exact Zernio payload, warnings, or every
 /// violation at once. The creator's current constraints are looked up, as for a create.
 #[utoipa::path(post, path = "/v1/tiktok/posts/validate", tag = "posts",
@@ -213,14 +209,7 @@ pub async fn create(
         .into_response())
 }
 
-/// The tenant's record of a post, or 404 (whether it does not exist or is another tenant's).
-pub async fn owned(state: &AppState, tenant: &str, id: &str) -> Result<PostRecord, ApiError> {
-    state
-        .store
-        .post(tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound)
-}
+pub use crate::posts::owned;
 
 /// One post with its current TikTok status, URL and error.
 #[utoipa::path(get, path = "/v1/tiktok/posts/{id}", tag = "posts",
@@ -240,12 +229,8 @@ pub async fn get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ApiJson<PostView>, ApiError> {
-    let record = owned(&state, &auth.tenant.id, &id).await?;
-    let post = state
-        .upstream
-        .client
-        .get_post(&ctx(&request_id(&headers)), &record.id)
-        .await?;
+    let (record, post) =
+        crate::posts::fetch(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
     Ok(ApiJson(PostView::from_upstream(&record, &post)))
 }
 
@@ -368,27 +353,18 @@ pub async fn edit(
     Path(id): Path<String>,
     ApiJson(edit): ApiJson<PostEdit>,
 ) -> Result<ApiJson<PostView>, ApiError> {
-    let record = owned(&state, &auth.tenant.id, &id).await?;
-    let body = tiktok::edit_payload(
-        &record.kind,
-        edit.schedule_at,
-        edit.timezone.as_deref(),
-        edit.caption.as_deref(),
-        Utc::now(),
+    let (record, post) = crate::posts::edit(
+        &state,
+        &auth.tenant.id,
+        &id,
+        &request_id(&headers),
+        crate::posts::Edit {
+            schedule_at: edit.schedule_at,
+            timezone: edit.timezone.as_deref(),
+            caption: edit.caption.as_deref(),
+        },
     )
-    .map_err(|e| state.rejected(e))?;
-    let post = state
-        .upstream
-        .client
-        .update_post(&ctx(&request_id(&headers)), &record.id, &body)
-        .await?;
-    let update = PostUpdate {
-        status: Some(post.status.as_str().to_owned()),
-        schedule_at: edit.schedule_at.map(Some),
-        ..PostUpdate::default()
-    };
-    state.store.update_post(&record.id, &update).await?;
-    let record = owned(&state, &auth.tenant.id, &id).await?;
+    .await?;
     Ok(ApiJson(PostView::from_upstream(&record, &post)))
 }
 
@@ -410,17 +386,7 @@ pub async fn cancel(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let record = owned(&state, &auth.tenant.id, &id).await?;
-    state
-        .upstream
-        .client
-        .delete_post(&ctx(&request_id(&headers)), &record.id)
-        .await?;
-    let update = PostUpdate {
-        status: Some("cancelled".to_owned()),
-        ..PostUpdate::default()
-    };
-    state.store.update_post(&record.id, &update).await?;
+    crate::posts::cancel(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -442,18 +408,7 @@ pub async fn retry(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ApiJson<PostView>, ApiError> {
-    let record = owned(&state, &auth.tenant.id, &id).await?;
-    let post = state
-        .upstream
-        .client
-        .retry_post(&ctx(&request_id(&headers)), &record.id)
-        .await?;
-    let update = PostUpdate {
-        status: Some(post.status.as_str().to_owned()),
-        error: Some(None),
-        ..PostUpdate::default()
-    };
-    state.store.update_post(&record.id, &update).await?;
-    let record = owned(&state, &auth.tenant.id, &id).await?;
+    let (record, post) =
+        crate::posts::retry(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
     Ok(ApiJson(PostView::from_upstream(&record, &post)))
 }

@@ -24,7 +24,7 @@ use crate::http::ApiJson;
 use crate::limits::idempotency::IdempotencyKey;
 use crate::pipeline::{self, CreateRequest};
 use crate::routes::posts::{owned, request_id};
-use crate::store::{PostCursor, PostFilter, PostRecord, PostUpdate};
+use crate::store::{PostCursor, PostFilter, PostRecord};
 use crate::tiktok::{self, Shape};
 use crate::zernio::{AnalyticsQuery, CallContext, MediaKind, PresignRequest};
 
@@ -146,12 +146,8 @@ pub async fn get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    let record = owned(&state, &auth.tenant.id, &id).await?;
-    let post = state
-        .upstream
-        .client
-        .get_post(&ctx(&request_id(&headers)), &record.id)
-        .await?;
+    let (_, post) =
+        crate::posts::fetch(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
     Ok(ApiJson(json!({ "post": post })))
 }
 
@@ -266,7 +262,6 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    let record = owned(&state, &auth.tenant.id, &id).await?;
     let schedule_at = match body.get("scheduledFor").and_then(Value::as_str) {
         Some(text) => Some(
             DateTime::parse_from_rfc3339(text)
@@ -282,25 +277,18 @@ pub async fn update(
         ),
         None => None,
     };
-    let edit = tiktok::edit_payload(
-        &record.kind,
-        schedule_at,
-        body.get("timezone").and_then(Value::as_str),
-        body.get("content").and_then(Value::as_str),
-        Utc::now(),
+    let (_, post) = crate::posts::edit(
+        &state,
+        &auth.tenant.id,
+        &id,
+        &request_id(&headers),
+        crate::posts::Edit {
+            schedule_at,
+            timezone: body.get("timezone").and_then(Value::as_str),
+            caption: body.get("content").and_then(Value::as_str),
+        },
     )
-    .map_err(|e| state.rejected(e))?;
-    let post = state
-        .upstream
-        .client
-        .update_post(&ctx(&request_id(&headers)), &record.id, &edit)
-        .await?;
-    let update = PostUpdate {
-        status: Some(post.status.as_str().to_owned()),
-        schedule_at: schedule_at.map(Some),
-        ..PostUpdate::default()
-    };
-    state.store.update_post(&record.id, &update).await?;
+    .await?;
     Ok(ApiJson(json!({"message": "Post updated", "post": post})))
 }
 
@@ -322,17 +310,7 @@ pub async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    let record = owned(&state, &auth.tenant.id, &id).await?;
-    state
-        .upstream
-        .client
-        .delete_post(&ctx(&request_id(&headers)), &record.id)
-        .await?;
-    let update = PostUpdate {
-        status: Some("cancelled".to_owned()),
-        ..PostUpdate::default()
-    };
-    state.store.update_post(&record.id, &update).await?;
+    crate::posts::cancel(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
     Ok(ApiJson(json!({"message": "Post deleted"})))
 }
 
@@ -354,18 +332,8 @@ pub async fn retry(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    let record = owned(&state, &auth.tenant.id, &id).await?;
-    let post = state
-        .upstream
-        .client
-        .retry_post(&ctx(&request_id(&headers)), &record.id)
-        .await?;
-    let update = PostUpdate {
-        status: Some(post.status.as_str().to_owned()),
-        error: Some(None),
-        ..PostUpdate::default()
-    };
-    state.store.update_post(&record.id, &update).await?;
+    let (_, post) =
+        crate::posts::retry(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
     Ok(ApiJson(json!({"message": "Retry started", "post": post})))
 }
 
