@@ -49,7 +49,7 @@ pub async fn edit(
     request_id: &str,
     edit: Edit<'_>,
 ) -> Result<(PostRecord, zernio::Post), ApiError> {
-    let record = owned(state, tenant, id).await?;
+    let mut record = owned(state, tenant, id).await?;
     let body = tiktok::edit_payload(
         &record.kind,
         edit.schedule_at,
@@ -69,7 +69,12 @@ pub async fn edit(
         ..PostUpdate::default()
     };
     state.store.update_post(&record.id, &update).await?;
-    Ok((owned(state, tenant, id).await?, post))
+    // The record as just written, without reading it back.
+    record.status = post.status.as_str().to_owned();
+    if edit.schedule_at.is_some() {
+        record.schedule_at = edit.schedule_at;
+    }
+    Ok((record, post))
 }
 
 pub async fn cancel(
@@ -98,7 +103,7 @@ pub async fn retry(
     id: &str,
     request_id: &str,
 ) -> Result<(PostRecord, zernio::Post), ApiError> {
-    let record = owned(state, tenant, id).await?;
+    let mut record = owned(state, tenant, id).await?;
     let post = state
         .upstream
         .client
@@ -110,5 +115,7 @@ pub async fn retry(
         ..PostUpdate::default()
     };
     state.store.update_post(&record.id, &update).await?;
-    Ok((owned(state, tenant, id).await?, post))
+    record.status = post.status.as_str().to_owned();
+    record.error = None;
+    Ok((record, post))
 }
