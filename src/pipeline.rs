@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::store::{Claim, Lane, PostRecord, SlotDecision};
+use crate::store::{Claim, CreateHold, HoldDecision, Lane, PostRecord};
 use crate::tiktok::{self, Prepared, Shape};
 use crate::upstream;
 use crate::zernio::{self, CallContext, MediaKind, UpstreamError, UpstreamKind};
@@ -152,30 +152,9 @@ pub async fn create(
     };
     let now = Utc::now();
 
-    // The daily budget first: a post over it must not reach TikTok at all.
-    match state
-        .store
-        .reserve_slot(
-            &account,
-            lane,
-            request.request_id,
-            tenant.daily_posts_per_account,
-            DAY,
-            now,
-        )
-        .await?
-    {
-        SlotDecision::Reserved { used } => state.metrics.budget_remaining(
-            &account,
-            lane.as_str(),
-            tenant.daily_posts_per_account.saturating_sub(used),
-        ),
-        SlotDecision::Full { retry_at } => {
-            state.metrics.budget_remaining(&account, lane.as_str(), 0);
-            state.metrics.limit_refused(&tenant.id, "daily");
-            return Err(ApiError::DailyLimitReached { account, retry_at });
-        }
-    }
+    // The daily budget and the duplicate guard before anything else: a post over the budget
+    // or already sent must not reach TikTok at all. One atomic store step, so two identical
+    // posts sent at once are caught too.
     let fingerprint = post.content_fingerprint();
     let held = Held {
         state,
@@ -185,32 +164,41 @@ pub async fn create(
         content_scope: format!("content:{account}"),
         fingerprint: fingerprint.clone(),
     };
-    // The duplicate guard, claimed atomically so that two identical posts sent at once are
-    // caught too.
-    let pending = Duration::from_secs(state.config.http.request_timeout_secs + 30);
-    match state
+    let decision = state
         .store
-        .claim(&held.content_scope, &fingerprint, &fingerprint, pending)
-        .await
-    {
-        Ok(Claim::Acquired) => {}
-        Ok(Claim::Pending { .. }) => {
-            held.release_slot_only().await;
+        .hold(&CreateHold {
+            account: &account,
+            lane,
+            slot: request.request_id,
+            limit: tenant.daily_posts_per_account,
+            window: DAY,
+            now,
+            content_scope: &held.content_scope,
+            fingerprint: &fingerprint,
+            claim_ttl: Duration::from_secs(state.config.http.request_timeout_secs + 30),
+        })
+        .await?;
+    match decision {
+        HoldDecision::Held { used } => state.metrics.budget_remaining(
+            &account,
+            lane.as_str(),
+            tenant.daily_posts_per_account.saturating_sub(used),
+        ),
+        HoldDecision::Full { retry_at } => {
+            state.metrics.budget_remaining(&account, lane.as_str(), 0);
+            state.metrics.limit_refused(&tenant.id, "daily");
+            return Err(ApiError::DailyLimitReached { account, retry_at });
+        }
+        HoldDecision::Duplicate(claim) => {
             state.metrics.duplicate_refused();
             return Err(ApiError::DuplicateContent {
-                existing_post_id: None,
+                existing_post_id: match claim {
+                    Claim::Done { payload, .. } => {
+                        Some(String::from_utf8_lossy(&payload).into_owned())
+                    }
+                    _ => None,
+                },
             });
-        }
-        Ok(Claim::Done { payload, .. }) => {
-            held.release_slot_only().await;
-            state.metrics.duplicate_refused();
-            return Err(ApiError::DuplicateContent {
-                existing_post_id: Some(String::from_utf8_lossy(&payload).into_owned()),
-            });
-        }
-        Err(e) => {
-            held.release_slot_only().await;
-            return Err(e.into());
         }
     }
 
@@ -243,14 +231,10 @@ pub async fn create(
     };
 
     let record = record_of(caller, &post, &upstream_post, request.request_id, now);
-    state.store.insert_post(&record).await?;
-    if let Err(e) = state
+    state
         .store
-        .complete_claim(&held.content_scope, &fingerprint, record.id.as_bytes(), DAY)
-        .await
-    {
-        tracing::warn!(error = %e, "could not complete the duplicate-guard claim");
-    }
+        .record_created(&record, &held.content_scope, DAY)
+        .await?;
     state.metrics.post(post.kind(), post.mode(), "created");
     Ok(Created {
         record,
@@ -258,19 +242,6 @@ pub async fn create(
         warnings,
         upstream_status,
     })
-}
-
-impl Held<'_> {
-    async fn release_slot_only(&self) {
-        if let Err(e) = self
-            .state
-            .store
-            .release_slot(&self.account, self.lane, &self.slot)
-            .await
-        {
-            tracing::warn!(error = %e, "could not release a budget slot");
-        }
-    }
 }
 
 /// A create whose answer was lost is never sent again: it is looked up by its request tag.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tiktok_gateway::config::StoreUrl;
 use tiktok_gateway::store::{
-    self, Claim, Lane, PostCursor, PostFilter, PostRecord, PostUpdate, RatePolicy, SlotDecision,
-    Store,
+    self, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostFilter, PostRecord, PostUpdate,
+    RatePolicy, SlotDecision, Store,
 };
 
 fn record(id: &str, tenant: &str, account: &str, created_at: DateTime<Utc>) -> PostRecord {
@@ -381,12 +381,81 @@ async fn rates(store: Arc<dyn Store>) {
     );
 }
 
+/// A create's two steps: the slot and the content claim together or neither, then the record
+/// and the settled claim together.
+async fn holds(store: Arc<dyn Store>) {
+    let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
+    let hold = |slot: &'static str, fingerprint: &'static str, limit: u32| CreateHold {
+        account: "acc_h",
+        lane: Lane::Post,
+        slot,
+        limit,
+        window: std::time::Duration::from_secs(86_400),
+        now: t0,
+        content_scope: "content:acc_h",
+        fingerprint,
+        claim_ttl: std::time::Duration::from_secs(60),
+    };
+    assert_eq!(
+        store.hold(&hold("r1", "fp-h1", 2)).await.unwrap(),
+        HoldDecision::Held { used: 1 }
+    );
+    // Same content while the first is in flight: refused, and its slot is not kept.
+    assert_eq!(
+        store.hold(&hold("r2", "fp-h1", 2)).await.unwrap(),
+        HoldDecision::Duplicate(Claim::Pending {
+            fingerprint: "fp-h1".into()
+        })
+    );
+    let mut post = record("h1", "acme", "acc_h", t0);
+    post.fingerprint = "fp-h1".into();
+    store
+        .record_created(&post, "content:acc_h", std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(store.post("acme", "h1").await.unwrap(), Some(post.clone()));
+    assert!(store.post("globex", "h1").await.unwrap().is_none());
+    assert_eq!(
+        store.hold(&hold("r3", "fp-h1", 2)).await.unwrap(),
+        HoldDecision::Duplicate(Claim::Done {
+            fingerprint: "fp-h1".into(),
+            payload: b"h1".to_vec()
+        }),
+        "a settled claim names the post"
+    );
+    assert!(
+        store
+            .record_created(&post, "content:acc_h", std::time::Duration::from_secs(60))
+            .await
+            .is_err(),
+        "a post is recorded once"
+    );
+    // The duplicates above gave their slots back: one is left.
+    assert_eq!(
+        store.hold(&hold("r4", "fp-h2", 2)).await.unwrap(),
+        HoldDecision::Held { used: 2 }
+    );
+    let full = store.hold(&hold("r5", "fp-h3", 2)).await.unwrap();
+    assert_eq!(
+        full,
+        HoldDecision::Full {
+            retry_at: t0 + Duration::hours(24)
+        }
+    );
+    // A refusal for the budget claims nothing: the same content passes once there is room.
+    assert_eq!(
+        store.hold(&hold("r6", "fp-h3", 3)).await.unwrap(),
+        HoldDecision::Held { used: 3 }
+    );
+}
+
 #[tokio::test]
 async fn sqlite_keeps_the_store_contract() {
     let (store, _dir) = sqlite().await;
     contract(store.clone()).await;
     claims(store.clone()).await;
     slots(store.clone()).await;
+    holds(store.clone()).await;
     rates(store).await;
 }
 
@@ -411,6 +480,7 @@ async fn redis_keeps_the_store_contract() {
     contract(store.clone()).await;
     claims(store.clone()).await;
     slots(store.clone()).await;
+    holds(store.clone()).await;
     rates(store).await;
 }
 

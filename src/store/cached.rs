@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 
 use super::{
-    Attempt, Claim, Delivery, Lane, NewDelivery, OutboxStats, PostCursor, PostFilter, PostRecord,
-    PostUpdate, RateDecision, RatePolicy, SlotDecision, SlotUsage, Store, StoreError, Subscription,
-    WebhookStore,
+    Attempt, Claim, CreateHold, Delivery, HoldDecision, Lane, NewDelivery, OutboxStats, PostCursor,
+    PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy, SlotDecision, SlotUsage, Store,
+    StoreError, Subscription, WebhookStore,
 };
 
 /// Enough for every post of a busy day on a large deployment, a few tens of MB at most.
@@ -161,6 +161,21 @@ impl Store for CachedStore {
         now: DateTime<Utc>,
     ) -> Result<SlotUsage, StoreError> {
         self.inner.slot_usage(account, lane, window, now).await
+    }
+
+    async fn hold(&self, hold: &CreateHold<'_>) -> Result<HoldDecision, StoreError> {
+        self.inner.hold(hold).await
+    }
+
+    async fn record_created(
+        &self,
+        post: &PostRecord,
+        content_scope: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.record_created(post, content_scope, ttl).await?;
+        self.posts.insert(post.id.clone(), Arc::new(post.clone()));
+        Ok(())
     }
 }
 

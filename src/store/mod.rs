@@ -146,6 +146,36 @@ pub struct SlotUsage {
     pub exhausted_until: Option<DateTime<Utc>>,
 }
 
+/// What a create holds before it goes upstream: a slot in the account's rolling daily budget
+/// and the duplicate guard's claim on its content.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateHold<'a> {
+    pub account: &'a str,
+    pub lane: Lane,
+    pub slot: &'a str,
+    pub limit: u32,
+    pub window: Duration,
+    pub now: DateTime<Utc>,
+    pub content_scope: &'a str,
+    pub fingerprint: &'a str,
+    /// How long the claim stays pending if the create never settles it.
+    pub claim_ttl: Duration,
+}
+
+/// The answer to [`Store::hold`]. Only `Held` holds anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldDecision {
+    Held {
+        used: u32,
+    },
+    /// The budget is full until `retry_at`.
+    Full {
+        retry_at: DateTime<Utc>,
+    },
+    /// Another post holds the content (`Pending` or `Done`).
+    Duplicate(Claim),
+}
+
 /// The webhook outbox and subscriptions are a part of the store of their own
 /// ([`WebhookStore`]), so that every backend keeps them beside the rest.
 #[async_trait]
@@ -233,6 +263,52 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<SlotUsage, StoreError>;
+
+    /// The budget slot, then the content claim, all or nothing: a refusal of either holds
+    /// neither. A backend that can should do it in one round trip; this is every create's
+    /// first store step.
+    async fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError> {
+        match self
+            .reserve_slot(h.account, h.lane, h.slot, h.limit, h.window, h.now)
+            .await?
+        {
+            SlotDecision::Full { retry_at } => return Ok(HoldDecision::Full { retry_at }),
+            SlotDecision::Reserved { used } => {
+                let claim = self
+                    .claim(h.content_scope, h.fingerprint, h.fingerprint, h.claim_ttl)
+                    .await;
+                match claim {
+                    Ok(Claim::Acquired) => Ok(HoldDecision::Held { used }),
+                    other => {
+                        if let Err(e) = self.release_slot(h.account, h.lane, h.slot).await {
+                            tracing::warn!(error = %e, "could not release a budget slot");
+                        }
+                        other.map(HoldDecision::Duplicate)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records a created post and settles its content claim with the post's id: every
+    /// create's last store step, in one round trip where the backend can.
+    async fn record_created(
+        &self,
+        post: &PostRecord,
+        content_scope: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.insert_post(post).await?;
+        // The post exists and is recorded: a claim left pending only refuses a duplicate
+        // without naming the post, until it expires.
+        if let Err(e) = self
+            .complete_claim(content_scope, &post.fingerprint, post.id.as_bytes(), ttl)
+            .await
+        {
+            tracing::warn!(error = %e, "could not complete the duplicate-guard claim");
+        }
+        Ok(())
+    }
 }
 
 /// Opens the store a URL names, creating and migrating it where needed, with the post cache

@@ -19,8 +19,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::{
-    Claim, Lane, PostCursor, PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy,
-    SlotDecision, SlotUsage, Store, StoreError,
+    Claim, CreateHold, HoldDecision, Lane, PostCursor, PostFilter, PostRecord, PostUpdate,
+    RateDecision, RatePolicy, SlotDecision, SlotUsage, Store, StoreError,
 };
 
 /// How long a post record is kept: long enough for late webhooks and for callers to list and
@@ -37,6 +37,8 @@ pub struct RedisStore {
     complete: Script,
     reserve: Script,
     exhaust: Script,
+    hold: Script,
+    record: Script,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -55,16 +57,24 @@ fn index_member(created_at: DateTime<Utc>, id: &str) -> String {
     format!("{:013}:{id}", created_at.timestamp_millis().max(0))
 }
 
-const INSERT: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
--- Drop index entries older than the retention: their records have expired.
-redis.call('ZREMRANGEBYLEX', KEYS[2], '-', '(' .. ARGV[2])
-return 1
+/// Lua shared by the scripts: each script is a chunk of its own, so the functions it uses are
+/// put in front of it (`script`).
+const INSERT_FN: &str = r#"
+-- A post record and its entry in the tenant's newest-first index; 0 when it exists already.
+local function insert(post, index, member, oldest_kept, retention, first_field)
+  if redis.call('EXISTS', post) == 1 then return 0 end
+  redis.call('HSET', post, unpack(ARGV, first_field))
+  redis.call('PEXPIRE', post, retention)
+  redis.call('ZADD', index, 0, member)
+  redis.call('PEXPIRE', index, retention)
+  -- Drop index entries older than the retention: their records have expired.
+  redis.call('ZREMRANGEBYLEX', index, '-', '(' .. oldest_kept)
+  return 1
+end
 "#;
+
+/// KEYS: post, index. ARGV: index member, oldest index member kept, retention, fields...
+const INSERT: &str = "return insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], 4)";
 
 const UPDATE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -91,42 +101,80 @@ redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_ta
 return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 0}
 "#;
 
-/// {1} when claimed; else {0, fingerprint, has_payload, payload}.
-const CLAIM: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'fp', ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {1}
+const CLAIM_FN: &str = r#"
+-- {1} when claimed; else {0, fingerprint, has_payload, payload}.
+local function claim(key, fingerprint, ttl)
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('HSET', key, 'fp', fingerprint)
+    redis.call('PEXPIRE', key, ttl)
+    return {1}
+  end
+  local v = redis.call('HMGET', key, 'fp', 'payload')
+  if v[2] then return {0, v[1], 1, v[2]} end
+  return {0, v[1], 0, ''}
 end
-local v = redis.call('HMGET', KEYS[1], 'fp', 'payload')
-if v[2] then return {0, v[1], 1, v[2]} end
-return {0, v[1], 0, ''}
+
+local function complete(key, payload, ttl)
+  if redis.call('EXISTS', key) == 0 then return 0 end
+  redis.call('HSET', key, 'payload', payload)
+  redis.call('PEXPIRE', key, ttl)
+  return 1
+end
 "#;
 
-const COMPLETE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'payload', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+/// KEYS: claim. ARGV: fingerprint, ttl.
+const CLAIM: &str = "return claim(KEYS[1], ARGV[1], ARGV[2])";
+
+/// KEYS: claim. ARGV: payload, ttl.
+const COMPLETE: &str = "return complete(KEYS[1], ARGV[1], ARGV[2])";
+
+const RESERVE_FN: &str = r#"
+-- Takes a slot in an account's rolling window (a sorted set scored by ms) unless the account is
+-- marked exhausted or the window is full. {1, used} or {0, retry_at_ms}.
+local function reserve(slots, exhausted_key, now, window, limit, slot)
+  local exhausted = tonumber(redis.call('GET', exhausted_key) or '0')
+  if exhausted > now then return {0, exhausted} end
+  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now - window)
+  local used = redis.call('ZCARD', slots)
+  if used >= limit then
+    local oldest = redis.call('ZRANGE', slots, 0, 0, 'WITHSCORES')
+    if oldest[2] then return {0, tonumber(oldest[2]) + window} end
+    return {0, now + window}
+  end
+  redis.call('ZADD', slots, now, slot)
+  redis.call('PEXPIRE', slots, window)
+  return {1, used + 1}
+end
+"#;
+
+/// KEYS: slots, exhausted marker. ARGV: now, window, limit, slot.
+const RESERVE: &str = "return reserve(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), \
+                       tonumber(ARGV[3]), ARGV[4])";
+
+/// A create's first step in one round trip: the slot, then the content claim, or neither.
+/// KEYS: slots, exhausted marker, claim. ARGV: now, window, limit, slot, fingerprint, claim ttl.
+/// {1, used}, {0, retry_at_ms}, or {2, fingerprint, has_payload, payload} for a duplicate.
+const HOLD: &str = r#"
+local r = reserve(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+if r[1] == 0 then return r end
+local c = claim(KEYS[3], ARGV[5], ARGV[6])
+if c[1] == 1 then return r end
+redis.call('ZREM', KEYS[1], ARGV[4])
+return {2, c[2], c[3], c[4]}
+"#;
+
+/// A create's last step in one round trip: the record, then the content claim settled with
+/// the post's id. KEYS: post, index, claim. ARGV: index member, oldest member kept, retention,
+/// post id, claim ttl, fields...
+const RECORD: &str = r#"
+if insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], 6) == 0 then return 0 end
+complete(KEYS[3], ARGV[4], ARGV[5])
 return 1
 "#;
 
-/// KEYS: slots (sorted set, score = ms), exhausted marker. ARGV: now, window, limit, slot.
-/// Returns {1, used} or {0, retry_at_ms}.
-const RESERVE: &str = r#"
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local exhausted = tonumber(redis.call('GET', KEYS[2]) or '0')
-if exhausted > now then return {0, exhausted} end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local used = redis.call('ZCARD', KEYS[1])
-if used >= tonumber(ARGV[3]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, tonumber(oldest[2]) + window}
-end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], window)
-return {1, used + 1}
-"#;
+fn script(functions: &[&str], body: &str) -> Script {
+    Script::new(&format!("{}\n{body}", functions.concat()))
+}
 
 /// Keeps the later of the stored and the given end of exhaustion. ARGV: until, now (ms).
 const EXHAUST: &str = r#"
@@ -172,13 +220,15 @@ impl RedisStore {
         Ok(RedisStore {
             conn,
             closed: AtomicBool::new(false),
-            insert: Script::new(INSERT),
+            insert: script(&[INSERT_FN], INSERT),
             update: Script::new(UPDATE),
             gcra: Script::new(GCRA),
-            claim: Script::new(CLAIM),
-            complete: Script::new(COMPLETE),
-            reserve: Script::new(RESERVE),
+            claim: script(&[CLAIM_FN], CLAIM),
+            complete: script(&[CLAIM_FN], COMPLETE),
+            reserve: script(&[RESERVE_FN], RESERVE),
             exhaust: Script::new(EXHAUST),
+            hold: script(&[RESERVE_FN, CLAIM_FN], HOLD),
+            record: script(&[INSERT_FN, CLAIM_FN], RECORD),
         })
     }
 
@@ -222,29 +272,11 @@ impl Store for RedisStore {
     }
 
     async fn insert_post(&self, p: &PostRecord) -> Result<(), StoreError> {
-        let oldest_kept = Utc::now() - RETENTION;
-        let mut invocation = self.insert.prepare_invoke();
-        invocation
-            .key(post_key(&p.id))
-            .key(index_key(&p.tenant))
-            .arg(index_member(p.created_at, &p.id))
-            .arg(format!("{:013}:", oldest_kept.timestamp_millis().max(0)))
-            .arg(RETENTION.as_millis() as u64);
-        for (field, value) in post_to_fields(p) {
-            invocation.arg(field).arg(value);
-        }
-        let inserted: i64 = invocation
+        let inserted: i64 = post_invocation(&self.insert, p, None)
             .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;
-        if inserted == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Other(format!(
-                "post {} is recorded already",
-                p.id
-            )))
-        }
+        recorded(inserted, p)
     }
 
     async fn post(&self, tenant: &str, id: &str) -> Result<Option<PostRecord>, StoreError> {
@@ -376,25 +408,10 @@ impl Store for RedisStore {
             .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;
-        let text = |v: Option<&redis::Value>| -> Vec<u8> {
-            match v {
-                Some(redis::Value::BulkString(bytes)) => bytes.clone(),
-                _ => Vec::new(),
-            }
-        };
-        let int = |v: Option<&redis::Value>| matches!(v, Some(redis::Value::Int(1)));
-        if int(reply.first()) {
+        if int_at(&reply, 0) == Some(1) {
             return Ok(Claim::Acquired);
         }
-        let fingerprint = String::from_utf8_lossy(&text(reply.get(1))).into_owned();
-        Ok(if int(reply.get(2)) {
-            Claim::Done {
-                fingerprint,
-                payload: text(reply.get(3)),
-            }
-        } else {
-            Claim::Pending { fingerprint }
-        })
+        Ok(claim_from_reply(&reply))
     }
 
     async fn complete_claim(
@@ -520,6 +537,47 @@ impl Store for RedisStore {
                 .transpose()?,
         })
     }
+
+    async fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError> {
+        let reply: Vec<redis::Value> = self
+            .hold
+            .key(slots_key(h.account, h.lane))
+            .key(exhausted_key(h.account, h.lane))
+            .key(claim_key(h.content_scope, h.fingerprint))
+            .arg(h.now.timestamp_millis())
+            .arg(millis_u64(h.window))
+            .arg(h.limit)
+            .arg(h.slot)
+            .arg(h.fingerprint)
+            .arg(millis_u64(h.claim_ttl).max(1))
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        let value = int_at(&reply, 1).unwrap_or(0);
+        match int_at(&reply, 0) {
+            Some(1) => Ok(HoldDecision::Held {
+                used: u32::try_from(value).unwrap_or(u32::MAX),
+            }),
+            Some(0) => Ok(HoldDecision::Full {
+                retry_at: at(value)?,
+            }),
+            _ => Ok(HoldDecision::Duplicate(claim_from_reply(&reply))),
+        }
+    }
+
+    async fn record_created(
+        &self,
+        post: &PostRecord,
+        content_scope: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let claim = Some((claim_key(content_scope, &post.fingerprint), ttl));
+        let inserted: i64 = post_invocation(&self.record, post, claim)
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        recorded(inserted, post)
+    }
 }
 
 fn micros(us: i64) -> Duration {
@@ -529,6 +587,69 @@ fn micros(us: i64) -> Duration {
 fn optional_millis(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.timestamp_millis().to_string())
         .unwrap_or_default()
+}
+
+/// The `insert` script's keys and arguments for a post; `claim` (key, ttl) adds what `record`
+/// needs to settle the content claim with the post's id.
+fn post_invocation<'a>(
+    script: &'a Script,
+    p: &PostRecord,
+    claim: Option<(String, Duration)>,
+) -> redis::ScriptInvocation<'a> {
+    let oldest_kept = Utc::now() - RETENTION;
+    let mut invocation = script.prepare_invoke();
+    invocation.key(post_key(&p.id)).key(index_key(&p.tenant));
+    if let Some((key, _)) = &claim {
+        invocation.key(key);
+    }
+    invocation
+        .arg(index_member(p.created_at, &p.id))
+        .arg(format!("{:013}:", oldest_kept.timestamp_millis().max(0)))
+        .arg(millis_u64(RETENTION));
+    if let Some((_, ttl)) = claim {
+        invocation.arg(&p.id).arg(millis_u64(ttl).max(1));
+    }
+    for (field, value) in post_to_fields(p) {
+        invocation.arg(field).arg(value);
+    }
+    invocation
+}
+
+fn recorded(inserted: i64, p: &PostRecord) -> Result<(), StoreError> {
+    if inserted == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Other(format!(
+            "post {} is recorded already",
+            p.id
+        )))
+    }
+}
+
+/// A claim the script did not win: `{_, fingerprint, has_payload, payload}`.
+fn claim_from_reply(reply: &[redis::Value]) -> Claim {
+    let text = |v: Option<&redis::Value>| -> Vec<u8> {
+        match v {
+            Some(redis::Value::BulkString(bytes)) => bytes.clone(),
+            _ => Vec::new(),
+        }
+    };
+    let fingerprint = String::from_utf8_lossy(&text(reply.get(1))).into_owned();
+    if matches!(reply.get(2), Some(redis::Value::Int(1))) {
+        Claim::Done {
+            fingerprint,
+            payload: text(reply.get(3)),
+        }
+    } else {
+        Claim::Pending { fingerprint }
+    }
+}
+
+fn int_at(reply: &[redis::Value], i: usize) -> Option<i64> {
+    match reply.get(i) {
+        Some(redis::Value::Int(n)) => Some(*n),
+        _ => None,
+    }
 }
 
 fn post_to_fields(p: &PostRecord) -> Vec<(&'static str, String)> {
