@@ -2,6 +2,7 @@
 //! migrations embedded in the binary.
 
 mod webhooks;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -17,20 +18,21 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use rusqlite::{Connection, OptionalExtension};
+
 use super::{
-    Claim, Lane, PostCursor, PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy,
-    SlotDecision, SlotUsage, Store, StoreError,
+    Claim, CreateHold, HoldDecision, Lane, PostCursor, PostFilter, PostRecord, PostUpdate,
+    RateDecision, RatePolicy, SlotDecision, SlotUsage, Store, StoreError,
 };
 use crate::limits::rate::LocalRateLimiter;
+use writer::Writer;
 
 pub struct SqliteStore {
     /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
-    /// The one writer. SQLite takes one write at a time anyway; queueing writers here, in
-    /// order, is far faster than letting several connections collide and back off on the lock
-    /// (a create makes four writes: the budget slot, the duplicate claim, the record, the claim's
-    /// answer).
-    writer: SqlitePool,
+    /// The one writer. SQLite takes one write at a time anyway; queueing writes there, batched
+    /// into shared commits, is far faster than letting connections collide on the lock.
+    writer: Writer,
     /// Counts reservations, to clean expired slots up every so often.
     reservations: AtomicU64,
     /// A single instance limits requests in memory: a store write per request would be the
@@ -57,16 +59,19 @@ impl SqliteStore {
             // only a power loss can drop the last transactions.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
-        let writer = SqlitePoolOptions::new()
+        // Migrations on a connection of their own, done before the writer opens the file.
+        let migrator = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&writer)
+            .run(&migrator)
             .await
             .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
+        migrator.close().await;
+        let writer = Writer::open(path)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(3))
@@ -80,6 +85,178 @@ impl SqliteStore {
             rates: LocalRateLimiter::default(),
         })
     }
+}
+
+impl SqliteStore {
+    /// Slots that left the window are only dead weight: every so often a reservation drops
+    /// its account's.
+    fn sweep_due(&self) -> bool {
+        self.reservations
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(64)
+    }
+}
+
+// The writes, run on the writer's connection inside its transaction.
+
+fn insert(conn: &Connection, p: &PostRecord) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO posts (id, tenant, account, kind, mode, status, schedule_at, tiktok_url, \
+         error, fingerprint, request_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(rusqlite::params![
+        p.id,
+        p.tenant,
+        p.account,
+        p.kind,
+        p.mode,
+        p.status,
+        p.schedule_at.map(ms),
+        p.tiktok_url,
+        p.error,
+        p.fingerprint,
+        p.request_id,
+        ms(p.created_at),
+    ])?;
+    Ok(())
+}
+
+fn claim(
+    conn: &Connection,
+    scope: &str,
+    key: &str,
+    fingerprint: &str,
+    ttl: Duration,
+) -> Result<Claim, StoreError> {
+    let now = ms(Utc::now());
+    // Insert, or take over an expired row; RETURNING tells whether we won.
+    let won = conn
+        .prepare_cached(
+            "INSERT INTO claims (scope, key, fingerprint, payload, expires_at) \
+             VALUES (?1, ?2, ?3, NULL, ?4) \
+             ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, \
+             payload = NULL, expires_at = excluded.expires_at WHERE claims.expires_at <= ?5 \
+             RETURNING 1",
+        )?
+        .query_row(
+            (
+                scope,
+                key,
+                fingerprint,
+                now.saturating_add(ttl_ms(ttl)),
+                now,
+            ),
+            |_| Ok(()),
+        )
+        .optional()?;
+    if won.is_some() {
+        return Ok(Claim::Acquired);
+    }
+    // The writer is the only writer: the row that beat us is still there.
+    let (fingerprint, payload): (String, Option<Vec<u8>>) = conn
+        .prepare_cached("SELECT fingerprint, payload FROM claims WHERE scope = ?1 AND key = ?2")?
+        .query_row((scope, key), |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(match payload {
+        Some(payload) => Claim::Done {
+            fingerprint,
+            payload,
+        },
+        None => Claim::Pending { fingerprint },
+    })
+}
+
+fn complete(
+    conn: &Connection,
+    scope: &str,
+    key: &str,
+    payload: &[u8],
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE claims SET payload = ?3, expires_at = ?4 WHERE scope = ?1 AND key = ?2",
+    )?
+    .execute((
+        scope,
+        key,
+        payload,
+        ms(Utc::now()).saturating_add(ttl_ms(ttl)),
+    ))?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reserve(
+    conn: &Connection,
+    account: &str,
+    lane: Lane,
+    slot: &str,
+    limit: u32,
+    window: Duration,
+    now: DateTime<Utc>,
+    sweep: bool,
+) -> Result<SlotDecision, StoreError> {
+    let (now, window_ms) = (ms(now), ttl_ms(window));
+    let start = now - window_ms;
+    // Taken only if the account is not marked exhausted and fewer than `limit` slots are in the
+    // window (counting stops at the limit, so its cost stays bounded however generous it is).
+    let taken = conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO post_slots (account, lane, slot, at) SELECT ?1, ?2, ?3, ?4 \
+             WHERE NOT EXISTS (SELECT 1 FROM exhausted_accounts WHERE account = ?1 AND lane = ?2 \
+             AND until > ?4) \
+             AND (SELECT COUNT(*) FROM (SELECT 1 FROM post_slots WHERE account = ?1 AND lane = ?2 \
+             AND at > ?5 LIMIT ?6)) < ?6",
+        )?
+        .execute((account, lane.as_str(), slot, now, start, i64::from(limit)))?
+        == 1;
+    if !taken || sweep {
+        conn.prepare_cached(
+            "DELETE FROM post_slots WHERE account = ?1 AND lane = ?2 AND at <= ?3",
+        )?
+        .execute((account, lane.as_str(), start))?;
+    }
+    if taken {
+        let used: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM post_slots WHERE account = ?1 AND lane = ?2 \
+                 AND at > ?3 LIMIT ?4)",
+            )?
+            .query_row((account, lane.as_str(), start, i64::from(limit)), |row| {
+                row.get(0)
+            })?;
+        return Ok(SlotDecision::Reserved {
+            used: u32::try_from(used).unwrap_or(u32::MAX),
+        });
+    }
+    let oldest: Option<i64> = conn
+        .prepare_cached(
+            "SELECT MIN(at) FROM post_slots WHERE account = ?1 AND lane = ?2 AND at > ?3",
+        )?
+        .query_row((account, lane.as_str(), start), |row| row.get(0))?;
+    let exhausted: Option<i64> = conn
+        .prepare_cached(
+            "SELECT until FROM exhausted_accounts WHERE account = ?1 AND lane = ?2 AND until > ?3",
+        )?
+        .query_row((account, lane.as_str(), now), |row| row.get(0))
+        .optional()?;
+    let retry_at = exhausted
+        .or(oldest.map(|t| t + window_ms))
+        .unwrap_or(now + window_ms);
+    Ok(SlotDecision::Full {
+        retry_at: millis(retry_at)?,
+    })
+}
+
+fn release_slot(
+    conn: &Connection,
+    account: &str,
+    lane: Lane,
+    slot: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM post_slots WHERE account = ?1 AND lane = ?2 AND slot = ?3")?
+        .execute((account, lane.as_str(), slot))?;
+    Ok(())
 }
 
 #[async_trait]
@@ -102,26 +279,8 @@ impl Store for SqliteStore {
     }
 
     async fn insert_post(&self, p: &PostRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO posts (id, tenant, account, kind, mode, status, schedule_at, tiktok_url, \
-             error, fingerprint, request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&p.id)
-        .bind(&p.tenant)
-        .bind(&p.account)
-        .bind(&p.kind)
-        .bind(&p.mode)
-        .bind(&p.status)
-        .bind(p.schedule_at.map(|t| t.timestamp_millis()))
-        .bind(&p.tiktok_url)
-        .bind(&p.error)
-        .bind(&p.fingerprint)
-        .bind(&p.request_id)
-        .bind(p.created_at.timestamp_millis())
-        .execute(&self.writer)
-        .await
-        .map(|_| ())
-        .map_err(store_error)
+        let p = p.clone();
+        self.writer.write(move |conn| insert(conn, &p)).await
     }
 
     async fn post(&self, tenant: &str, id: &str) -> Result<Option<PostRecord>, StoreError> {
@@ -178,23 +337,27 @@ impl Store for SqliteStore {
     }
 
     async fn update_post(&self, id: &str, u: &PostUpdate) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE posts SET status = COALESCE(?2, status), \
-             schedule_at = CASE WHEN ?3 THEN ?4 ELSE schedule_at END, \
-             tiktok_url = COALESCE(?5, tiktok_url), \
-             error = CASE WHEN ?6 THEN ?7 ELSE error END WHERE id = ?1",
-        )
-        .bind(id)
-        .bind(&u.status)
-        .bind(u.schedule_at.is_some())
-        .bind(u.schedule_at.flatten().map(|t| t.timestamp_millis()))
-        .bind(&u.tiktok_url)
-        .bind(u.error.is_some())
-        .bind(u.error.clone().flatten())
-        .execute(&self.writer)
-        .await
-        .map(|_| ())
-        .map_err(store_error)
+        let (id, u) = (id.to_owned(), u.clone());
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE posts SET status = COALESCE(?2, status), \
+                     schedule_at = CASE WHEN ?3 THEN ?4 ELSE schedule_at END, \
+                     tiktok_url = COALESCE(?5, tiktok_url), \
+                     error = CASE WHEN ?6 THEN ?7 ELSE error END WHERE id = ?1",
+                )?
+                .execute(rusqlite::params![
+                    id,
+                    u.status,
+                    u.schedule_at.is_some(),
+                    u.schedule_at.flatten().map(ms),
+                    u.tiktok_url,
+                    u.error.is_some(),
+                    u.error.flatten(),
+                ])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
@@ -208,44 +371,10 @@ impl Store for SqliteStore {
         fingerprint: &str,
         ttl: Duration,
     ) -> Result<Claim, StoreError> {
-        let now = ms(Utc::now());
-        // One statement: insert, or take over an expired row; RETURNING tells whether we won.
-        let won = sqlx::query(
-            "INSERT INTO claims (scope, key, fingerprint, payload, expires_at) VALUES (?1, ?2, ?3, NULL, ?4) \
-             ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, payload = NULL, \
-             expires_at = excluded.expires_at WHERE claims.expires_at <= ?5 RETURNING 1",
-        )
-        .bind(scope)
-        .bind(key)
-        .bind(fingerprint)
-        .bind(now.saturating_add(ttl_ms(ttl)))
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(store_error)?;
-        if won.is_some() {
-            return Ok(Claim::Acquired);
-        }
-        let row =
-            sqlx::query("SELECT fingerprint, payload FROM claims WHERE scope = ? AND key = ?")
-                .bind(scope)
-                .bind(key)
-                .fetch_optional(&self.writer)
-                .await
-                .map_err(store_error)?;
-        let Some(row) = row else {
-            // Released between our two statements: the key is free again.
-            return Box::pin(self.claim(scope, key, fingerprint, ttl)).await;
-        };
-        let fingerprint: String = row.try_get("fingerprint").map_err(store_error)?;
-        let payload: Option<Vec<u8>> = row.try_get("payload").map_err(store_error)?;
-        Ok(match payload {
-            Some(payload) => Claim::Done {
-                fingerprint,
-                payload,
-            },
-            None => Claim::Pending { fingerprint },
-        })
+        let (scope, key, fingerprint) = (scope.to_owned(), key.to_owned(), fingerprint.to_owned());
+        self.writer
+            .write(move |conn| claim(conn, &scope, &key, &fingerprint, ttl))
+            .await
     }
 
     async fn complete_claim(
@@ -255,25 +384,21 @@ impl Store for SqliteStore {
         payload: &[u8],
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE claims SET payload = ?3, expires_at = ?4 WHERE scope = ?1 AND key = ?2")
-            .bind(scope)
-            .bind(key)
-            .bind(payload)
-            .bind(ms(Utc::now()).saturating_add(ttl_ms(ttl)))
-            .execute(&self.writer)
+        let (scope, key, payload) = (scope.to_owned(), key.to_owned(), payload.to_vec());
+        self.writer
+            .write(move |conn| complete(conn, &scope, &key, &payload, ttl))
             .await
-            .map(|_| ())
-            .map_err(store_error)
     }
 
     async fn release_claim(&self, scope: &str, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM claims WHERE scope = ? AND key = ?")
-            .bind(scope)
-            .bind(key)
-            .execute(&self.writer)
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM claims WHERE scope = ?1 AND key = ?2")?
+                    .execute((scope, key))?;
+                Ok(())
+            })
             .await
-            .map(|_| ())
-            .map_err(store_error)
     }
 
     async fn reserve_slot(
@@ -285,76 +410,18 @@ impl Store for SqliteStore {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<SlotDecision, StoreError> {
-        let (now, window_ms) = (ms(now), ttl_ms(window));
-        let start = now - window_ms;
-        // One statement, so one atomic step: the slot is taken only if the account is not
-        // marked exhausted and fewer than `limit` slots are in the window (counting stops at
-        // the limit, so its cost stays bounded however generous the limit is).
-        let taken = sqlx::query(
-            "INSERT OR REPLACE INTO post_slots (account, lane, slot, at) SELECT ?1, ?2, ?3, ?4 \
-             WHERE NOT EXISTS (SELECT 1 FROM exhausted_accounts WHERE account = ?1 AND lane = ?2 AND until > ?4) \
-             AND (SELECT COUNT(*) FROM (SELECT 1 FROM post_slots WHERE account = ?1 AND lane = ?2 \
-                  AND at > ?5 LIMIT ?6)) < ?6",
-        )
-        .bind(account)
-        .bind(lane.as_str())
-        .bind(slot)
-        .bind(now)
-        .bind(start)
-        .bind(i64::from(limit))
-        .execute(&self.writer)
-        .await
-        .map_err(store_error)?
-        .rows_affected()
-            == 1;
-        // Slots that left the window are only dead weight: drop them now and then.
-        if !taken
-            || self
-                .reservations
-                .fetch_add(1, Ordering::Relaxed)
-                .is_multiple_of(64)
-        {
-            sqlx::query("DELETE FROM post_slots WHERE account = ? AND lane = ? AND at <= ?")
-                .bind(account)
-                .bind(lane.as_str())
-                .bind(start)
-                .execute(&self.writer)
-                .await
-                .map_err(store_error)?;
-        }
-        if taken {
-            let used: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM post_slots WHERE account = ? AND lane = ? \
-                 AND at > ? LIMIT ?)",
-            )
-            .bind(account)
-            .bind(lane.as_str())
-            .bind(start)
-            .bind(i64::from(limit))
-            .fetch_one(&self.writer)
+        let sweep = self.sweep_due();
+        let (account, slot) = (account.to_owned(), slot.to_owned());
+        self.writer
+            .write(move |conn| reserve(conn, &account, lane, &slot, limit, window, now, sweep))
             .await
-            .map_err(store_error)?;
-            return Ok(SlotDecision::Reserved {
-                used: u32::try_from(used).unwrap_or(u32::MAX),
-            });
-        }
-        let usage = self.slot_usage(account, lane, window, millis(now)?).await?;
-        let retry_at = usage
-            .exhausted_until
-            .or(usage.frees_at)
-            .unwrap_or(millis(now + window_ms)?);
-        Ok(SlotDecision::Full { retry_at })
     }
 
     async fn release_slot(&self, account: &str, lane: Lane, slot: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM post_slots WHERE account = ? AND lane = ? AND slot = ?")
-            .bind(account)
-            .bind(lane.as_str())
-            .bind(slot)
-            .execute(&self.writer)
+        let (account, slot) = (account.to_owned(), slot.to_owned());
+        self.writer
+            .write(move |conn| release_slot(conn, &account, lane, &slot))
             .await
-            .map(|_| ())
-            .map_err(store_error)
     }
 
     async fn mark_exhausted(
@@ -363,17 +430,17 @@ impl Store for SqliteStore {
         lane: Lane,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO exhausted_accounts (account, lane, until) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (account, lane) DO UPDATE SET until = MAX(until, excluded.until)",
-        )
-        .bind(account)
-        .bind(lane.as_str())
-        .bind(ms(until))
-        .execute(&self.writer)
-        .await
-        .map(|_| ())
-        .map_err(store_error)
+        let account = account.to_owned();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO exhausted_accounts (account, lane, until) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (account, lane) DO UPDATE SET until = MAX(until, excluded.until)",
+                )?
+                .execute((account, lane.as_str(), ms(until)))?;
+                Ok(())
+            })
+            .await
     }
 
     async fn slot_usage(
@@ -408,6 +475,54 @@ impl Store for SqliteStore {
             frees_at: oldest.map(|t| millis(t + window_ms)).transpose()?,
             exhausted_until: exhausted.map(millis).transpose()?,
         })
+    }
+
+    async fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError> {
+        let sweep = self.sweep_due();
+        let (account, lane, slot, limit, window, now) = (
+            h.account.to_owned(),
+            h.lane,
+            h.slot.to_owned(),
+            h.limit,
+            h.window,
+            h.now,
+        );
+        let (scope, fingerprint, ttl) = (
+            h.content_scope.to_owned(),
+            h.fingerprint.to_owned(),
+            h.claim_ttl,
+        );
+        self.writer
+            .write(move |conn| {
+                match reserve(conn, &account, lane, &slot, limit, window, now, sweep)? {
+                    SlotDecision::Full { retry_at } => Ok(HoldDecision::Full { retry_at }),
+                    SlotDecision::Reserved { used } => {
+                        match claim(conn, &scope, &fingerprint, &fingerprint, ttl)? {
+                            Claim::Acquired => Ok(HoldDecision::Held { used }),
+                            taken => {
+                                release_slot(conn, &account, lane, &slot)?;
+                                Ok(HoldDecision::Duplicate(taken))
+                            }
+                        }
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn record_created(
+        &self,
+        post: &PostRecord,
+        content_scope: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let (post, scope) = (post.clone(), content_scope.to_owned());
+        self.writer
+            .write(move |conn| {
+                insert(conn, &post)?;
+                complete(conn, &scope, &post.fingerprint, post.id.as_bytes(), ttl)
+            })
+            .await
     }
 }
 

@@ -1,5 +1,6 @@
-//! Subscriptions and the webhook outbox in SQLite. A lease is one `UPDATE ... RETURNING`: SQLite
-//! runs one writer at a time, so two workers can never take the same row.
+//! Subscriptions and the webhook outbox in SQLite. Writes go through the store's one writer, so
+//! a lease is one `UPDATE` that no other worker can interleave with: two workers never take the
+//! same row.
 
 use std::time::Duration;
 
@@ -23,20 +24,24 @@ const DELIVERY_COLUMNS: &str = "id, tenant, subscription, event_type, post_id, p
 #[async_trait]
 impl WebhookStore for SqliteStore {
     async fn create_subscription(&self, s: &Subscription) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO webhook_subscriptions (id, tenant, target_url, events, secret, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&s.id)
-        .bind(&s.tenant)
-        .bind(&s.target_url)
-        .bind(s.events.join(","))
-        .bind(&s.secret)
-        .bind(ms(s.created_at))
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-        .map_err(store_error)
+        let s = s.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO webhook_subscriptions (id, tenant, target_url, events, secret, \
+                     created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute((
+                    &s.id,
+                    &s.tenant,
+                    &s.target_url,
+                    s.events.join(","),
+                    &s.secret,
+                    ms(s.created_at),
+                ))?;
+                Ok(())
+            })
+            .await
     }
 
     async fn subscriptions(&self, tenant: &str) -> Result<Vec<Subscription>, StoreError> {
@@ -69,24 +74,23 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn delete_subscription(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let deleted = sqlx::query("DELETE FROM webhook_subscriptions WHERE id = ? AND tenant = ?")
-            .bind(id)
-            .bind(tenant)
-            .execute(&mut *tx)
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.writer
+            .write(move |conn| {
+                let deleted = conn
+                    .prepare_cached(
+                        "DELETE FROM webhook_subscriptions WHERE id = ?1 AND tenant = ?2",
+                    )?
+                    .execute((&id, &tenant))?;
+                if deleted > 0 {
+                    conn.prepare_cached(
+                        "DELETE FROM webhook_deliveries WHERE subscription = ?1 AND tenant = ?2",
+                    )?
+                    .execute((&id, &tenant))?;
+                }
+                Ok(deleted > 0)
+            })
             .await
-            .map_err(store_error)?
-            .rows_affected();
-        if deleted > 0 {
-            sqlx::query("DELETE FROM webhook_deliveries WHERE subscription = ? AND tenant = ?")
-                .bind(id)
-                .bind(tenant)
-                .execute(&mut *tx)
-                .await
-                .map_err(store_error)?;
-        }
-        tx.commit().await.map_err(store_error)?;
-        Ok(deleted > 0)
     }
 
     async fn enqueue_deliveries(
@@ -97,38 +101,37 @@ impl WebhookStore for SqliteStore {
         if deliveries.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let mut added = 0u32;
-        for d in deliveries {
-            let inserted = sqlx::query(
-                "INSERT OR IGNORE INTO webhook_deliveries (id, tenant, subscription, event_type, \
-                 post_id, payload, status, attempts, next_attempt_at, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-            )
-            .bind(&d.id)
-            .bind(&d.tenant)
-            .bind(&d.subscription)
-            .bind(&d.event_type)
-            .bind(&d.post_id)
-            .bind(&d.payload)
-            .bind(ms(due))
-            .bind(ms(d.created_at))
-            .execute(&mut *tx)
+        let deliveries = deliveries.to_vec();
+        self.writer
+            .write(move |conn| {
+                let mut insert = conn.prepare_cached(
+                    "INSERT OR IGNORE INTO webhook_deliveries (id, tenant, subscription, \
+                     event_type, post_id, payload, status, attempts, next_attempt_at, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8)",
+                )?;
+                let mut added = 0u32;
+                for d in &deliveries {
+                    let inserted = insert.execute(rusqlite::params![
+                        d.id,
+                        d.tenant,
+                        d.subscription,
+                        d.event_type,
+                        d.post_id,
+                        d.payload,
+                        ms(due),
+                        ms(d.created_at),
+                    ])?;
+                    added += u32::from(inserted > 0);
+                }
+                // Finished deliveries are kept for a while to be looked at, not forever.
+                conn.prepare_cached(
+                    "DELETE FROM webhook_deliveries WHERE status != 'pending' \
+                     AND last_attempt_at < ?1",
+                )?
+                .execute([ms(Utc::now()) - ttl_ms(DELIVERY_RETENTION)])?;
+                Ok(added)
+            })
             .await
-            .map_err(store_error)?
-            .rows_affected();
-            added += u32::from(inserted > 0);
-        }
-        // Finished deliveries are kept for a while to be looked at, not forever.
-        sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE status != 'pending' AND last_attempt_at < ?",
-        )
-        .bind(ms(Utc::now()) - ttl_ms(DELIVERY_RETENTION))
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
-        Ok(added)
     }
 
     async fn lease_deliveries(
@@ -138,16 +141,34 @@ impl WebhookStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
+        let leased = token.clone();
+        let taken = self
+            .writer
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "UPDATE webhook_deliveries SET lease_until = ?1, lease_token = ?2 \
+                         WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+                         AND next_attempt_at <= ?3 AND lease_until <= ?3 \
+                         ORDER BY next_attempt_at LIMIT ?4)",
+                    )?
+                    .execute((
+                        ms(now).saturating_add(ttl_ms(lease)),
+                        &leased,
+                        ms(now),
+                        i64::from(limit),
+                    ))?)
+            })
+            .await?;
+        if taken == 0 {
+            return Ok(Vec::new());
+        }
+        // The lease is committed: read what it took back by its token.
         let rows = sqlx::query(&format!(
-            "UPDATE webhook_deliveries SET lease_until = ?1, lease_token = ?2 \
-             WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-             AND next_attempt_at <= ?3 AND lease_until <= ?3 ORDER BY next_attempt_at LIMIT ?4) \
-             RETURNING {DELIVERY_COLUMNS}"
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE lease_token = ? \
+             ORDER BY next_attempt_at"
         ))
-        .bind(ms(now).saturating_add(ttl_ms(lease)))
         .bind(&token)
-        .bind(ms(now))
-        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
@@ -155,40 +176,47 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn record_attempt(&self, id: &str, lease: &str, a: &Attempt) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, status = ?3, \
-             next_attempt_at = ?4, last_attempt_at = ?5, last_status_code = ?6, last_error = ?7, \
-             lease_until = 0, lease_token = NULL WHERE id = ?1 AND lease_token = ?2",
-        )
-        .bind(id)
-        .bind(lease)
-        .bind(a.status.as_str())
-        // A pending result without a time is due at once rather than never.
-        .bind(match (a.status, a.next_attempt_at) {
-            (DeliveryStatus::Pending, None) => Some(ms(a.at)),
-            (_, next) => next.map(ms),
-        })
-        .bind(ms(a.at))
-        .bind(a.status_code.map(i64::from))
-        .bind(&a.error)
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?
-        .rows_affected();
-        Ok(updated == 1)
+        let (id, lease, a) = (id.to_owned(), lease.to_owned(), a.clone());
+        self.writer
+            .write(move |conn| {
+                // A pending result without a time is due at once rather than never.
+                let next = match (a.status, a.next_attempt_at) {
+                    (DeliveryStatus::Pending, None) => Some(ms(a.at)),
+                    (_, next) => next.map(ms),
+                };
+                let updated = conn
+                    .prepare_cached(
+                        "UPDATE webhook_deliveries SET attempts = attempts + 1, status = ?3, \
+                         next_attempt_at = ?4, last_attempt_at = ?5, last_status_code = ?6, \
+                         last_error = ?7, lease_until = 0, lease_token = NULL \
+                         WHERE id = ?1 AND lease_token = ?2",
+                    )?
+                    .execute(rusqlite::params![
+                        id,
+                        lease,
+                        a.status.as_str(),
+                        next,
+                        ms(a.at),
+                        a.status_code.map(i64::from),
+                        a.error,
+                    ])?;
+                Ok(updated == 1)
+            })
+            .await
     }
 
     async fn release_delivery(&self, id: &str, lease: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE webhook_deliveries SET lease_until = 0, lease_token = NULL \
-             WHERE id = ? AND lease_token = ?",
-        )
-        .bind(id)
-        .bind(lease)
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-        .map_err(store_error)
+        let (id, lease) = (id.to_owned(), lease.to_owned());
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE webhook_deliveries SET lease_until = 0, lease_token = NULL \
+                     WHERE id = ?1 AND lease_token = ?2",
+                )?
+                .execute((id, lease))?;
+                Ok(())
+            })
+            .await
     }
 
     async fn deliveries(
