@@ -198,53 +198,49 @@ fn reserve(
 ) -> Result<SlotDecision, StoreError> {
     let (now, window_ms) = (ms(now), ttl_ms(window));
     let start = now - window_ms;
-    // Taken only if the account is not marked exhausted and fewer than `limit` slots are in the
-    // window (counting stops at the limit, so its cost stays bounded however generous it is).
-    let taken = conn
-        .prepare_cached(
-            "INSERT OR REPLACE INTO post_slots (account, lane, slot, at) SELECT ?1, ?2, ?3, ?4 \
-             WHERE NOT EXISTS (SELECT 1 FROM exhausted_accounts WHERE account = ?1 AND lane = ?2 \
-             AND until > ?4) \
-             AND (SELECT COUNT(*) FROM (SELECT 1 FROM post_slots WHERE account = ?1 AND lane = ?2 \
-             AND at > ?5 LIMIT ?6)) < ?6",
-        )?
-        .execute((account, lane.as_str(), slot, now, start, i64::from(limit)))?
-        == 1;
-    if !taken || sweep {
-        conn.prepare_cached(
-            "DELETE FROM post_slots WHERE account = ?1 AND lane = ?2 AND at <= ?3",
-        )?
-        .execute((account, lane.as_str(), start))?;
-    }
-    if taken {
-        let used: i64 = conn
-            .prepare_cached(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM post_slots WHERE account = ?1 AND lane = ?2 \
-                 AND at > ?3 LIMIT ?4)",
-            )?
-            .query_row((account, lane.as_str(), start, i64::from(limit)), |row| {
-                row.get(0)
-            })?;
-        return Ok(SlotDecision::Reserved {
-            used: u32::try_from(used).unwrap_or(u32::MAX),
-        });
-    }
-    let oldest: Option<i64> = conn
-        .prepare_cached(
-            "SELECT MIN(at) FROM post_slots WHERE account = ?1 AND lane = ?2 AND at > ?3",
-        )?
-        .query_row((account, lane.as_str(), start), |row| row.get(0))?;
+    // Read, then write: safe here, as this runs on the only writer inside its transaction.
     let exhausted: Option<i64> = conn
         .prepare_cached(
             "SELECT until FROM exhausted_accounts WHERE account = ?1 AND lane = ?2 AND until > ?3",
         )?
         .query_row((account, lane.as_str(), now), |row| row.get(0))
         .optional()?;
-    let retry_at = exhausted
-        .or(oldest.map(|t| t + window_ms))
-        .unwrap_or(now + window_ms);
-    Ok(SlotDecision::Full {
-        retry_at: millis(retry_at)?,
+    if let Some(until) = exhausted {
+        return Ok(SlotDecision::Full {
+            retry_at: millis(until)?,
+        });
+    }
+    // Counting stops at the limit, so its cost stays bounded however generous the limit is.
+    let (used, oldest): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), MIN(at) FROM (SELECT at FROM post_slots \
+             WHERE account = ?1 AND lane = ?2 AND at > ?3 ORDER BY at LIMIT ?4)",
+        )?
+        .query_row((account, lane.as_str(), start, i64::from(limit)), |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    let full = used >= i64::from(limit);
+    if full || sweep {
+        // Slots that left the window are only dead weight.
+        conn.prepare_cached(
+            "DELETE FROM post_slots WHERE account = ?1 AND lane = ?2 AND at <= ?3",
+        )?
+        .execute((account, lane.as_str(), start))?;
+    }
+    if full {
+        let retry_at = oldest.map_or(now + window_ms, |t| t + window_ms);
+        return Ok(SlotDecision::Full {
+            retry_at: millis(retry_at)?,
+        });
+    }
+    // A caller that reuses a request id gets a slot per request all the same: counted twice
+    // is the safe side of a budget.
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO post_slots (account, lane, at, slot) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute((account, lane.as_str(), now, slot))?;
+    Ok(SlotDecision::Reserved {
+        used: u32::try_from(used + 1).unwrap_or(u32::MAX),
     })
 }
 
