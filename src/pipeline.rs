@@ -17,7 +17,7 @@ use crate::upstream;
 use crate::zernio::{self, CallContext, MediaKind, UpstreamError, UpstreamKind};
 
 /// TikTok's window for the daily cap and for duplicate content.
-pub const DAY: Duration = Duration::from_secs(24 * 3600);
+pub const DAY: Duration = crate::store::BUDGET_WINDOW;
 /// The metadata key that tags every create with the gateway's request id, so that a create
 /// whose answer was lost can be found instead of sent again.
 pub const REQUEST_TAG: &str = "gateway_request_id";
@@ -103,25 +103,19 @@ struct Held<'a> {
     account: String,
     lane: Lane,
     slot: String,
-    content_scope: String,
     fingerprint: String,
 }
 
 impl Held<'_> {
     /// Nothing was posted: the slot and the duplicate claim are free again.
     async fn release(&self) {
-        let store = &self.state.store;
-        if let Err(e) = store
-            .release_slot(&self.account, self.lane, &self.slot)
+        if let Err(e) = self
+            .state
+            .store
+            .release_hold(&self.account, self.lane, &self.slot, &self.fingerprint)
             .await
         {
-            tracing::warn!(error = %e, "could not release a budget slot");
-        }
-        if let Err(e) = store
-            .release_claim(&self.content_scope, &self.fingerprint)
-            .await
-        {
-            tracing::warn!(error = %e, "could not release a duplicate-guard claim");
+            tracing::warn!(error = %e, "could not release a budget slot or duplicate claim");
         }
     }
 }
@@ -161,7 +155,6 @@ pub async fn create(
         account: account.clone(),
         lane,
         slot: request.request_id.to_owned(),
-        content_scope: format!("content:{account}"),
         fingerprint: fingerprint.clone(),
     };
     let decision = state
@@ -173,7 +166,6 @@ pub async fn create(
             limit: tenant.daily_posts_per_account,
             window: DAY,
             now,
-            content_scope: &held.content_scope,
             fingerprint: &fingerprint,
             claim_ttl: Duration::from_secs(state.config.http.request_timeout_secs + 30),
         })
@@ -231,10 +223,7 @@ pub async fn create(
     };
 
     let record = record_of(caller, &post, &upstream_post, request.request_id, now);
-    state
-        .store
-        .record_created(&record, &held.content_scope, DAY)
-        .await?;
+    state.store.record_created(&record, DAY).await?;
     state.metrics.post(post.kind(), post.mode(), "created");
     Ok(Created {
         record,

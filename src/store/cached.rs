@@ -167,13 +167,20 @@ impl Store for CachedStore {
         self.inner.hold(hold).await
     }
 
-    async fn record_created(
+    async fn release_hold(
         &self,
-        post: &PostRecord,
-        content_scope: &str,
-        ttl: Duration,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        fingerprint: &str,
     ) -> Result<(), StoreError> {
-        self.inner.record_created(post, content_scope, ttl).await?;
+        self.inner
+            .release_hold(account, lane, slot, fingerprint)
+            .await
+    }
+
+    async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
+        self.inner.record_created(post, ttl).await?;
         self.posts.insert(post.id.clone(), Arc::new(post.clone()));
         Ok(())
     }

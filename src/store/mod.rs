@@ -156,10 +156,19 @@ pub struct CreateHold<'a> {
     pub limit: u32,
     pub window: Duration,
     pub now: DateTime<Utc>,
-    pub content_scope: &'a str,
+    /// The post's content fingerprint: the duplicate guard's key within the account.
     pub fingerprint: &'a str,
     /// How long the claim stays pending if the create never settles it.
     pub claim_ttl: Duration,
+}
+
+/// TikTok's window for the daily cap and for duplicate content: a store that keeps budgets
+/// in memory rebuilds this much of them on start.
+pub const BUDGET_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// The claim scope of an account's duplicate guard.
+pub fn content_scope(account: &str) -> String {
+    format!("content:{account}")
 }
 
 /// The answer to [`Store::hold`]. Only `Held` holds anything.
@@ -275,7 +284,12 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
             SlotDecision::Full { retry_at } => return Ok(HoldDecision::Full { retry_at }),
             SlotDecision::Reserved { used } => {
                 let claim = self
-                    .claim(h.content_scope, h.fingerprint, h.fingerprint, h.claim_ttl)
+                    .claim(
+                        &content_scope(h.account),
+                        h.fingerprint,
+                        h.fingerprint,
+                        h.claim_ttl,
+                    )
                     .await;
                 match claim {
                     Ok(Claim::Acquired) => Ok(HoldDecision::Held { used }),
@@ -290,19 +304,34 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         }
     }
 
+    /// Gives what [`Store::hold`] took back: nothing was posted.
+    async fn release_hold(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        fingerprint: &str,
+    ) -> Result<(), StoreError> {
+        let slot = self.release_slot(account, lane, slot).await;
+        let claim = self
+            .release_claim(&content_scope(account), fingerprint)
+            .await;
+        slot.and(claim)
+    }
+
     /// Records a created post and settles its content claim with the post's id: every
     /// create's last store step, in one round trip where the backend can.
-    async fn record_created(
-        &self,
-        post: &PostRecord,
-        content_scope: &str,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
+    async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
         self.insert_post(post).await?;
         // The post exists and is recorded: a claim left pending only refuses a duplicate
         // without naming the post, until it expires.
         if let Err(e) = self
-            .complete_claim(content_scope, &post.fingerprint, post.id.as_bytes(), ttl)
+            .complete_claim(
+                &content_scope(&post.account),
+                &post.fingerprint,
+                post.id.as_bytes(),
+                ttl,
+            )
             .await
         {
             tracing::warn!(error = %e, "could not complete the duplicate-guard claim");

@@ -20,7 +20,7 @@ use redis::{AsyncCommands, Script};
 
 use super::{
     Claim, CreateHold, HoldDecision, Lane, PostCursor, PostFilter, PostRecord, PostUpdate,
-    RateDecision, RatePolicy, SlotDecision, SlotUsage, Store, StoreError,
+    RateDecision, RatePolicy, SlotDecision, SlotUsage, Store, StoreError, content_scope,
 };
 
 /// How long a post record is kept: long enough for late webhooks and for callers to list and
@@ -543,7 +543,7 @@ impl Store for RedisStore {
             .hold
             .key(slots_key(h.account, h.lane))
             .key(exhausted_key(h.account, h.lane))
-            .key(claim_key(h.content_scope, h.fingerprint))
+            .key(claim_key(&content_scope(h.account), h.fingerprint))
             .arg(h.now.timestamp_millis())
             .arg(millis_u64(h.window))
             .arg(h.limit)
@@ -565,13 +565,11 @@ impl Store for RedisStore {
         }
     }
 
-    async fn record_created(
-        &self,
-        post: &PostRecord,
-        content_scope: &str,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
-        let claim = Some((claim_key(content_scope, &post.fingerprint), ttl));
+    async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
+        let claim = Some((
+            claim_key(&content_scope(&post.account), &post.fingerprint),
+            ttl,
+        ));
         let inserted: i64 = post_invocation(&self.record, post, claim)
             .invoke_async(&mut self.conn()?)
             .await

@@ -1,12 +1,12 @@
 //! The embedded store: one SQLite file (WAL mode), created with its directory on first start,
 //! migrations embedded in the binary.
 
+mod holds;
 mod webhooks;
 mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,10 +21,11 @@ use sqlx::sqlite::SqliteRow;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::{
-    Claim, CreateHold, HoldDecision, Lane, PostCursor, PostFilter, PostRecord, PostUpdate,
-    RateDecision, RatePolicy, SlotDecision, SlotUsage, Store, StoreError,
+    BUDGET_WINDOW, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostFilter, PostRecord,
+    PostUpdate, RateDecision, RatePolicy, SlotDecision, SlotUsage, Store, StoreError,
 };
 use crate::limits::rate::LocalRateLimiter;
+use holds::{Holds, Restored};
 use writer::Writer;
 
 pub struct SqliteStore {
@@ -33,8 +34,8 @@ pub struct SqliteStore {
     /// The one writer. SQLite takes one write at a time anyway; queueing writes there, batched
     /// into shared commits, is far faster than letting connections collide on the lock.
     writer: Writer,
-    /// Counts reservations, to clean expired slots up every so often.
-    reservations: AtomicU64,
+    /// Daily budgets and the duplicate guard (see `holds`).
+    holds: Holds,
     /// A single instance limits requests in memory: a store write per request would be the
     /// slowest part of every read.
     rates: LocalRateLimiter,
@@ -70,6 +71,7 @@ impl SqliteStore {
             .run(&migrator)
             .await
             .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
+        let holds = restore_holds(&migrator).await?;
         migrator.close().await;
         let writer = Writer::open(path)?;
         let pool = SqlitePoolOptions::new()
@@ -81,20 +83,56 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             writer,
-            reservations: AtomicU64::new(0),
+            holds,
             rates: LocalRateLimiter::default(),
         })
     }
 }
 
-impl SqliteStore {
-    /// Slots that left the window are only dead weight: every so often a reservation drops
-    /// its account's.
-    fn sweep_due(&self) -> bool {
-        self.reservations
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(64)
+/// The windows of the last day, from the posts and exhaustions the file holds.
+async fn restore_holds(pool: &SqlitePool) -> Result<Holds, StoreError> {
+    let holds = Holds::default();
+    let now = ms(Utc::now());
+    let start = now - ttl_ms(BUDGET_WINDOW);
+    let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+        "SELECT id, account, mode, fingerprint, created_at FROM posts WHERE created_at > ?",
+    )
+    .bind(start)
+    .fetch_all(pool)
+    .await
+    .map_err(store_error)?;
+    for (id, account, mode, fingerprint, created_at) in rows {
+        let lane = if mode == "draft" {
+            Lane::Draft
+        } else {
+            Lane::Post
+        };
+        holds.restore(
+            &Restored {
+                id,
+                account,
+                lane,
+                fingerprint,
+                created_at,
+            },
+            BUDGET_WINDOW,
+        );
     }
+    let exhausted: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT account, lane, until FROM exhausted_accounts WHERE until > ?")
+            .bind(now)
+            .fetch_all(pool)
+            .await
+            .map_err(store_error)?;
+    for (account, lane, until) in exhausted {
+        let lane = if lane == "draft" {
+            Lane::Draft
+        } else {
+            Lane::Post
+        };
+        holds.mark_exhausted(&account, lane, millis(until)?);
+    }
+    Ok(holds)
 }
 
 // The writes, run on the writer's connection inside its transaction.
@@ -182,76 +220,6 @@ fn complete(
         payload,
         ms(Utc::now()).saturating_add(ttl_ms(ttl)),
     ))?;
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn reserve(
-    conn: &Connection,
-    account: &str,
-    lane: Lane,
-    slot: &str,
-    limit: u32,
-    window: Duration,
-    now: DateTime<Utc>,
-    sweep: bool,
-) -> Result<SlotDecision, StoreError> {
-    let (now, window_ms) = (ms(now), ttl_ms(window));
-    let start = now - window_ms;
-    // Read, then write: safe here, as this runs on the only writer inside its transaction.
-    let exhausted: Option<i64> = conn
-        .prepare_cached(
-            "SELECT until FROM exhausted_accounts WHERE account = ?1 AND lane = ?2 AND until > ?3",
-        )?
-        .query_row((account, lane.as_str(), now), |row| row.get(0))
-        .optional()?;
-    if let Some(until) = exhausted {
-        return Ok(SlotDecision::Full {
-            retry_at: millis(until)?,
-        });
-    }
-    // Counting stops at the limit, so its cost stays bounded however generous the limit is.
-    let (used, oldest): (i64, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), MIN(at) FROM (SELECT at FROM post_slots \
-             WHERE account = ?1 AND lane = ?2 AND at > ?3 ORDER BY at LIMIT ?4)",
-        )?
-        .query_row((account, lane.as_str(), start, i64::from(limit)), |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?;
-    let full = used >= i64::from(limit);
-    if full || sweep {
-        // Slots that left the window are only dead weight.
-        conn.prepare_cached(
-            "DELETE FROM post_slots WHERE account = ?1 AND lane = ?2 AND at <= ?3",
-        )?
-        .execute((account, lane.as_str(), start))?;
-    }
-    if full {
-        let retry_at = oldest.map_or(now + window_ms, |t| t + window_ms);
-        return Ok(SlotDecision::Full {
-            retry_at: millis(retry_at)?,
-        });
-    }
-    // A caller that reuses a request id gets a slot per request all the same: counted twice
-    // is the safe side of a budget.
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO post_slots (account, lane, at, slot) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute((account, lane.as_str(), now, slot))?;
-    Ok(SlotDecision::Reserved {
-        used: u32::try_from(used + 1).unwrap_or(u32::MAX),
-    })
-}
-
-fn release_slot(
-    conn: &Connection,
-    account: &str,
-    lane: Lane,
-    slot: &str,
-) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM post_slots WHERE account = ?1 AND lane = ?2 AND slot = ?3")?
-        .execute((account, lane.as_str(), slot))?;
     Ok(())
 }
 
@@ -406,18 +374,12 @@ impl Store for SqliteStore {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<SlotDecision, StoreError> {
-        let sweep = self.sweep_due();
-        let (account, slot) = (account.to_owned(), slot.to_owned());
-        self.writer
-            .write(move |conn| reserve(conn, &account, lane, &slot, limit, window, now, sweep))
-            .await
+        self.holds.reserve(account, lane, slot, limit, window, now)
     }
 
     async fn release_slot(&self, account: &str, lane: Lane, slot: &str) -> Result<(), StoreError> {
-        let (account, slot) = (account.to_owned(), slot.to_owned());
-        self.writer
-            .write(move |conn| release_slot(conn, &account, lane, &slot))
-            .await
+        self.holds.release_slot(account, lane, slot);
+        Ok(())
     }
 
     async fn mark_exhausted(
@@ -426,17 +388,20 @@ impl Store for SqliteStore {
         lane: Lane,
         until: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let account = account.to_owned();
+        // Kept in the file too: unlike a slot, an exhaustion is not written anywhere else.
+        let owned = account.to_owned();
         self.writer
             .write(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO exhausted_accounts (account, lane, until) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (account, lane) DO UPDATE SET until = MAX(until, excluded.until)",
                 )?
-                .execute((account, lane.as_str(), ms(until)))?;
+                .execute((owned, lane.as_str(), ms(until)))?;
                 Ok(())
             })
-            .await
+            .await?;
+        self.holds.mark_exhausted(account, lane, until);
+        Ok(())
     }
 
     async fn slot_usage(
@@ -446,79 +411,35 @@ impl Store for SqliteStore {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<SlotUsage, StoreError> {
-        let window_ms = ttl_ms(window);
-        let start = ms(now) - window_ms;
-        let (used, oldest): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(at) FROM post_slots WHERE account = ? AND lane = ? AND at > ?",
-        )
-        .bind(account)
-        .bind(lane.as_str())
-        .bind(start)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(store_error)?;
-        let exhausted: Option<i64> = sqlx::query_scalar(
-            "SELECT until FROM exhausted_accounts WHERE account = ? AND lane = ? AND until > ?",
-        )
-        .bind(account)
-        .bind(lane.as_str())
-        .bind(ms(now))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?;
-        Ok(SlotUsage {
-            used: u32::try_from(used).unwrap_or(u32::MAX),
-            frees_at: oldest.map(|t| millis(t + window_ms)).transpose()?,
-            exhausted_until: exhausted.map(millis).transpose()?,
-        })
+        self.holds.usage(account, lane, window, now)
     }
 
     async fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError> {
-        let sweep = self.sweep_due();
-        let (account, lane, slot, limit, window, now) = (
-            h.account.to_owned(),
-            h.lane,
-            h.slot.to_owned(),
-            h.limit,
-            h.window,
-            h.now,
-        );
-        let (scope, fingerprint, ttl) = (
-            h.content_scope.to_owned(),
-            h.fingerprint.to_owned(),
-            h.claim_ttl,
-        );
-        self.writer
-            .write(move |conn| {
-                match reserve(conn, &account, lane, &slot, limit, window, now, sweep)? {
-                    SlotDecision::Full { retry_at } => Ok(HoldDecision::Full { retry_at }),
-                    SlotDecision::Reserved { used } => {
-                        match claim(conn, &scope, &fingerprint, &fingerprint, ttl)? {
-                            Claim::Acquired => Ok(HoldDecision::Held { used }),
-                            taken => {
-                                release_slot(conn, &account, lane, &slot)?;
-                                Ok(HoldDecision::Duplicate(taken))
-                            }
-                        }
-                    }
-                }
-            })
-            .await
+        self.holds.hold(h)
     }
 
-    async fn record_created(
+    async fn release_hold(
         &self,
-        post: &PostRecord,
-        content_scope: &str,
-        ttl: Duration,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        fingerprint: &str,
     ) -> Result<(), StoreError> {
-        let (post, scope) = (post.clone(), content_scope.to_owned());
-        self.writer
-            .write(move |conn| {
-                insert(conn, &post)?;
-                complete(conn, &scope, &post.fingerprint, post.id.as_bytes(), ttl)
-            })
-            .await
+        self.holds.release(account, lane, slot, fingerprint);
+        Ok(())
+    }
+
+    async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
+        let record = post.clone();
+        self.writer.write(move |conn| insert(conn, &record)).await?;
+        self.holds.complete(
+            &post.account,
+            &post.fingerprint,
+            post.id.as_bytes(),
+            ttl,
+            Utc::now(),
+        );
+        Ok(())
     }
 }
 

@@ -1,0 +1,333 @@
+//! A single instance's daily budgets and duplicate guard, in memory. Both are facts about the
+//! posts of the last day, and the posts table already holds those: on start the windows are
+//! rebuilt from it, so the file needs no row per slot and per claim, and a create costs the
+//! writer one insert instead of a slot, a claim and its completion. What memory alone holds is
+//! what is in flight (a slot and a claim between the check and Zernio's answer): a crash loses
+//! those, and TikTok's own cap and duplicate check are then the backstop, as for any post whose
+//! answer was lost. Several instances share limits through Redis, not through one SQLite file.
+//!
+//! One map entry per account, locked by the map's shard for the few microseconds of a
+//! decision: no global lock.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+
+use crate::store::{Claim, CreateHold, HoldDecision, Lane, SlotDecision, SlotUsage, StoreError};
+
+#[derive(Default)]
+pub struct Holds {
+    accounts: DashMap<String, Account>,
+}
+
+#[derive(Default)]
+struct Account {
+    /// Per lane, the slots in the window, oldest first: (time in ms, slot).
+    slots: [VecDeque<(i64, String)>; 2],
+    /// Per lane, until when upstream said the account is out of posts (ms).
+    exhausted: [i64; 2],
+    /// The duplicate guard: content fingerprint -> its claim.
+    content: HashMap<String, Content>,
+}
+
+struct Content {
+    /// The post's id once it exists; `None` while its create is in flight.
+    post: Option<Vec<u8>>,
+    expires_at: i64,
+}
+
+fn lane_index(lane: Lane) -> usize {
+    match lane {
+        Lane::Post => 0,
+        Lane::Draft => 1,
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Other(format!("timestamp {ms} out of range")))
+}
+
+impl Account {
+    fn prune(&mut self, lane: usize, start: i64) {
+        let slots = &mut self.slots[lane];
+        while slots.front().is_some_and(|(t, _)| *t <= start) {
+            slots.pop_front();
+        }
+    }
+
+    fn reserve(
+        &mut self,
+        lane: Lane,
+        slot: &str,
+        limit: u32,
+        window: i64,
+        now: i64,
+    ) -> Result<SlotDecision, StoreError> {
+        let i = lane_index(lane);
+        self.prune(i, now - window);
+        if self.exhausted[i] > now {
+            return Ok(SlotDecision::Full {
+                retry_at: at(self.exhausted[i])?,
+            });
+        }
+        let slots = &mut self.slots[i];
+        if slots.len() >= limit as usize {
+            let oldest = slots.front().map_or(now, |(t, _)| *t);
+            return Ok(SlotDecision::Full {
+                retry_at: at(oldest + window)?,
+            });
+        }
+        // Kept in time order even if the clock stepped back.
+        let position = slots.partition_point(|(t, _)| *t <= now);
+        slots.insert(position, (now, slot.to_owned()));
+        Ok(SlotDecision::Reserved {
+            used: u32::try_from(slots.len()).unwrap_or(u32::MAX),
+        })
+    }
+
+    fn release(&mut self, lane: Lane, slot: &str) {
+        self.slots[lane_index(lane)].retain(|(_, s)| s != slot);
+    }
+
+    fn claim(&mut self, fingerprint: &str, ttl: i64, now: i64) -> Claim {
+        self.content.retain(|_, c| c.expires_at > now);
+        match self.content.get(fingerprint) {
+            Some(Content {
+                post: Some(post), ..
+            }) => Claim::Done {
+                fingerprint: fingerprint.to_owned(),
+                payload: post.clone(),
+            },
+            Some(Content { post: None, .. }) => Claim::Pending {
+                fingerprint: fingerprint.to_owned(),
+            },
+            None => {
+                self.content.insert(
+                    fingerprint.to_owned(),
+                    Content {
+                        post: None,
+                        expires_at: now.saturating_add(ttl),
+                    },
+                );
+                Claim::Acquired
+            }
+        }
+    }
+}
+
+impl Holds {
+    pub fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError> {
+        let mut account = self.accounts.entry(h.account.to_owned()).or_default();
+        let now = ms(h.now);
+        match account.reserve(h.lane, h.slot, h.limit, duration_ms(h.window), now)? {
+            SlotDecision::Full { retry_at } => Ok(HoldDecision::Full { retry_at }),
+            SlotDecision::Reserved { used } => {
+                match account.claim(h.fingerprint, duration_ms(h.claim_ttl), now) {
+                    Claim::Acquired => Ok(HoldDecision::Held { used }),
+                    taken => {
+                        account.release(h.lane, h.slot);
+                        Ok(HoldDecision::Duplicate(taken))
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn reserve(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        limit: u32,
+        window: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotDecision, StoreError> {
+        self.accounts
+            .entry(account.to_owned())
+            .or_default()
+            .reserve(lane, slot, limit, duration_ms(window), ms(now))
+    }
+
+    pub fn release_slot(&self, account: &str, lane: Lane, slot: &str) {
+        if let Some(mut a) = self.accounts.get_mut(account) {
+            a.release(lane, slot);
+        }
+    }
+
+    /// Gives a hold's slot and content claim back.
+    pub fn release(&self, account: &str, lane: Lane, slot: &str, fingerprint: &str) {
+        if let Some(mut a) = self.accounts.get_mut(account) {
+            a.release(lane, slot);
+            a.content.remove(fingerprint);
+        }
+    }
+
+    /// The content claim now names its post, for `ttl` from `now`.
+    pub fn complete(
+        &self,
+        account: &str,
+        fingerprint: &str,
+        post: &[u8],
+        ttl: std::time::Duration,
+        now: DateTime<Utc>,
+    ) {
+        self.accounts
+            .entry(account.to_owned())
+            .or_default()
+            .content
+            .insert(
+                fingerprint.to_owned(),
+                Content {
+                    post: Some(post.to_vec()),
+                    expires_at: ms(now).saturating_add(duration_ms(ttl)),
+                },
+            );
+    }
+
+    pub fn mark_exhausted(&self, account: &str, lane: Lane, until: DateTime<Utc>) {
+        let mut a = self.accounts.entry(account.to_owned()).or_default();
+        let i = lane_index(lane);
+        a.exhausted[i] = a.exhausted[i].max(ms(until));
+    }
+
+    pub fn usage(
+        &self,
+        account: &str,
+        lane: Lane,
+        window: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotUsage, StoreError> {
+        let (window, now) = (duration_ms(window), ms(now));
+        let Some(a) = self.accounts.get(account) else {
+            return Ok(SlotUsage {
+                used: 0,
+                frees_at: None,
+                exhausted_until: None,
+            });
+        };
+        let i = lane_index(lane);
+        let live = || a.slots[i].iter().filter(|(t, _)| *t > now - window);
+        Ok(SlotUsage {
+            used: u32::try_from(live().count()).unwrap_or(u32::MAX),
+            frees_at: live().next().map(|(t, _)| at(t + window)).transpose()?,
+            exhausted_until: (a.exhausted[i] > now)
+                .then(|| at(a.exhausted[i]))
+                .transpose()?,
+        })
+    }
+
+    /// A post of the last day, read back on start: its slot and its settled content claim.
+    pub fn restore(&self, post: &Restored, window: std::time::Duration) {
+        let mut a = self.accounts.entry(post.account.clone()).or_default();
+        let slots = &mut a.slots[lane_index(post.lane)];
+        let position = slots.partition_point(|(t, _)| *t <= post.created_at);
+        slots.insert(position, (post.created_at, post.id.clone()));
+        a.content.insert(
+            post.fingerprint.clone(),
+            Content {
+                post: Some(post.id.clone().into_bytes()),
+                expires_at: post.created_at.saturating_add(duration_ms(window)),
+            },
+        );
+    }
+}
+
+/// What a recorded post contributes to the windows.
+pub struct Restored {
+    pub id: String,
+    pub account: String,
+    pub lane: Lane,
+    pub fingerprint: String,
+    /// ms
+    pub created_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn hold<'a>(slot: &'a str, fingerprint: &'a str, now: DateTime<Utc>) -> CreateHold<'a> {
+        CreateHold {
+            account: "acc",
+            lane: Lane::Post,
+            slot,
+            limit: 2,
+            window: DAY,
+            now,
+            fingerprint,
+            claim_ttl: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn restored_posts_count_and_name_themselves() {
+        let holds = Holds::default();
+        let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
+        holds.restore(
+            &Restored {
+                id: "p1".into(),
+                account: "acc".into(),
+                lane: Lane::Post,
+                fingerprint: "fp1".into(),
+                created_at: ms(t0),
+            },
+            DAY,
+        );
+        let later = t0 + chrono::Duration::hours(1);
+        assert_eq!(
+            holds.hold(&hold("r1", "fp1", later)).unwrap(),
+            HoldDecision::Duplicate(Claim::Done {
+                fingerprint: "fp1".into(),
+                payload: b"p1".to_vec()
+            })
+        );
+        assert_eq!(
+            holds.hold(&hold("r2", "fp2", later)).unwrap(),
+            HoldDecision::Held { used: 2 }
+        );
+        assert_eq!(
+            holds.hold(&hold("r3", "fp3", later)).unwrap(),
+            HoldDecision::Full {
+                retry_at: t0 + chrono::Duration::hours(24)
+            }
+        );
+        // A day after the restored post, its slot and claim are gone (and so is r2's, a day
+        // after it).
+        let next_day = t0 + chrono::Duration::hours(25);
+        assert_eq!(
+            holds.hold(&hold("r4", "fp1", next_day)).unwrap(),
+            HoldDecision::Held { used: 1 }
+        );
+    }
+
+    #[test]
+    fn exhaustion_refuses_until_it_ends() {
+        let holds = Holds::default();
+        let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
+        let until = t0 + chrono::Duration::hours(3);
+        holds.mark_exhausted("acc", Lane::Post, until);
+        assert_eq!(
+            holds.hold(&hold("r1", "fp1", t0)).unwrap(),
+            HoldDecision::Full { retry_at: until }
+        );
+        let usage = holds.usage("acc", Lane::Post, DAY, t0).unwrap();
+        assert_eq!(usage.exhausted_until, Some(until));
+        assert_eq!(
+            holds.hold(&hold("r1", "fp1", until)).unwrap(),
+            HoldDecision::Held { used: 1 }
+        );
+    }
+}
