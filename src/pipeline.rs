@@ -62,16 +62,18 @@ pub async fn prepare(
     }
     let now = Utc::now();
     // The rules that need no creator first: a request broken anyway costs no upstream call.
-    let draft = tiktok::prepare(shape, body, None, now).map_err(|e| state.rejected(e))?;
-    let account = draft.post.account().to_owned();
-    caller.tenant.require_account(&account)?;
+    let checked = tiktok::check(shape, body, now).map_err(|e| state.rejected(e))?;
+    let account = checked.post().account();
+    caller.tenant.require_account(account)?;
     let ctx = CallContext { request_id };
     let info = state
         .upstream
-        .creator_info(&ctx, &account, media_kind(draft.post.kind()))
+        .creator_info(&ctx, account, media_kind(checked.post().kind()))
         .await?;
     let constraints = upstream::constraints(&info);
-    tiktok::prepare(shape, body, Some(&constraints), now).map_err(|e| state.rejected(e))
+    checked
+        .finish(Some(&constraints), now)
+        .map_err(|e| state.rejected(e))
 }
 
 /// The key Zernio de-duplicates this create on: the caller's key scoped to its tenant (so a

@@ -244,6 +244,14 @@ fn check(
     let first = prepare(shape, body, creator, now());
     let second = prepare(shape, body, creator, now());
     prop_assert_eq!(&first, &second);
+    // The create path's two steps (the rules without the creator, then with it) end where one
+    // step does.
+    match tiktok_gateway::tiktok::check(shape, body, now()) {
+        Ok(checked) => prop_assert_eq!(&checked.finish(creator, now()), &first),
+        Err(without_creator) => {
+            prop_assert_eq!(&prepare(shape, body, None, now()), &Err(without_creator))
+        }
+    }
     if let Err(violations) = &first {
         prop_assert!(!violations.is_empty());
         for v in violations {

@@ -244,7 +244,7 @@ impl Store for SqliteStore {
 
     async fn insert_post(&self, p: &PostRecord) -> Result<(), StoreError> {
         let p = p.clone();
-        self.writer.write(move |conn| insert(conn, &p)).await
+        self.writer.write_one(move |conn| insert(conn, &p)).await
     }
 
     async fn post(&self, tenant: &str, id: &str) -> Result<Option<PostRecord>, StoreError> {
@@ -303,7 +303,7 @@ impl Store for SqliteStore {
     async fn update_post(&self, id: &str, u: &PostUpdate) -> Result<(), StoreError> {
         let (id, u) = (id.to_owned(), u.clone());
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 conn.prepare_cached(
                     "UPDATE posts SET status = COALESCE(?2, status), \
                      schedule_at = CASE WHEN ?3 THEN ?4 ELSE schedule_at END, \
@@ -337,7 +337,7 @@ impl Store for SqliteStore {
     ) -> Result<Claim, StoreError> {
         let (scope, key, fingerprint) = (scope.to_owned(), key.to_owned(), fingerprint.to_owned());
         self.writer
-            .write(move |conn| claim(conn, &scope, &key, &fingerprint, ttl))
+            .write_one(move |conn| claim(conn, &scope, &key, &fingerprint, ttl))
             .await
     }
 
@@ -350,14 +350,14 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let (scope, key, payload) = (scope.to_owned(), key.to_owned(), payload.to_vec());
         self.writer
-            .write(move |conn| complete(conn, &scope, &key, &payload, ttl))
+            .write_one(move |conn| complete(conn, &scope, &key, &payload, ttl))
             .await
     }
 
     async fn release_claim(&self, scope: &str, key: &str) -> Result<(), StoreError> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 conn.prepare_cached("DELETE FROM claims WHERE scope = ?1 AND key = ?2")?
                     .execute((scope, key))?;
                 Ok(())
@@ -391,7 +391,7 @@ impl Store for SqliteStore {
         // Kept in the file too: unlike a slot, an exhaustion is not written anywhere else.
         let owned = account.to_owned();
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO exhausted_accounts (account, lane, until) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (account, lane) DO UPDATE SET until = MAX(until, excluded.until)",
@@ -431,7 +431,9 @@ impl Store for SqliteStore {
 
     async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
         let record = post.clone();
-        self.writer.write(move |conn| insert(conn, &record)).await?;
+        self.writer
+            .write_one(move |conn| insert(conn, &record))
+            .await?;
         self.holds.complete(
             &post.account,
             &post.fingerprint,

@@ -82,7 +82,7 @@ pub(crate) struct MediaKeys {
 }
 
 /// One media item as sent, before any rule.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct MediaDraft {
     pub(crate) url: Option<String>,
     pub(crate) mime: Option<String>,
@@ -153,7 +153,7 @@ impl MediaDraft {
 }
 
 /// A post as sent, field by field; `None` means absent (or null, or an empty form string).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Draft {
     at: [At; FIELD_COUNT],
     /// Fields already reported (wrong type, or refused while reading), so that the rules do

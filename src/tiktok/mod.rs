@@ -63,6 +63,43 @@ pub struct Prepared {
     pub warnings: Vec<Warning>,
 }
 
+/// A request read and held to every rule that needs no creator: enough to look the creator up
+/// (the account and the kind of post), and the rest of the work kept for when it is known, so
+/// that a create reads its body once.
+#[derive(Debug)]
+pub struct Checked {
+    draft: inbound::Draft,
+    post: TikTokPost,
+}
+
+impl Checked {
+    pub fn post(&self) -> &TikTokPost {
+        &self.post
+    }
+
+    /// The rules again with the creator's constraints, then the Zernio payload.
+    pub fn finish(
+        self,
+        creator: Option<&CreatorConstraints>,
+        now: DateTime<Utc>,
+    ) -> Result<Prepared, Vec<Violation>> {
+        let (post, warnings) = validate::validate(self.draft, creator, now)?;
+        let payload = normalize::zernio_payload(&post);
+        Ok(Prepared {
+            post,
+            payload,
+            warnings,
+        })
+    }
+}
+
+/// Parse + the rules that need no creator.
+pub fn check(shape: Shape, body: &Value, now: DateTime<Utc>) -> Result<Checked, Vec<Violation>> {
+    let draft = inbound::parse(shape, body)?;
+    let (post, _) = validate::validate(draft.clone(), None, now)?;
+    Ok(Checked { draft, post })
+}
+
 /// Parse + validate + normalise. Err = every violation, in a stable order.
 pub fn prepare(
     shape: Shape,

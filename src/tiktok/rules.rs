@@ -177,7 +177,7 @@ impl Rule {
 }
 
 /// Violations as they are found, sorted into the reporting order at the end.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Findings(Vec<(Rule, Violation)>);
 
 impl Findings {

@@ -26,7 +26,7 @@ impl WebhookStore for SqliteStore {
     async fn create_subscription(&self, s: &Subscription) -> Result<(), StoreError> {
         let s = s.clone();
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO webhook_subscriptions (id, tenant, target_url, events, secret, \
                      created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -144,7 +144,7 @@ impl WebhookStore for SqliteStore {
         let leased = token.clone();
         let taken = self
             .writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 Ok(conn
                     .prepare_cached(
                         "UPDATE webhook_deliveries SET lease_until = ?1, lease_token = ?2 \
@@ -178,7 +178,7 @@ impl WebhookStore for SqliteStore {
     async fn record_attempt(&self, id: &str, lease: &str, a: &Attempt) -> Result<bool, StoreError> {
         let (id, lease, a) = (id.to_owned(), lease.to_owned(), a.clone());
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 // A pending result without a time is due at once rather than never.
                 let next = match (a.status, a.next_attempt_at) {
                     (DeliveryStatus::Pending, None) => Some(ms(a.at)),
@@ -208,7 +208,7 @@ impl WebhookStore for SqliteStore {
     async fn release_delivery(&self, id: &str, lease: &str) -> Result<(), StoreError> {
         let (id, lease) = (id.to_owned(), lease.to_owned());
         self.writer
-            .write(move |conn| {
+            .write_one(move |conn| {
                 conn.prepare_cached(
                     "UPDATE webhook_deliveries SET lease_until = 0, lease_token = NULL \
                      WHERE id = ?1 AND lease_token = ?2",

@@ -106,9 +106,32 @@ impl Writer {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
+        self.submit(job, true).await
+    }
+
+    /// [`Writer::write`] for a job that makes at most one change (one statement that writes,
+    /// any number that read): SQLite undoes a failed statement by itself, so the job needs no
+    /// savepoint of its own.
+    pub async fn write_one<R, F>(&self, job: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.submit(job, false).await
+    }
+
+    async fn submit<R, F>(&self, job: F, savepoint: bool) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let outcome = in_savepoint(conn, job);
+            let outcome = if savepoint {
+                in_savepoint(conn, job)
+            } else {
+                guarded(conn, job)
+            };
             Box::new(move |committed| {
                 let _ = answer.send(committed.and(outcome));
             })
@@ -133,14 +156,21 @@ fn in_savepoint<R>(
     job: impl FnOnce(&Connection) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-    // A bug in one job must not take the writer, and with it every later write, down.
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| job(conn)))
-        .unwrap_or_else(|_| Err(StoreError::Other("a store write panicked".into())));
+    let outcome = guarded(conn, job);
     if outcome.is_err() {
         conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
     }
     conn.prepare_cached("RELEASE job")?.execute([])?;
     outcome
+}
+
+/// A bug in one job must not take the writer, and with it every later write, down.
+fn guarded<R>(
+    conn: &Connection,
+    job: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| job(conn)))
+        .unwrap_or_else(|_| Err(StoreError::Other("a store write panicked".into())))
 }
 
 fn run(conn: &Connection, queue: &mpsc::Receiver<Message>) {
