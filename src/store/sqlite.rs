@@ -26,7 +26,7 @@ use super::{
 };
 use crate::limits::rate::LocalRateLimiter;
 use holds::{Holds, Restored};
-use writer::Writer;
+use writer::{Housekeeping, Writer};
 
 pub struct SqliteStore {
     /// Readers: WAL lets them run beside the writer.
@@ -73,7 +73,13 @@ impl SqliteStore {
             .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
         let holds = restore_holds(&migrator).await?;
         migrator.close().await;
-        let writer = Writer::open(path)?;
+        let writer = Writer::open(
+            path,
+            Housekeeping {
+                every: HOUSEKEEPING_EVERY,
+                task: purge_expired,
+            },
+        )?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(3))
@@ -133,6 +139,20 @@ async fn restore_holds(pool: &SqlitePool) -> Result<Holds, StoreError> {
         holds.mark_exhausted(&account, lane, millis(until)?);
     }
     Ok(holds)
+}
+
+/// How often expired rows are dropped.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
+/// Idempotency claims past their expiry and exhaustions that ended are dead weight: reads
+/// already ignore them.
+fn purge_expired(conn: &Connection) -> Result<(), StoreError> {
+    let now = ms(Utc::now());
+    conn.prepare_cached("DELETE FROM claims WHERE expires_at <= ?1")?
+        .execute([now])?;
+    conn.prepare_cached("DELETE FROM exhausted_accounts WHERE until <= ?1")?
+        .execute([now])?;
+    Ok(())
 }
 
 // The writes, run on the writer's connection inside its transaction.
@@ -490,4 +510,48 @@ fn post_from_row(row: &SqliteRow) -> Result<PostRecord, StoreError> {
         request_id: row.try_get("request_id").map_err(get)?,
         created_at: millis(row.try_get("created_at").map_err(get)?)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn housekeeping_drops_expired_claims_and_exhaustions_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("g.db"))
+            .await
+            .expect("opens");
+        let minute = Duration::from_secs(60);
+        store
+            .claim("idem", "gone", "fp", Duration::ZERO)
+            .await
+            .unwrap();
+        store.claim("idem", "kept", "fp", minute).await.unwrap();
+        let now = Utc::now();
+        store
+            .mark_exhausted("acc", Lane::Post, now - chrono::Duration::seconds(1))
+            .await
+            .unwrap();
+        store
+            .mark_exhausted("acc", Lane::Draft, now + chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        store.writer.write(purge_expired).await.unwrap();
+        let left = store
+            .writer
+            .write(|conn| {
+                let claims: i64 =
+                    conn.query_row("SELECT COUNT(*) FROM claims", [], |r| r.get(0))?;
+                let exhausted: String = conn.query_row(
+                    "SELECT group_concat(lane) FROM exhausted_accounts",
+                    [],
+                    |r| r.get(0),
+                )?;
+                Ok((claims, exhausted))
+            })
+            .await
+            .unwrap();
+        assert_eq!(left, (1, "draft".to_owned()));
+    }
 }

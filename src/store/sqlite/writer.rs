@@ -66,7 +66,7 @@ fn closed() -> StoreError {
 
 impl Writer {
     /// Opens the file (already created and migrated) and starts the writer thread.
-    pub fn open(path: &Path) -> Result<Writer, StoreError> {
+    pub fn open(path: &Path, housekeeping: Housekeeping) -> Result<Writer, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         // WAL with NORMAL is durable across a process crash, which is what the outbox needs;
@@ -90,7 +90,10 @@ impl Writer {
                 .map(drop)
                 .map_err(|e| StoreError::Other(format!("cannot start the SQLite {name}: {e}")))
         };
-        spawn("sqlite-writer", Box::new(move || run(&conn, &queue)))?;
+        spawn(
+            "sqlite-writer",
+            Box::new(move || run(&conn, &queue, &housekeeping)),
+        )?;
         let writer = jobs.clone();
         spawn(
             "sqlite-checkpoint",
@@ -173,14 +176,41 @@ fn guarded<R>(
         .unwrap_or_else(|_| Err(StoreError::Other("a store write panicked".into())))
 }
 
-fn run(conn: &Connection, queue: &mpsc::Receiver<Message>) {
+/// Clean-up the store asks of its writer now and then (dropping expired rows), run between
+/// batches so that it never holds a caller's write up.
+pub struct Housekeeping {
+    pub every: Duration,
+    pub task: fn(&Connection) -> Result<(), StoreError>,
+}
+
+impl Housekeeping {
+    fn run_if_due(&self, conn: &Connection, last: &mut std::time::Instant) {
+        if last.elapsed() < self.every {
+            return;
+        }
+        *last = std::time::Instant::now();
+        let done = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from)
+            .and_then(|()| (self.task)(conn))
+            .and_then(|()| conn.execute_batch("COMMIT").map_err(StoreError::from));
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "SQLite housekeeping failed");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+fn run(conn: &Connection, queue: &mpsc::Receiver<Message>, housekeeping: &Housekeeping) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut last_housekeeping = std::time::Instant::now();
     loop {
         let mut close = None;
         match queue.recv() {
             Ok(Message::Job(job)) => batch.push(job),
             Ok(Message::Checkpoint) => {
                 finish_checkpoint(conn);
+                housekeeping.run_if_due(conn, &mut last_housekeeping);
                 continue;
             }
             Ok(Message::Close(done)) => close = Some(done),
@@ -202,6 +232,7 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Message>) {
         if checkpoint {
             finish_checkpoint(conn);
         }
+        housekeeping.run_if_due(conn, &mut last_housekeeping);
         if let Some(done) = close {
             let _ = done.send(());
             return;
@@ -266,7 +297,25 @@ mod tests {
         setup
             .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (k TEXT PRIMARY KEY);")
             .expect("schema");
-        (Writer::open(&path).expect("writer opens"), dir)
+        let housekeeping = Housekeeping {
+            every: Duration::ZERO,
+            task: |conn| {
+                conn.execute("DELETE FROM t WHERE k LIKE 'old%'", [])?;
+                Ok(())
+            },
+        };
+        (
+            Writer::open(&path, housekeeping).expect("writer opens"),
+            dir,
+        )
+    }
+
+    #[tokio::test]
+    async fn housekeeping_runs_between_batches() {
+        let (w, _dir) = writer();
+        w.write(insert("old-1")).await.expect("commits");
+        // The batch that wrote old-1 was followed by housekeeping before this job ran.
+        assert_eq!(w.write(count).await.expect("count"), 0);
     }
 
     fn insert(k: &'static str) -> impl FnOnce(&Connection) -> Result<(), StoreError> {
