@@ -120,7 +120,8 @@ impl Gateway {
         let state = self.state.clone();
         let limit = state.config.http.body_limit_bytes;
         let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
-        let (api, spec) = routes::app(&state).split_for_parts();
+        let (api, mut spec) = routes::app(&state).split_for_parts();
+        openapi::common_answers(&mut spec);
         api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
             .with_state(state.clone())
             // Each `layer` wraps all before it, so read upwards for the order a request takes:

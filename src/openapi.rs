@@ -13,7 +13,11 @@ use crate::error::Problem;
         description = "A multi-tenant gateway in front of the Zernio API for TikTok publishing and analytics.",
         license(name = "UNLICENSED")
     ),
-    components(schemas(Problem, crate::routes::webhooks::WebhookEvent)),
+    components(schemas(
+        Problem,
+        crate::routes::webhooks::WebhookEvent,
+        crate::routes::accounts::MediaType
+    )),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Who is calling"),
@@ -51,7 +55,76 @@ pub fn base() -> utoipa::openapi::OpenApi {
 
 /// The whole document, as served at `/openapi.json` and committed at `openapi/openapi.json`.
 pub fn spec() -> utoipa::openapi::OpenApi {
-    crate::routes::api().split_for_parts().1
+    let mut spec = crate::routes::api().split_for_parts().1;
+    common_answers(&mut spec);
+    spec
+}
+
+/// Answers that layers give on every route they wrap, written once here rather than on each
+/// handler: the rate limits and the store on every authenticated route, the Idempotency-Key
+/// refusals on every authenticated change.
+pub fn common_answers(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{HttpMethod, ParameterIn};
+
+    let problem = |description: &str| {
+        utoipa::openapi::ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    let key_schema = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(crate::limits::idempotency::MAX_KEY_LEN))
+        // Printable ASCII, not only spaces.
+        .pattern(Some("^[\\x20-\\x7E]*[\\x21-\\x7E][\\x20-\\x7E]*$"))
+        .build();
+    for item in spec.paths.paths.values_mut() {
+        let operations = [
+            (HttpMethod::Get, item.get.as_mut()),
+            (HttpMethod::Post, item.post.as_mut()),
+            (HttpMethod::Put, item.put.as_mut()),
+            (HttpMethod::Patch, item.patch.as_mut()),
+            (HttpMethod::Delete, item.delete.as_mut()),
+        ];
+        for (method, operation) in operations {
+            let Some(op) = operation else { continue };
+            if op.security.as_ref().is_none_or(Vec::is_empty) {
+                continue;
+            }
+            let responses = &mut op.responses.responses;
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description).into());
+            };
+            add(
+                "429",
+                "Rate limited (the tenant's or the key's limit, or Zernio's pause); Retry-After says when",
+            );
+            add("503", "The store is unreachable");
+            if method != HttpMethod::Get {
+                add("400", "A malformed Idempotency-Key or body");
+                add(
+                    "409",
+                    "The request with this Idempotency-Key is still in flight",
+                );
+                add("422", "This Idempotency-Key was used with another request");
+            }
+            for parameter in op.parameters.iter_mut().flatten() {
+                if parameter.name == "Idempotency-Key"
+                    && parameter.parameter_in == ParameterIn::Header
+                {
+                    parameter.schema = Some(key_schema.clone().into());
+                }
+            }
+        }
+    }
 }
 
 /// The committed form: pretty JSON with a final newline.

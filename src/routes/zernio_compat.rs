@@ -445,10 +445,22 @@ pub async fn creator_info(
     })))
 }
 
+/// The body of Zernio's media presign, for the document (the handler reads it leniently, as
+/// Zernio does).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+#[schema(as = ZernioPresignInput)]
+struct PresignBody {
+    filename: String,
+    #[schema(rename = "contentType")]
+    content_type: String,
+    size: Option<u64>,
+}
+
 /// Zernio's media presign (`{filename, contentType, size?}`).
 #[utoipa::path(post, path = "/api/v1/media/presign", tag = "zernio-compatible",
     security(("bearer" = []), ("api_key" = [])),
-    request_body(content = Object, content_type = "application/json"),
+    request_body(content = PresignBody, content_type = "application/json"),
     responses(
         (status = 200, description = "`{uploadUrl, publicUrl, key, expiresIn}`", body = Object),
         (status = 400, description = "The body is not JSON of this shape", body = Problem, content_type = "application/problem+json"),
