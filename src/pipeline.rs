@@ -141,11 +141,7 @@ pub async fn create(
     .await?;
     let tenant = &caller.tenant;
     let account = post.account().to_owned();
-    let lane = if post.mode() == "draft" {
-        Lane::Draft
-    } else {
-        Lane::Post
-    };
+    let lane = Lane::for_mode(post.mode());
     let now = Utc::now();
 
     // The daily budget and the duplicate guard before anything else: a post over the budget

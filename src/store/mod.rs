@@ -115,6 +115,16 @@ pub enum Lane {
 }
 
 impl Lane {
+    /// The lane of a post's mode (`draft` counts as a draft, the rest as posts); also reads
+    /// back [`Lane::as_str`].
+    pub fn for_mode(mode: &str) -> Lane {
+        if mode == "draft" {
+            Lane::Draft
+        } else {
+            Lane::Post
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Lane::Post => "post",
@@ -276,33 +286,7 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// The budget slot, then the content claim, all or nothing: a refusal of either holds
     /// neither. A backend that can should do it in one round trip; this is every create's
     /// first store step.
-    async fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError> {
-        match self
-            .reserve_slot(h.account, h.lane, h.slot, h.limit, h.window, h.now)
-            .await?
-        {
-            SlotDecision::Full { retry_at } => return Ok(HoldDecision::Full { retry_at }),
-            SlotDecision::Reserved { used } => {
-                let claim = self
-                    .claim(
-                        &content_scope(h.account),
-                        h.fingerprint,
-                        h.fingerprint,
-                        h.claim_ttl,
-                    )
-                    .await;
-                match claim {
-                    Ok(Claim::Acquired) => Ok(HoldDecision::Held { used }),
-                    other => {
-                        if let Err(e) = self.release_slot(h.account, h.lane, h.slot).await {
-                            tracing::warn!(error = %e, "could not release a budget slot");
-                        }
-                        other.map(HoldDecision::Duplicate)
-                    }
-                }
-            }
-        }
-    }
+    async fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError>;
 
     /// Gives what [`Store::hold`] took back: nothing was posted.
     async fn release_hold(
@@ -321,23 +305,7 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
 
     /// Records a created post and settles its content claim with the post's id: every
     /// create's last store step, in one round trip where the backend can.
-    async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
-        self.insert_post(post).await?;
-        // The post exists and is recorded: a claim left pending only refuses a duplicate
-        // without naming the post, until it expires.
-        if let Err(e) = self
-            .complete_claim(
-                &content_scope(&post.account),
-                &post.fingerprint,
-                post.id.as_bytes(),
-                ttl,
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "could not complete the duplicate-guard claim");
-        }
-        Ok(())
-    }
+    async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError>;
 }
 
 /// Opens the store a URL names, creating and migrating it where needed, with the post cache

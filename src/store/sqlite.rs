@@ -108,11 +108,7 @@ async fn restore_holds(pool: &SqlitePool) -> Result<Holds, StoreError> {
     .await
     .map_err(store_error)?;
     for (id, account, mode, fingerprint, created_at) in rows {
-        let lane = if mode == "draft" {
-            Lane::Draft
-        } else {
-            Lane::Post
-        };
+        let lane = Lane::for_mode(&mode);
         holds.restore(
             &Restored {
                 id,
@@ -131,11 +127,7 @@ async fn restore_holds(pool: &SqlitePool) -> Result<Holds, StoreError> {
             .await
             .map_err(store_error)?;
     for (account, lane, until) in exhausted {
-        let lane = if lane == "draft" {
-            Lane::Draft
-        } else {
-            Lane::Post
-        };
+        let lane = Lane::for_mode(&lane);
         holds.mark_exhausted(&account, lane, millis(until)?);
     }
     Ok(holds)
@@ -450,10 +442,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
-        let record = post.clone();
-        self.writer
-            .write_one(move |conn| insert(conn, &record))
-            .await?;
+        self.insert_post(post).await?;
         self.holds.complete(
             &post.account,
             &post.fingerprint,

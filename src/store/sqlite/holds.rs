@@ -14,6 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
+use super::{millis, ms, ttl_ms};
 use crate::store::{Claim, CreateHold, HoldDecision, Lane, SlotDecision, SlotUsage, StoreError};
 
 #[derive(Default)]
@@ -44,19 +45,6 @@ fn lane_index(lane: Lane) -> usize {
     }
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn duration_ms(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
-}
-
-fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| StoreError::Other(format!("timestamp {ms} out of range")))
-}
-
 impl Account {
     fn prune(&mut self, lane: usize, start: i64) {
         let slots = &mut self.slots[lane];
@@ -77,14 +65,14 @@ impl Account {
         self.prune(i, now - window);
         if self.exhausted[i] > now {
             return Ok(SlotDecision::Full {
-                retry_at: at(self.exhausted[i])?,
+                retry_at: millis(self.exhausted[i])?,
             });
         }
         let slots = &mut self.slots[i];
         if slots.len() >= limit as usize {
             let oldest = slots.front().map_or(now, |(t, _)| *t);
             return Ok(SlotDecision::Full {
-                retry_at: at(oldest + window)?,
+                retry_at: millis(oldest + window)?,
             });
         }
         // Kept in time order even if the clock stepped back.
@@ -129,10 +117,10 @@ impl Holds {
     pub fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError> {
         let mut account = self.accounts.entry(h.account.to_owned()).or_default();
         let now = ms(h.now);
-        match account.reserve(h.lane, h.slot, h.limit, duration_ms(h.window), now)? {
+        match account.reserve(h.lane, h.slot, h.limit, ttl_ms(h.window), now)? {
             SlotDecision::Full { retry_at } => Ok(HoldDecision::Full { retry_at }),
             SlotDecision::Reserved { used } => {
-                match account.claim(h.fingerprint, duration_ms(h.claim_ttl), now) {
+                match account.claim(h.fingerprint, ttl_ms(h.claim_ttl), now) {
                     Claim::Acquired => Ok(HoldDecision::Held { used }),
                     taken => {
                         account.release(h.lane, h.slot);
@@ -155,7 +143,7 @@ impl Holds {
         self.accounts
             .entry(account.to_owned())
             .or_default()
-            .reserve(lane, slot, limit, duration_ms(window), ms(now))
+            .reserve(lane, slot, limit, ttl_ms(window), ms(now))
     }
 
     pub fn release_slot(&self, account: &str, lane: Lane, slot: &str) {
@@ -189,7 +177,7 @@ impl Holds {
                 fingerprint.to_owned(),
                 Content {
                     post: Some(post.to_vec()),
-                    expires_at: ms(now).saturating_add(duration_ms(ttl)),
+                    expires_at: ms(now).saturating_add(ttl_ms(ttl)),
                 },
             );
     }
@@ -207,7 +195,7 @@ impl Holds {
         window: std::time::Duration,
         now: DateTime<Utc>,
     ) -> Result<SlotUsage, StoreError> {
-        let (window, now) = (duration_ms(window), ms(now));
+        let (window, now) = (ttl_ms(window), ms(now));
         let Some(a) = self.accounts.get(account) else {
             return Ok(SlotUsage {
                 used: 0,
@@ -219,9 +207,9 @@ impl Holds {
         let live = || a.slots[i].iter().filter(|(t, _)| *t > now - window);
         Ok(SlotUsage {
             used: u32::try_from(live().count()).unwrap_or(u32::MAX),
-            frees_at: live().next().map(|(t, _)| at(t + window)).transpose()?,
+            frees_at: live().next().map(|(t, _)| millis(t + window)).transpose()?,
             exhausted_until: (a.exhausted[i] > now)
-                .then(|| at(a.exhausted[i]))
+                .then(|| millis(a.exhausted[i]))
                 .transpose()?,
         })
     }
@@ -236,7 +224,7 @@ impl Holds {
             post.fingerprint.clone(),
             Content {
                 post: Some(post.id.clone().into_bytes()),
-                expires_at: post.created_at.saturating_add(duration_ms(window)),
+                expires_at: post.created_at.saturating_add(ttl_ms(window)),
             },
         );
     }

@@ -209,7 +209,7 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Message>, housekeeping: &Housek
         match queue.recv() {
             Ok(Message::Job(job)) => batch.push(job),
             Ok(Message::Checkpoint) => {
-                finish_checkpoint(conn);
+                checkpoint(conn);
                 housekeeping.run_if_due(conn, &mut last_housekeeping);
                 continue;
             }
@@ -217,11 +217,11 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Message>, housekeeping: &Housek
             // Every sender is gone: the store was dropped.
             Err(_) => return,
         }
-        let mut checkpoint = false;
+        let mut checkpoint_due = false;
         while close.is_none() && batch.len() < MAX_BATCH {
             match queue.try_recv() {
                 Ok(Message::Job(job)) => batch.push(job),
-                Ok(Message::Checkpoint) => checkpoint = true,
+                Ok(Message::Checkpoint) => checkpoint_due = true,
                 Ok(Message::Close(done)) => close = Some(done),
                 Err(_) => break,
             }
@@ -229,8 +229,8 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Message>, housekeeping: &Housek
         if !batch.is_empty() {
             commit(conn, &mut batch);
         }
-        if checkpoint {
-            finish_checkpoint(conn);
+        if checkpoint_due {
+            checkpoint(conn);
         }
         housekeeping.run_if_due(conn, &mut last_housekeeping);
         if let Some(done) = close {
@@ -268,8 +268,7 @@ fn commit(conn: &Connection, batch: &mut Vec<Job>) {
 /// the writer wait.
 fn checkpoints(conn: &Connection, stop: &mpsc::Receiver<()>, writer: &mpsc::Sender<Message>) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "SQLite checkpoint failed");
+        if !checkpoint(conn) {
             continue;
         }
         // Writes go on during a passive checkpoint, so it never catches up by itself: the
@@ -280,10 +279,13 @@ fn checkpoints(conn: &Connection, stop: &mpsc::Receiver<()>, writer: &mpsc::Send
     }
 }
 
-fn finish_checkpoint(conn: &Connection) {
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+/// A PASSIVE checkpoint; false when it failed (logged).
+fn checkpoint(conn: &Connection) -> bool {
+    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    if let Err(e) = &done {
         tracing::warn!(error = %e, "SQLite checkpoint failed");
     }
+    done.is_ok()
 }
 
 #[cfg(test)]
