@@ -155,3 +155,27 @@ async fn one_busy_tenant_cannot_starve_the_others_of_zernio() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_create_costing_more_than_the_reserve_burst_takes_the_rest_from_the_pool() {
+    // Reserve 2 a minute with a burst of one call; a create costs two (the post and the
+    // creator look-up): one unit from the reserve, one from the pool of 8 (burst 1).
+    let (gw, fake) = TestGateway::with_fake(
+        "[upstream]\nrequests_per_minute = 12\ntenant_minimum_per_minute = 2\n",
+    )
+    .await;
+    let body = serde_json::json!({
+        "account": "acc_a1",
+        "caption": "weighted",
+        "video": {"url": "https://cdn.example.com/v.mp4"},
+        "privacy": "public",
+        "allow_comment": true, "allow_duet": true, "allow_stitch": true,
+        "consent": {"content_preview_confirmed": true, "express_consent_given": true}
+    });
+    let created = gw.post_json("/v1/tiktok/posts", ACME_KEY, &body).await;
+    assert_eq!(created.status(), 201, "{:?}", created.text().await);
+    // Reserve and pool are both spent now: the next call is refused, and never reaches Zernio.
+    let refused = gw.get_with_key("/v1/tiktok/accounts", ACME_KEY).await;
+    assert_eq!(problem(refused, 429).await["code"], "upstream_rate_limited");
+    assert!(fake.calls("accounts").is_empty());
+}

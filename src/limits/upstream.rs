@@ -74,17 +74,31 @@ pub async fn enforce(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
     let units = cost(request.method(), &route);
+    if units == 0 {
+        return Ok(next.run(request).await);
+    }
     let tenant = &caller.tenant.id;
     let (reserved, shared) = policies(&state, tenant);
-    for _ in 0..units {
-        let own = state
+    let own_key = format!("upstream:tenant:{tenant}");
+    // The common case in one store round trip: all of the request's units from the tenant's
+    // reserve (a refused weighted decision spends nothing). Otherwise unit by unit, each from
+    // the reserve or else the pool, so that a request costing more than a small reserve's
+    // burst still passes on the pool.
+    if units > 1
+        && state
             .store
-            .rate_limit(&format!("upstream:tenant:{tenant}"), reserved)
-            .await?;
+            .rate_limit(&own_key, reserved, units)
+            .await?
+            .allowed
+    {
+        return Ok(next.run(request).await);
+    }
+    for _ in 0..units {
+        let own = state.store.rate_limit(&own_key, reserved, 1).await?;
         if own.allowed {
             continue;
         }
-        let pool = state.store.rate_limit("upstream:shared", shared).await?;
+        let pool = state.store.rate_limit("upstream:shared", shared, 1).await?;
         if !pool.allowed {
             state.metrics.limit_refused(tenant, "upstream");
             let mut error = UpstreamError::new(

@@ -85,7 +85,8 @@ return 1
 "#;
 
 /// `limits::rate::gcra` in Lua, on Redis's own clock (microseconds) so that every replica
-/// shares one time line. Returns {allowed, remaining, reset_after_us, retry_after_us}.
+/// shares one time line. ARGV: interval, tolerance, cost.
+/// Returns {allowed, remaining, reset_after_us, retry_after_us}.
 const GCRA: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -93,7 +94,7 @@ local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-local new_tat = tat + interval
+local new_tat = tat + interval * tonumber(ARGV[3])
 if new_tat - now > tolerance then
   return {0, 0, tat - now, new_tat - tolerance - now}
 end
@@ -372,7 +373,12 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
+    async fn rate_limit(
+        &self,
+        key: &str,
+        policy: RatePolicy,
+        cost: u32,
+    ) -> Result<RateDecision, StoreError> {
         let rate = u64::from(policy.rate.max(1));
         let interval =
             (u64::try_from(policy.period.as_micros()).unwrap_or(u64::MAX / 4) / rate).max(1);
@@ -382,6 +388,7 @@ impl Store for RedisStore {
             .key(format!("tgw:rate:{key}"))
             .arg(interval)
             .arg(tolerance)
+            .arg(cost.max(1))
             .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;

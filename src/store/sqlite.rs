@@ -336,8 +336,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
-        Ok(self.rates.check(key, policy))
+    async fn rate_limit(
+        &self,
+        key: &str,
+        policy: RatePolicy,
+        cost: u32,
+    ) -> Result<RateDecision, StoreError> {
+        Ok(self.rates.check(key, policy, cost))
     }
 
     async fn claim(
