@@ -589,3 +589,108 @@ async fn sqlite_budgets_and_duplicates_survive_a_restart() {
         .unwrap();
     assert!(usage.exhausted_until.is_some(), "{usage:?}");
 }
+
+/// Records and claims written as hashes, as the Redis store kept them before strings, are
+/// still read, listed, updated and settled until they expire.
+#[tokio::test]
+async fn redis_reads_records_and_claims_of_the_hash_format() {
+    let store = redis(3).await;
+    let url = format!("{}/3", std::env::var("TEST_REDIS_URL").unwrap());
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let created_at = 1_790_000_000_000_i64;
+    let _: () = redis::cmd("HSET")
+        .arg("tgw:post:legacy_1")
+        .arg(&[
+            ("id", "legacy_1"),
+            ("tenant", "acme"),
+            ("account", "acc_old"),
+            ("kind", "video"),
+            ("mode", "now"),
+            ("status", "publishing"),
+            ("schedule_at", ""),
+            ("tiktok_url", ""),
+            ("error", ""),
+            ("fingerprint", "fp_old"),
+            ("request_id", "req_old"),
+        ])
+        .arg("created_at")
+        .arg(created_at)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg("tgw:posts:acme")
+        .arg(0)
+        .arg(format!("{created_at:013}:legacy_1"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("tgw:claim:idem:acme:done")
+        .arg(&[("fp", "fp_done"), ("payload", "stored answer")])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("tgw:claim:idem:acme:pending")
+        .arg(&[("fp", "fp_pending")])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let post = store.post("acme", "legacy_1").await.unwrap().expect("read");
+    assert_eq!(
+        (post.account.as_str(), post.status.as_str()),
+        ("acc_old", "publishing")
+    );
+    assert_eq!(post.created_at.timestamp_millis(), created_at);
+    store
+        .update_post(
+            "legacy_1",
+            &PostUpdate {
+                status: Some("published".into()),
+                ..PostUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    let listed = store
+        .posts("acme", &PostFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, "published");
+
+    let ttl = std::time::Duration::from_secs(60);
+    assert_eq!(
+        store.claim("idem:acme", "done", "fp_x", ttl).await.unwrap(),
+        Claim::Done {
+            fingerprint: "fp_done".into(),
+            payload: b"stored answer".to_vec()
+        }
+    );
+    assert_eq!(
+        store
+            .claim("idem:acme", "pending", "fp_x", ttl)
+            .await
+            .unwrap(),
+        Claim::Pending {
+            fingerprint: "fp_pending".into()
+        }
+    );
+    store
+        .complete_claim("idem:acme", "pending", b"late answer", ttl)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim("idem:acme", "pending", "fp_x", ttl)
+            .await
+            .unwrap(),
+        Claim::Done {
+            fingerprint: "fp_pending".into(),
+            payload: b"late answer".to_vec()
+        }
+    );
+}

@@ -2,10 +2,16 @@
 //! after `RETENTION`), and every multi-key change is one Lua script, so replicas never see a
 //! half-written record.
 //!
-//! Keys (prefix `tgw:`): `post:{id}` a hash per post; `posts:{tenant}` the tenant's posts as a
-//! sorted set of `{created_at_ms:013}:{id}` members with score 0, so that lexicographic order
-//! is (created_at, id) order and a cursor is an exclusive lexicographic bound. The webhook
-//! subscriptions and outbox have their keys in `redis/webhooks.rs`.
+//! Keys (prefix `tgw:`): `post:{id}` a post record as one JSON string of string fields;
+//! `posts:{tenant}` the tenant's posts as a sorted set of `{created_at_ms:013}:{id}` members
+//! with score 0, so that lexicographic order is (created_at, id) order and a cursor is an
+//! exclusive lexicographic bound; `claim:{scope}:{key}` an idempotency or content claim as a
+//! string (see `CLAIM_FN`). The webhook subscriptions and outbox have their keys in
+//! `redis/webhooks.rs`.
+//!
+//! Records and claims were hashes before they were strings: a string is written with one
+//! `SET ... NX PX` where a hash took an EXISTS, an HSET and a PEXPIRE, which was most of what a
+//! create cost Redis. Hashes still present (until they expire) are read and updated as before.
 
 mod webhooks;
 
@@ -61,10 +67,8 @@ fn index_member(created_at: DateTime<Utc>, id: &str) -> String {
 /// put in front of it (`script`).
 const INSERT_FN: &str = r#"
 -- A post record and its entry in the tenant's newest-first index; 0 when it exists already.
-local function insert(post, index, member, oldest_kept, retention, first_field)
-  if redis.call('EXISTS', post) == 1 then return 0 end
-  redis.call('HSET', post, unpack(ARGV, first_field))
-  redis.call('PEXPIRE', post, retention)
+local function insert(post, index, member, oldest_kept, retention, record)
+  if not redis.call('SET', post, record, 'NX', 'PX', retention) then return 0 end
   redis.call('ZADD', index, 0, member)
   redis.call('PEXPIRE', index, retention)
   -- Drop index entries older than the retention: their records have expired.
@@ -73,14 +77,24 @@ local function insert(post, index, member, oldest_kept, retention, first_field)
 end
 "#;
 
-/// KEYS: post, index. ARGV: index member, oldest index member kept, retention, fields...
-const INSERT: &str = "return insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], 4)";
+/// KEYS: post, index. ARGV: index member, oldest index member kept, retention, record.
+const INSERT: &str = "return insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])";
 
+/// Sets fields of a record, keeping its expiry. KEYS: post. ARGV: field, value, ...
 const UPDATE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 1, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+local v = redis.pcall('GET', KEYS[1])
+if type(v) == 'table' and v.err then
+  for i = 1, #ARGV, 2 do
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+  return 1
 end
+if not v then return 0 end
+local record = cjson.decode(v)
+for i = 1, #ARGV, 2 do
+  record[ARGV[i]] = ARGV[i + 1]
+end
+redis.call('SET', KEYS[1], cjson.encode(record), 'KEEPTTL')
 return 1
 "#;
 
@@ -103,22 +117,36 @@ return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 
 "#;
 
 const CLAIM_FN: &str = r#"
--- {1} when claimed; else {0, fingerprint, has_payload, payload}.
-local function claim(key, fingerprint, ttl)
-  if redis.call('EXISTS', key) == 0 then
-    redis.call('HSET', key, 'fp', fingerprint)
-    redis.call('PEXPIRE', key, ttl)
-    return {1}
+-- A claim is a string: 'P' .. fingerprint while pending, then
+-- 'D' .. #fingerprint .. ':' .. fingerprint .. payload once done (`settled_claim`).
+-- {0, fingerprint, has_payload, payload} for a claim held, nil for none.
+local function read_claim(key)
+  local v = redis.pcall('GET', key)
+  if type(v) == 'table' and v.err then
+    local h = redis.call('HMGET', key, 'fp', 'payload')
+    if h[2] then return {0, h[1] or '', 1, h[2]} end
+    return {0, h[1] or '', 0, ''}
   end
-  local v = redis.call('HMGET', key, 'fp', 'payload')
-  if v[2] then return {0, v[1], 1, v[2]} end
-  return {0, v[1], 0, ''}
+  if not v then return nil end
+  if string.sub(v, 1, 1) == 'D' then
+    local colon = string.find(v, ':', 2, true)
+    local n = colon and tonumber(string.sub(v, 2, colon - 1))
+    if not n then return {0, '', 1, ''} end
+    return {0, string.sub(v, colon + 1, colon + n), 1, string.sub(v, colon + n + 1)}
+  end
+  return {0, string.sub(v, 2), 0, ''}
+end
+
+-- {1} when claimed; else what `read_claim` says of the holder.
+local function claim(key, fingerprint, ttl)
+  if redis.call('SET', key, 'P' .. fingerprint, 'NX', 'PX', ttl) then return {1} end
+  return read_claim(key) or {0, '', 0, ''}
 end
 
 local function complete(key, payload, ttl)
-  if redis.call('EXISTS', key) == 0 then return 0 end
-  redis.call('HSET', key, 'payload', payload)
-  redis.call('PEXPIRE', key, ttl)
+  local held = read_claim(key)
+  if not held then return 0 end
+  redis.call('SET', key, 'D' .. #held[2] .. ':' .. held[2] .. payload, 'PX', ttl)
   return 1
 end
 "#;
@@ -165,13 +193,20 @@ return {2, c[2], c[3], c[4]}
 "#;
 
 /// A create's last step in one round trip: the record, then the content claim settled with
-/// the post's id. KEYS: post, index, claim. ARGV: index member, oldest member kept, retention,
-/// post id, claim ttl, fields...
+/// the post's id (written whole: the fingerprint is the client's to give). KEYS: post, index,
+/// claim. ARGV: index member, oldest member kept, retention, record, settled claim, claim ttl.
 const RECORD: &str = r#"
-if insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], 6) == 0 then return 0 end
-complete(KEYS[3], ARGV[4], ARGV[5])
+if insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) == 0 then return 0 end
+redis.call('SET', KEYS[3], ARGV[5], 'XX', 'PX', ARGV[6])
 return 1
 "#;
+
+/// A done claim's string, as `CLAIM_FN` reads it.
+fn settled_claim(fingerprint: &str, payload: &[u8]) -> Vec<u8> {
+    let mut value = format!("D{}:{fingerprint}", fingerprint.len()).into_bytes();
+    value.extend_from_slice(payload);
+    value
+}
 
 fn script(functions: &[&str], body: &str) -> Script {
     Script::new(&format!("{}\n{body}", functions.concat()))
@@ -229,7 +264,7 @@ impl RedisStore {
             reserve: script(&[RESERVE_FN], RESERVE),
             exhaust: Script::new(EXHAUST),
             hold: script(&[RESERVE_FN, CLAIM_FN], HOLD),
-            record: script(&[INSERT_FN, CLAIM_FN], RECORD),
+            record: script(&[INSERT_FN], RECORD),
         })
     }
 
@@ -242,15 +277,19 @@ impl RedisStore {
     }
 
     async fn load(&self, id: &str) -> Result<Option<PostRecord>, StoreError> {
-        let fields: HashMap<String, String> = self
-            .conn()?
-            .hgetall(post_key(id))
-            .await
-            .map_err(unavailable)?;
-        if fields.is_empty() {
-            return Ok(None);
+        let mut conn = self.conn()?;
+        match conn.get::<_, Option<String>>(post_key(id)).await {
+            Ok(record) => record.as_deref().map(post_from_json).transpose(),
+            Err(e) if e.code() == Some("WRONGTYPE") => {
+                let fields: HashMap<String, String> =
+                    conn.hgetall(post_key(id)).await.map_err(unavailable)?;
+                if fields.is_empty() {
+                    return Ok(None);
+                }
+                post_from_hash(&fields).map(Some)
+            }
+            Err(e) => Err(unavailable(e)),
         }
-        post_from_hash(&fields).map(Some)
     }
 }
 
@@ -318,15 +357,26 @@ impl Store for RedisStore {
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            let mut pipe = redis::pipe();
-            for member in &members {
-                let id = member.split_once(':').map(|(_, id)| id).unwrap_or(member);
-                pipe.hgetall(post_key(id));
+            let ids: Vec<&str> = members
+                .iter()
+                .map(|m| m.split_once(':').map(|(_, id)| id).unwrap_or(m))
+                .collect();
+            let keys: Vec<String> = ids.iter().map(|id| post_key(id)).collect();
+            let records: Vec<Option<String>> = if keys.is_empty() {
+                Vec::new()
+            } else {
+                conn.mget(&keys).await.map_err(unavailable)?
+            };
+            let mut posts = Vec::with_capacity(records.len());
+            for (id, record) in ids.iter().zip(records) {
+                let post = match record {
+                    // MGET answers nil for a hash: a record of before strings, read as one.
+                    None => self.load(id).await?,
+                    Some(record) => Some(post_from_json(&record)?),
+                };
+                posts.extend(post);
             }
-            let hashes: Vec<HashMap<String, String>> =
-                pipe.query_async(&mut conn).await.map_err(unavailable)?;
-            for fields in hashes.iter().filter(|h| !h.is_empty()) {
-                let post = post_from_hash(fields)?;
+            for post in posts {
                 let wanted = post.tenant == tenant
                     && filter.status.as_ref().is_none_or(|s| *s == post.status)
                     && filter.account.as_ref().is_none_or(|a| *a == post.account);
@@ -575,6 +625,7 @@ impl Store for RedisStore {
     async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
         let claim = Some((
             claim_key(&content_scope(&post.account), &post.fingerprint),
+            settled_claim(&post.fingerprint, post.id.as_bytes()),
             ttl,
         ));
         let inserted: i64 = post_invocation(&self.record, post, claim)
@@ -594,28 +645,26 @@ fn optional_millis(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
-/// The `insert` script's keys and arguments for a post; `claim` (key, ttl) adds what `record`
-/// needs to settle the content claim with the post's id.
+/// The `insert` script's keys and arguments for a post; `claim` (key, settled value, ttl) adds
+/// what `record` needs to settle the content claim with the post's id.
 fn post_invocation<'a>(
     script: &'a Script,
     p: &PostRecord,
-    claim: Option<(String, Duration)>,
+    claim: Option<(String, Vec<u8>, Duration)>,
 ) -> redis::ScriptInvocation<'a> {
     let oldest_kept = Utc::now() - RETENTION;
     let mut invocation = script.prepare_invoke();
     invocation.key(post_key(&p.id)).key(index_key(&p.tenant));
-    if let Some((key, _)) = &claim {
+    if let Some((key, _, _)) = &claim {
         invocation.key(key);
     }
     invocation
         .arg(index_member(p.created_at, &p.id))
         .arg(format!("{:013}:", oldest_kept.timestamp_millis().max(0)))
-        .arg(millis_u64(RETENTION));
-    if let Some((_, ttl)) = claim {
-        invocation.arg(&p.id).arg(millis_u64(ttl).max(1));
-    }
-    for (field, value) in post_to_fields(p) {
-        invocation.arg(field).arg(value);
+        .arg(millis_u64(RETENTION))
+        .arg(post_to_json(p));
+    if let Some((_, value, ttl)) = claim {
+        invocation.arg(value).arg(millis_u64(ttl).max(1));
     }
     invocation
 }
@@ -672,6 +721,22 @@ fn post_to_fields(p: &PostRecord) -> Vec<(&'static str, String)> {
         ("request_id", p.request_id.clone()),
         ("created_at", p.created_at.timestamp_millis().to_string()),
     ]
+}
+
+/// A record as Redis keeps it: the fields of `post_to_fields`, all strings, so that the
+/// `UPDATE` script's cjson round trip changes nothing else.
+fn post_to_json(p: &PostRecord) -> String {
+    let fields: serde_json::Map<String, serde_json::Value> = post_to_fields(p)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
+        .collect();
+    serde_json::Value::Object(fields).to_string()
+}
+
+fn post_from_json(record: &str) -> Result<PostRecord, StoreError> {
+    let fields: HashMap<String, String> = serde_json::from_str(record)
+        .map_err(|e| StoreError::Other(format!("a post record is not readable: {e}")))?;
+    post_from_hash(&fields)
 }
 
 fn post_from_hash(h: &HashMap<String, String>) -> Result<PostRecord, StoreError> {
