@@ -549,6 +549,12 @@ async fn sqlite_budgets_and_duplicates_survive_a_restart() {
         let mut old = record("old", "acme", "acc_r", now - Duration::hours(25));
         old.fingerprint = "fp-old".into();
         store.insert_post(&old).await.unwrap();
+        // Other tenants' posts, on either side of acme: the rebuild reads every tenant.
+        for (tenant, account) in [("aardvark", "acc_first"), ("zeta", "acc_last")] {
+            let mut post = record(&format!("{tenant}_1"), tenant, account, now);
+            post.fingerprint = format!("fp-{tenant}");
+            store.insert_post(&post).await.unwrap();
+        }
         store
             .mark_exhausted("acc_x", Lane::Draft, now + Duration::hours(2))
             .await
@@ -578,6 +584,20 @@ async fn sqlite_budgets_and_duplicates_survive_a_restart() {
             .unwrap(),
         HoldDecision::Held { used: 1 }
     ));
+    for account in ["acc_first", "acc_last"] {
+        let one_a_day = CreateHold {
+            account,
+            limit: 1,
+            ..hold("t", "fp-t", Lane::Post)
+        };
+        assert!(
+            matches!(
+                store.hold(&one_a_day).await.unwrap(),
+                HoldDecision::Full { .. }
+            ),
+            "{account}"
+        );
+    }
     let usage = store
         .slot_usage(
             "acc_x",

@@ -100,8 +100,16 @@ async fn restore_holds(pool: &SqlitePool) -> Result<Holds, StoreError> {
     let holds = Holds::default();
     let now = ms(Utc::now());
     let start = now - ttl_ms(BUDGET_WINDOW);
+    // Each tenant's last day through posts_by_tenant: the tenants come from a skip scan of
+    // that index (one seek per tenant), so the rebuild reads only the window.
     let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
-        "SELECT id, account, mode, fingerprint, created_at FROM posts WHERE created_at > ?",
+        "WITH RECURSIVE tenants(tenant) AS ( \
+             SELECT MIN(tenant) FROM posts \
+             UNION ALL \
+             SELECT (SELECT MIN(tenant) FROM posts WHERE tenant > tenants.tenant) \
+             FROM tenants WHERE tenants.tenant IS NOT NULL) \
+         SELECT p.id, p.account, p.mode, p.fingerprint, p.created_at \
+         FROM tenants JOIN posts p ON p.tenant = tenants.tenant AND p.created_at > ?",
     )
     .bind(start)
     .fetch_all(pool)
