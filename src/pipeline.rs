@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::limits;
 use crate::store::{Claim, CreateHold, HoldDecision, Lane, PostRecord};
 use crate::tiktok::{self, Prepared, Shape};
 use crate::upstream;
@@ -66,10 +67,15 @@ pub async fn prepare(
     let account = checked.post().account();
     caller.tenant.require_account(account)?;
     let ctx = CallContext { request_id };
-    let info = state
-        .upstream
-        .creator_info(&ctx, account, media_kind(checked.post().kind()))
-        .await?;
+    let kind = media_kind(checked.post().kind());
+    let info = match state.upstream.cached_creator_info(account, kind) {
+        Some(info) => info,
+        None => {
+            // A look-up that calls Zernio spends a unit of the upstream budget.
+            limits::upstream::spend(state, &caller.tenant.id).await?;
+            state.upstream.creator_info(&ctx, account, kind).await?
+        }
+    };
     let constraints = upstream::constraints(&info);
     checked
         .finish(Some(&constraints), now)
@@ -146,8 +152,9 @@ pub async fn create(
 
     // The daily budget and the duplicate guard before anything else: a post over the budget
     // or already sent must not reach TikTok at all. One atomic store step, so two identical
-    // posts sent at once are caught too.
+    // posts sent at once are caught too; the post's unit of the upstream budget is taken in it.
     let fingerprint = post.content_fingerprint();
+    let upstream_charge = limits::upstream::charge(state, &tenant.id);
     let held = Held {
         state,
         account: account.clone(),
@@ -166,6 +173,7 @@ pub async fn create(
             now,
             fingerprint: &fingerprint,
             claim_ttl: Duration::from_secs(state.config.http.request_timeout_secs + 30),
+            upstream: Some(&upstream_charge),
         })
         .await?;
     match decision {
@@ -178,6 +186,9 @@ pub async fn create(
             state.metrics.budget_remaining(&account, lane.as_str(), 0);
             state.metrics.limit_refused(&tenant.id, "daily");
             return Err(ApiError::DailyLimitReached { account, retry_at });
+        }
+        HoldDecision::UpstreamBusy { retry_after } => {
+            return Err(limits::upstream::busy(state, &tenant.id, retry_after));
         }
         HoldDecision::Duplicate(claim) => {
             state.metrics.duplicate_refused();

@@ -105,6 +105,14 @@ impl Upstream {
         Ok(info)
     }
 
+    /// Creator info when the cache has it fresh; `None` means a look-up would call Zernio.
+    pub fn cached_creator_info(&self, account: &str, kind: MediaKind) -> Option<Arc<CreatorInfo>> {
+        self.creators
+            .get(&(account.to_owned(), kind))
+            .filter(|entry| entry.0.elapsed() < self.creator_ttl)
+            .map(|entry| entry.1.clone())
+    }
+
     /// Forgets what is cached of an account (after upstream said something changed).
     pub fn forget_creator(&self, account: &str) {
         self.creators.retain(|(a, _), _| a != account);

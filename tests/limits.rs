@@ -157,9 +157,10 @@ async fn one_busy_tenant_cannot_starve_the_others_of_zernio() {
 }
 
 #[tokio::test]
-async fn a_create_costing_more_than_the_reserve_burst_takes_the_rest_from_the_pool() {
-    // Reserve 2 a minute with a burst of one call; a create costs two (the post and the
-    // creator look-up): one unit from the reserve, one from the pool of 8 (burst 1).
+async fn a_create_spends_a_unit_per_call_it_makes_from_the_reserve_then_the_pool() {
+    // Reserve 2 a minute with a burst of one call; this create makes two calls (the creator
+    // look-up, not cached yet, and the post): one unit from the reserve, one from the pool of
+    // 8 (burst 1).
     let (gw, fake) = TestGateway::with_fake(
         "[upstream]\nrequests_per_minute = 12\ntenant_minimum_per_minute = 2\n",
     )
@@ -174,8 +175,18 @@ async fn a_create_costing_more_than_the_reserve_burst_takes_the_rest_from_the_po
     });
     let created = gw.post_json("/v1/tiktok/posts", ACME_KEY, &body).await;
     assert_eq!(created.status(), 201, "{:?}", created.text().await);
+    assert_eq!(fake.calls("creator_info").len(), 1);
     // Reserve and pool are both spent now: the next call is refused, and never reaches Zernio.
     let refused = gw.get_with_key("/v1/tiktok/accounts", ACME_KEY).await;
     assert_eq!(problem(refused, 429).await["code"], "upstream_rate_limited");
     assert!(fake.calls("accounts").is_empty());
+    // So is the next create: the creator is cached, but the post's own call has no unit. It
+    // holds nothing either: no slot, no duplicate claim.
+    let mut second = body.clone();
+    second["caption"] = "weighted, again".into();
+    let refused = gw.post_json("/v1/tiktok/posts", ACME_KEY, &second).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(problem(refused, 429).await["code"], "upstream_rate_limited");
+    assert_eq!(fake.calls("create").len(), 1);
+    assert_eq!(fake.calls("creator_info").len(), 1);
 }

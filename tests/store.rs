@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use tiktok_gateway::config::StoreUrl;
 use tiktok_gateway::store::{
     self, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostFilter, PostRecord, PostUpdate,
-    RatePolicy, SlotDecision, Store,
+    RatePolicy, SlotDecision, Store, UpstreamCharge,
 };
 
 fn record(id: &str, tenant: &str, account: &str, created_at: DateTime<Utc>) -> PostRecord {
@@ -407,6 +407,7 @@ async fn holds(store: Arc<dyn Store>) {
         now: t0,
         fingerprint,
         claim_ttl: std::time::Duration::from_secs(60),
+        upstream: None,
     };
     assert_eq!(
         store.hold(&hold("r1", "fp-h1", 2)).await.unwrap(),
@@ -458,6 +459,43 @@ async fn holds(store: Arc<dyn Store>) {
     assert_eq!(
         store.hold(&hold("r6", "fp-h3", 3)).await.unwrap(),
         HoldDecision::Held { used: 3 }
+    );
+
+    // The upstream budget's unit, taken in the same step: the reserve's one unit, then the
+    // pool's, then neither, and that refusal gives the slot and the claim back.
+    let one_a_minute = RatePolicy {
+        rate: 1,
+        period: std::time::Duration::from_secs(60),
+        burst: 1,
+    };
+    let charge = UpstreamCharge {
+        reserve_key: "upstream:tenant:acme".into(),
+        reserve: one_a_minute,
+        pool_key: "upstream:shared".into(),
+        pool: one_a_minute,
+    };
+    let charged = |slot: &'static str, fingerprint: &'static str| CreateHold {
+        upstream: Some(&charge),
+        ..hold(slot, fingerprint, 10)
+    };
+    for (slot, fingerprint, used) in [("u1", "fp-u1", 4), ("u2", "fp-u2", 5)] {
+        assert_eq!(
+            store.hold(&charged(slot, fingerprint)).await.unwrap(),
+            HoldDecision::Held { used }
+        );
+    }
+    match store.hold(&charged("u3", "fp-u3")).await.unwrap() {
+        HoldDecision::UpstreamBusy { retry_after } => assert!(
+            retry_after > std::time::Duration::from_secs(55)
+                && retry_after <= std::time::Duration::from_secs(60),
+            "{retry_after:?}"
+        ),
+        other => panic!("expected the upstream budget to refuse, got {other:?}"),
+    }
+    assert_eq!(
+        store.hold(&hold("u4", "fp-u3", 10)).await.unwrap(),
+        HoldDecision::Held { used: 6 },
+        "the refused hold kept neither its slot nor its claim"
     );
 }
 
@@ -527,6 +565,7 @@ async fn sqlite_budgets_and_duplicates_survive_a_restart() {
         now,
         fingerprint,
         claim_ttl: std::time::Duration::from_secs(60),
+        upstream: None,
     };
     {
         let store = store::open(&url).await.unwrap();

@@ -4,8 +4,12 @@
 //! may use once its own share is spent. A busy tenant can drain the pool, never another
 //! tenant's reserve. (Zernio's own 429 pauses every call in the client, for everyone.)
 //!
-//! Charged per request before the handler runs, by what the route costs upstream: a create
-//! also looks the creator up, so it costs two calls.
+//! Charged for each call the gateway makes to Zernio, before it makes it. Most routes make
+//! one, charged by this layer before the handler runs. The create pipeline charges its own:
+//! the creator look-up only when the cache misses, and the post in the same store step that
+//! holds its daily slot and duplicate claim (`Store::hold`), so a create refused for its
+//! content, its budget or a duplicate spends nothing of Zernio's, and the charge costs no
+//! store round trip of its own.
 
 use std::time::Duration;
 
@@ -17,7 +21,7 @@ use axum::response::Response;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::store::RatePolicy;
+use crate::store::{RatePolicy, UpstreamCharge};
 use crate::zernio::{UpstreamError, UpstreamKind};
 
 /// How much of Zernio a request to this route spends.
@@ -27,8 +31,14 @@ fn cost(method: &Method, route: &str) -> u32 {
         ("GET", "/v1/me" | "/v1/tiktok/posts" | "/api/v1/posts") => 0,
         // Subscriptions and deliveries live in the gateway only.
         (_, route) if route.starts_with("/v1/webhooks/") => 0,
-        ("POST", "/v1/tiktok/posts/validate") => 1,
-        ("POST", "/v1/tiktok/posts" | "/v1/hooks/tiktok/posts" | "/api/v1/posts") => 2,
+        // The pipeline charges these call by call (see the module's note).
+        (
+            "POST",
+            "/v1/tiktok/posts/validate"
+            | "/v1/tiktok/posts"
+            | "/v1/hooks/tiktok/posts"
+            | "/api/v1/posts",
+        ) => 0,
         _ => 1,
     }
 }
@@ -59,6 +69,53 @@ pub fn policies(state: &AppState, tenant: &str) -> (RatePolicy, RatePolicy) {
     )
 }
 
+/// The keys and policies of one unit for `tenant`, as `Store::hold` takes them.
+pub fn charge(state: &AppState, tenant: &str) -> UpstreamCharge {
+    let (reserve, pool) = policies(state, tenant);
+    UpstreamCharge {
+        reserve_key: format!("upstream:tenant:{tenant}"),
+        reserve,
+        pool_key: "upstream:shared".to_owned(),
+        pool,
+    }
+}
+
+/// Takes one unit for `tenant`: from its reserve, else from the pool, else refuses.
+pub async fn spend(state: &AppState, tenant: &str) -> Result<(), ApiError> {
+    let charge = charge(state, tenant);
+    let reserve = state
+        .store
+        .rate_limit(&charge.reserve_key, charge.reserve, 1)
+        .await?;
+    if reserve.allowed {
+        return Ok(());
+    }
+    let pool = state
+        .store
+        .rate_limit(&charge.pool_key, charge.pool, 1)
+        .await?;
+    if pool.allowed {
+        return Ok(());
+    }
+    Err(busy(
+        state,
+        tenant,
+        reserve.retry_after.min(pool.retry_after),
+    ))
+}
+
+/// The refusal of a call the budget has no unit for before `retry_after`.
+pub fn busy(state: &AppState, tenant: &str, retry_after: Duration) -> ApiError {
+    state.metrics.limit_refused(tenant, "upstream");
+    let mut error = UpstreamError::new(
+        UpstreamKind::RateLimited,
+        "the gateway is holding calls to Zernio under the plan's per-minute limit; \
+         retry after the time given",
+    );
+    error.retry_after = Some(retry_after);
+    ApiError::Upstream(error)
+}
+
 /// Layer of the tenant routes, after authentication and the tenant's own rate limit.
 pub async fn enforce(
     State(state): State<AppState>,
@@ -73,42 +130,8 @@ pub async fn enforce(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let units = cost(request.method(), &route);
-    if units == 0 {
-        return Ok(next.run(request).await);
-    }
-    let tenant = &caller.tenant.id;
-    let (reserved, shared) = policies(&state, tenant);
-    let own_key = format!("upstream:tenant:{tenant}");
-    // The common case in one store round trip: all of the request's units from the tenant's
-    // reserve (a refused weighted decision spends nothing). Otherwise unit by unit, each from
-    // the reserve or else the pool, so that a request costing more than a small reserve's
-    // burst still passes on the pool.
-    if units > 1
-        && state
-            .store
-            .rate_limit(&own_key, reserved, units)
-            .await?
-            .allowed
-    {
-        return Ok(next.run(request).await);
-    }
-    for _ in 0..units {
-        let own = state.store.rate_limit(&own_key, reserved, 1).await?;
-        if own.allowed {
-            continue;
-        }
-        let pool = state.store.rate_limit("upstream:shared", shared, 1).await?;
-        if !pool.allowed {
-            state.metrics.limit_refused(tenant, "upstream");
-            let mut error = UpstreamError::new(
-                UpstreamKind::RateLimited,
-                "the gateway is holding calls to Zernio under the plan's per-minute limit; \
-                 retry after the time given",
-            );
-            error.retry_after = Some(own.retry_after.min(pool.retry_after));
-            return Err(ApiError::Upstream(error));
-        }
+    if cost(request.method(), &route) > 0 {
+        spend(&state, &caller.tenant.id).await?;
     }
     Ok(next.run(request).await)
 }
@@ -119,10 +142,11 @@ mod tests {
     use axum::http::Method;
 
     #[test]
-    fn reads_of_own_records_cost_nothing_and_creates_two() {
+    fn reads_of_own_records_cost_nothing_and_creates_are_charged_by_the_pipeline() {
         assert_eq!(cost(&Method::GET, "/v1/tiktok/posts"), 0);
         assert_eq!(cost(&Method::GET, "/v1/tiktok/posts/{id}"), 1);
-        assert_eq!(cost(&Method::POST, "/v1/tiktok/posts"), 2);
-        assert_eq!(cost(&Method::POST, "/api/v1/posts"), 2);
+        assert_eq!(cost(&Method::POST, "/v1/tiktok/posts"), 0);
+        assert_eq!(cost(&Method::POST, "/api/v1/posts"), 0);
+        assert_eq!(cost(&Method::POST, "/v1/tiktok/posts/validate"), 0);
     }
 }

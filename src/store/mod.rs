@@ -170,6 +170,18 @@ pub struct CreateHold<'a> {
     pub fingerprint: &'a str,
     /// How long the claim stays pending if the create never settles it.
     pub claim_ttl: Duration,
+    /// The upstream budget's unit for the post, taken in the same step once the slot and the
+    /// claim are held (then a refusal gives both back).
+    pub upstream: Option<&'a UpstreamCharge>,
+}
+
+/// One unit of the shared Zernio budget: from the tenant's reserve, else from the pool.
+#[derive(Debug, Clone)]
+pub struct UpstreamCharge {
+    pub reserve_key: String,
+    pub reserve: RatePolicy,
+    pub pool_key: String,
+    pub pool: RatePolicy,
 }
 
 /// TikTok's window for the daily cap and for duplicate content: a store that keeps budgets
@@ -193,6 +205,10 @@ pub enum HoldDecision {
     },
     /// Another post holds the content (`Pending` or `Done`).
     Duplicate(Claim),
+    /// The upstream budget has no unit for the post before `retry_after`.
+    UpstreamBusy {
+        retry_after: Duration,
+    },
 }
 
 /// The webhook outbox and subscriptions are a part of the store of their own

@@ -99,22 +99,24 @@ return 1
 "#;
 
 /// `limits::rate::gcra` in Lua, on Redis's own clock (microseconds) so that every replica
-/// shares one time line. ARGV: interval, tolerance, cost.
-/// Returns {allowed, remaining, reset_after_us, retry_after_us}.
-const GCRA: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + interval * tonumber(ARGV[3])
-if new_tat - now > tolerance then
-  return {0, 0, tat - now, new_tat - tolerance - now}
+/// shares one time line. Returns {allowed, remaining, reset_after_us, retry_after_us}.
+const GCRA_FN: &str = r#"
+local function gcra(key, interval, tolerance, cost)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local new_tat = tat + interval * cost
+  if new_tat - now > tolerance then
+    return {0, 0, tat - now, new_tat - tolerance - now}
+  end
+  redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 0}
 end
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 0}
 "#;
+
+/// KEYS: rate cell. ARGV: interval, tolerance, cost.
+const GCRA: &str = "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))";
 
 const CLAIM_FN: &str = r#"
 -- A claim is a string: 'P' .. fingerprint while pending, then
@@ -180,16 +182,32 @@ end
 const RESERVE: &str = "return reserve(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), \
                        tonumber(ARGV[3]), ARGV[4])";
 
-/// A create's first step in one round trip: the slot, then the content claim, or neither.
-/// KEYS: slots, exhausted marker, claim. ARGV: now, window, limit, slot, fingerprint, claim ttl.
-/// {1, used}, {0, retry_at_ms}, or {2, fingerprint, has_payload, payload} for a duplicate.
+/// A create's first step in one round trip: the slot, then the content claim, then (when
+/// ARGV[7] is '1') the post's unit of the upstream budget from the reserve or else the pool;
+/// all or nothing. KEYS: slots, exhausted marker, claim, reserve cell, pool cell. ARGV: now,
+/// window, limit, slot, fingerprint, claim ttl, charge?, reserve interval, reserve tolerance,
+/// pool interval, pool tolerance. {1, used}, {0, retry_at_ms}, {2, fingerprint, has_payload,
+/// payload} for a duplicate, or {3, retry_after_us} when the upstream budget is spent.
 const HOLD: &str = r#"
 local r = reserve(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 if r[1] == 0 then return r end
 local c = claim(KEYS[3], ARGV[5], ARGV[6])
-if c[1] == 1 then return r end
-redis.call('ZREM', KEYS[1], ARGV[4])
-return {2, c[2], c[3], c[4]}
+if c[1] ~= 1 then
+  redis.call('ZREM', KEYS[1], ARGV[4])
+  return {2, c[2], c[3], c[4]}
+end
+if ARGV[7] == '1' then
+  local own = gcra(KEYS[4], tonumber(ARGV[8]), tonumber(ARGV[9]), 1)
+  if own[1] == 0 then
+    local pool = gcra(KEYS[5], tonumber(ARGV[10]), tonumber(ARGV[11]), 1)
+    if pool[1] == 0 then
+      redis.call('ZREM', KEYS[1], ARGV[4])
+      redis.call('DEL', KEYS[3])
+      return {3, math.min(own[4], pool[4])}
+    end
+  end
+end
+return r
 "#;
 
 /// A create's last step in one round trip: the record, then the content claim settled with
@@ -221,6 +239,20 @@ if until_ms > current and until_ms > tonumber(ARGV[2]) then
 end
 return 1
 "#;
+
+fn rate_key(key: &str) -> String {
+    format!("tgw:rate:{key}")
+}
+
+/// A policy as the `gcra` function takes it: the interval and the tolerance, in microseconds.
+fn gcra_args(policy: RatePolicy) -> (u64, u64) {
+    let rate = u64::from(policy.rate.max(1));
+    let interval = (u64::try_from(policy.period.as_micros()).unwrap_or(u64::MAX / 4) / rate).max(1);
+    (
+        interval,
+        interval.saturating_mul(u64::from(policy.burst.max(1))),
+    )
+}
 
 fn slots_key(account: &str, lane: Lane) -> String {
     format!("tgw:slots:{account}:{}", lane.as_str())
@@ -258,12 +290,12 @@ impl RedisStore {
             closed: AtomicBool::new(false),
             insert: script(&[INSERT_FN], INSERT),
             update: Script::new(UPDATE),
-            gcra: Script::new(GCRA),
+            gcra: script(&[GCRA_FN], GCRA),
             claim: script(&[CLAIM_FN], CLAIM),
             complete: script(&[CLAIM_FN], COMPLETE),
             reserve: script(&[RESERVE_FN], RESERVE),
             exhaust: Script::new(EXHAUST),
-            hold: script(&[RESERVE_FN, CLAIM_FN], HOLD),
+            hold: script(&[RESERVE_FN, CLAIM_FN, GCRA_FN], HOLD),
             record: script(&[INSERT_FN], RECORD),
         })
     }
@@ -429,13 +461,10 @@ impl Store for RedisStore {
         policy: RatePolicy,
         cost: u32,
     ) -> Result<RateDecision, StoreError> {
-        let rate = u64::from(policy.rate.max(1));
-        let interval =
-            (u64::try_from(policy.period.as_micros()).unwrap_or(u64::MAX / 4) / rate).max(1);
-        let tolerance = interval.saturating_mul(u64::from(policy.burst.max(1)));
+        let (interval, tolerance) = gcra_args(policy);
         let (allowed, remaining, reset_us, retry_us): (i64, i64, i64, i64) = self
             .gcra
-            .key(format!("tgw:rate:{key}"))
+            .key(rate_key(key))
             .arg(interval)
             .arg(tolerance)
             .arg(cost.max(1))
@@ -596,22 +625,46 @@ impl Store for RedisStore {
     }
 
     async fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError> {
-        let reply: Vec<redis::Value> = self
-            .hold
+        let mut invocation = self.hold.prepare_invoke();
+        invocation
             .key(slots_key(h.account, h.lane))
             .key(exhausted_key(h.account, h.lane))
-            .key(claim_key(&content_scope(h.account), h.fingerprint))
+            .key(claim_key(&content_scope(h.account), h.fingerprint));
+        match h.upstream {
+            Some(charge) => invocation
+                .key(rate_key(&charge.reserve_key))
+                .key(rate_key(&charge.pool_key)),
+            // Named but untouched: a script's keys are declared whether it uses them or not.
+            None => invocation.key(rate_key("-")).key(rate_key("-")),
+        };
+        invocation
             .arg(h.now.timestamp_millis())
             .arg(millis_u64(h.window))
             .arg(h.limit)
             .arg(h.slot)
             .arg(h.fingerprint)
-            .arg(millis_u64(h.claim_ttl).max(1))
+            .arg(millis_u64(h.claim_ttl).max(1));
+        if let Some(charge) = h.upstream {
+            let (reserve_interval, reserve_tolerance) = gcra_args(charge.reserve);
+            let (pool_interval, pool_tolerance) = gcra_args(charge.pool);
+            invocation
+                .arg("1")
+                .arg(reserve_interval)
+                .arg(reserve_tolerance)
+                .arg(pool_interval)
+                .arg(pool_tolerance);
+        } else {
+            invocation.arg("0");
+        }
+        let reply: Vec<redis::Value> = invocation
             .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;
         let value = int_at(&reply, 1).unwrap_or(0);
         match int_at(&reply, 0) {
+            Some(3) => Ok(HoldDecision::UpstreamBusy {
+                retry_after: micros(value),
+            }),
             Some(1) => Ok(HoldDecision::Held {
                 used: u32::try_from(value).unwrap_or(u32::MAX),
             }),

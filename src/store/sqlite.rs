@@ -440,7 +440,22 @@ impl Store for SqliteStore {
     }
 
     async fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError> {
-        self.holds.hold(h)
+        let decision = self.holds.hold(h)?;
+        let (HoldDecision::Held { .. }, Some(charge)) = (&decision, h.upstream) else {
+            return Ok(decision);
+        };
+        let reserve = self.rates.check(&charge.reserve_key, charge.reserve, 1);
+        if reserve.allowed {
+            return Ok(decision);
+        }
+        let pool = self.rates.check(&charge.pool_key, charge.pool, 1);
+        if pool.allowed {
+            return Ok(decision);
+        }
+        self.holds.release(h.account, h.lane, h.slot, h.fingerprint);
+        Ok(HoldDecision::UpstreamBusy {
+            retry_after: reserve.retry_after.min(pool.retry_after),
+        })
     }
 
     async fn release_hold(

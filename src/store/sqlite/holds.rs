@@ -257,6 +257,7 @@ mod tests {
             now,
             fingerprint,
             claim_ttl: Duration::from_secs(60),
+            upstream: None,
         }
     }
 
