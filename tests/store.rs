@@ -358,7 +358,7 @@ async fn rates(store: Arc<dyn Store>) {
     let decisions: Vec<_> = {
         let mut out = Vec::new();
         for _ in 0..6 {
-            out.push(store.rate_limit("tenant:acme", policy, 1).await.unwrap());
+            out.push(store.rate_limit("tenant:acme", policy).await.unwrap());
         }
         out
     };
@@ -374,24 +374,11 @@ async fn rates(store: Arc<dyn Store>) {
     );
     assert!(
         store
-            .rate_limit("tenant:globex", policy, 1)
+            .rate_limit("tenant:globex", policy)
             .await
             .unwrap()
             .allowed
     );
-    // A weighted decision takes all its units or none: a refused one spends nothing.
-    let mut weighted = Vec::new();
-    for cost in [2, 2, 2, 1] {
-        weighted.push(
-            store
-                .rate_limit("upstream:initech", policy, cost)
-                .await
-                .unwrap(),
-        );
-    }
-    let seen: Vec<(bool, u32)> = weighted.iter().map(|d| (d.allowed, d.remaining)).collect();
-    assert_eq!(seen, [(true, 3), (true, 1), (false, 0), (true, 0)]);
-    assert!(weighted[2].retry_after > std::time::Duration::from_secs(55));
 }
 
 /// A create's two steps: the slot and the content claim together or neither, then the record

@@ -14,16 +14,14 @@ use dashmap::DashMap;
 use crate::store::{RateDecision, RatePolicy};
 
 /// The arithmetic, in nanoseconds on any monotonic clock. `tat` is the stored theoretical
-/// arrival time (0 for a key never seen); `cost` is how many units the request takes, all or
-/// none (a weighted cell: one decision however many units). Returns the new `tat` to store
-/// when allowed.
-pub fn gcra(tat: u64, now: u64, policy: RatePolicy, cost: u32) -> (Option<u64>, RateDecision) {
+/// arrival time (0 for a key never seen). Returns the new `tat` to store when allowed.
+pub fn gcra(tat: u64, now: u64, policy: RatePolicy) -> (Option<u64>, RateDecision) {
     let rate = u64::from(policy.rate.max(1));
     let burst = u64::from(policy.burst.max(1));
     let interval = (policy.period.as_nanos() as u64 / rate).max(1);
     let tolerance = interval.saturating_mul(burst);
     let tat = tat.max(now);
-    let new_tat = tat.saturating_add(interval.saturating_mul(u64::from(cost.max(1))));
+    let new_tat = tat.saturating_add(interval);
     if new_tat - now > tolerance {
         let decision = RateDecision {
             allowed: false,
@@ -60,24 +58,24 @@ impl Default for LocalRateLimiter {
 }
 
 impl LocalRateLimiter {
-    pub fn check(&self, key: &str, policy: RatePolicy, cost: u32) -> RateDecision {
+    pub fn check(&self, key: &str, policy: RatePolicy) -> RateDecision {
         let now = self.epoch.elapsed().as_nanos() as u64 + 1;
         if let Some(cell) = self.cells.get(key) {
-            return Self::update(&cell, now, policy, cost);
+            return Self::update(&cell, now, policy);
         }
         let cell = self
             .cells
             .entry(key.to_owned())
             .or_insert_with(|| AtomicU64::new(0));
-        Self::update(&cell, now, policy, cost)
+        Self::update(&cell, now, policy)
     }
 
     /// Compare-and-swap until our decision is the one stored: concurrent requests on one key
     /// never both take the last unit.
-    fn update(cell: &AtomicU64, now: u64, policy: RatePolicy, cost: u32) -> RateDecision {
+    fn update(cell: &AtomicU64, now: u64, policy: RatePolicy) -> RateDecision {
         let mut current = cell.load(Ordering::Acquire);
         loop {
-            let (new_tat, decision) = gcra(current, now, policy, cost);
+            let (new_tat, decision) = gcra(current, now, policy);
             let Some(new_tat) = new_tat else {
                 return decision;
             };
@@ -125,7 +123,7 @@ pub async fn enforce(
     // The tightest of the limits is the one reported.
     let mut reported: Option<(&'static str, RatePolicy, RateDecision)> = None;
     for (name, key, policy) in policies(&caller) {
-        let decision = state.store.rate_limit(&key, policy, 1).await?;
+        let decision = state.store.rate_limit(&key, policy).await?;
         if !decision.allowed {
             state.metrics.limit_refused(&caller.tenant.id, name);
             return Err(crate::error::ApiError::RateLimited {
@@ -195,45 +193,27 @@ mod tests {
         let mut tat = 0;
         let now = 1_000 * SECOND;
         for expected_remaining in [2, 1, 0] {
-            let (new_tat, d) = gcra(tat, now, policy, 1);
+            let (new_tat, d) = gcra(tat, now, policy);
             assert!(d.allowed);
             assert_eq!(d.remaining, expected_remaining);
             tat = new_tat.unwrap();
         }
-        let (none, d) = gcra(tat, now, policy, 1);
+        let (none, d) = gcra(tat, now, policy);
         assert!(none.is_none() && !d.allowed);
         assert_eq!(d.retry_after, Duration::from_secs(1));
         assert_eq!(d.reset_after, Duration::from_secs(3));
         // One interval later exactly one more passes.
-        let (new_tat, d) = gcra(tat, now + SECOND, policy, 1);
+        let (new_tat, d) = gcra(tat, now + SECOND, policy);
         assert!(d.allowed);
         assert_eq!(d.remaining, 0);
-        assert!(!gcra(new_tat.unwrap(), now + SECOND, policy, 1).1.allowed);
-    }
-
-    #[test]
-    fn a_weighted_request_takes_all_its_units_or_none() {
-        let policy = per_minute(60, 3);
-        let now = 1_000 * SECOND;
-        let (tat, d) = gcra(0, now, policy, 2);
-        assert!(d.allowed);
-        assert_eq!(d.remaining, 1);
-        let tat = tat.unwrap();
-        let (none, d) = gcra(tat, now, policy, 2);
-        assert!(none.is_none() && !d.allowed);
-        assert_eq!(d.retry_after, Duration::from_secs(1));
-        let (_, d) = gcra(tat, now, policy, 1);
-        assert!(d.allowed);
-        assert_eq!(d.remaining, 0);
-        // More than the burst never passes.
-        assert!(!gcra(0, now, policy, 4).1.allowed);
+        assert!(!gcra(new_tat.unwrap(), now + SECOND, policy).1.allowed);
     }
 
     #[test]
     fn an_idle_key_recovers_its_whole_burst_and_no_more() {
         let policy = per_minute(120, 5);
-        let (tat, _) = gcra(0, SECOND, policy, 1);
-        let (_, d) = gcra(tat.unwrap(), 3_600 * SECOND, policy, 1);
+        let (tat, _) = gcra(0, SECOND, policy);
+        let (_, d) = gcra(tat.unwrap(), 3_600 * SECOND, policy);
         assert_eq!(d.remaining, 4);
     }
 
@@ -246,7 +226,7 @@ mod tests {
                 let limiter = limiter.clone();
                 std::thread::spawn(move || {
                     (0..100)
-                        .filter(|_| limiter.check("tenant", policy, 1).allowed)
+                        .filter(|_| limiter.check("tenant", policy).allowed)
                         .count()
                 })
             })
@@ -254,7 +234,7 @@ mod tests {
         let admitted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
         assert_eq!(admitted, 50);
         assert!(
-            limiter.check("other", policy, 1).allowed,
+            limiter.check("other", policy).allowed,
             "keys are independent"
         );
     }

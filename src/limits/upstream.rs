@@ -85,14 +85,14 @@ pub async fn spend(state: &AppState, tenant: &str) -> Result<(), ApiError> {
     let charge = charge(state, tenant);
     let reserve = state
         .store
-        .rate_limit(&charge.reserve_key, charge.reserve, 1)
+        .rate_limit(&charge.reserve_key, charge.reserve)
         .await?;
     if reserve.allowed {
         return Ok(());
     }
     let pool = state
         .store
-        .rate_limit(&charge.pool_key, charge.pool, 1)
+        .rate_limit(&charge.pool_key, charge.pool)
         .await?;
     if pool.allowed {
         return Ok(());

@@ -98,13 +98,8 @@ impl Store for CachedStore {
         Ok(())
     }
 
-    async fn rate_limit(
-        &self,
-        key: &str,
-        policy: RatePolicy,
-        cost: u32,
-    ) -> Result<RateDecision, StoreError> {
-        self.inner.rate_limit(key, policy, cost).await
+    async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
+        self.inner.rate_limit(key, policy).await
     }
 
     async fn claim(

@@ -243,14 +243,8 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
 
     async fn update_post(&self, id: &str, update: &PostUpdate) -> Result<(), StoreError>;
 
-    /// One GCRA decision for `key` taking `cost` units (all or none), counted whether or not it
-    /// is allowed: atomic per key.
-    async fn rate_limit(
-        &self,
-        key: &str,
-        policy: RatePolicy,
-        cost: u32,
-    ) -> Result<RateDecision, StoreError>;
+    /// One GCRA decision for `key`, counted whether or not it is allowed: atomic per key.
+    async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError>;
 
     /// Claims `key` in `scope` for `ttl` unless someone holds it (an expired claim is free).
     /// One atomic operation: never read-then-write.

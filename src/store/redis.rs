@@ -101,12 +101,12 @@ return 1
 /// `limits::rate::gcra` in Lua, on Redis's own clock (microseconds) so that every replica
 /// shares one time line. Returns {allowed, remaining, reset_after_us, retry_after_us}.
 const GCRA_FN: &str = r#"
-local function gcra(key, interval, tolerance, cost)
+local function gcra(key, interval, tolerance)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
   local tat = tonumber(redis.call('GET', key) or '0')
   if tat < now then tat = now end
-  local new_tat = tat + interval * cost
+  local new_tat = tat + interval
   if new_tat - now > tolerance then
     return {0, 0, tat - now, new_tat - tolerance - now}
   end
@@ -115,8 +115,8 @@ local function gcra(key, interval, tolerance, cost)
 end
 "#;
 
-/// KEYS: rate cell. ARGV: interval, tolerance, cost.
-const GCRA: &str = "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))";
+/// KEYS: rate cell. ARGV: interval, tolerance.
+const GCRA: &str = "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))";
 
 const CLAIM_FN: &str = r#"
 -- A claim is a string: 'P' .. fingerprint while pending, then
@@ -197,9 +197,9 @@ if c[1] ~= 1 then
   return {2, c[2], c[3], c[4]}
 end
 if ARGV[7] == '1' then
-  local own = gcra(KEYS[4], tonumber(ARGV[8]), tonumber(ARGV[9]), 1)
+  local own = gcra(KEYS[4], tonumber(ARGV[8]), tonumber(ARGV[9]))
   if own[1] == 0 then
-    local pool = gcra(KEYS[5], tonumber(ARGV[10]), tonumber(ARGV[11]), 1)
+    local pool = gcra(KEYS[5], tonumber(ARGV[10]), tonumber(ARGV[11]))
     if pool[1] == 0 then
       redis.call('ZREM', KEYS[1], ARGV[4])
       redis.call('DEL', KEYS[3])
@@ -455,19 +455,13 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn rate_limit(
-        &self,
-        key: &str,
-        policy: RatePolicy,
-        cost: u32,
-    ) -> Result<RateDecision, StoreError> {
+    async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
         let (interval, tolerance) = gcra_args(policy);
         let (allowed, remaining, reset_us, retry_us): (i64, i64, i64, i64) = self
             .gcra
             .key(rate_key(key))
             .arg(interval)
             .arg(tolerance)
-            .arg(cost.max(1))
             .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;

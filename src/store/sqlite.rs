@@ -344,13 +344,8 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn rate_limit(
-        &self,
-        key: &str,
-        policy: RatePolicy,
-        cost: u32,
-    ) -> Result<RateDecision, StoreError> {
-        Ok(self.rates.check(key, policy, cost))
+    async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
+        Ok(self.rates.check(key, policy))
     }
 
     async fn claim(
@@ -444,11 +439,11 @@ impl Store for SqliteStore {
         let (HoldDecision::Held { .. }, Some(charge)) = (&decision, h.upstream) else {
             return Ok(decision);
         };
-        let reserve = self.rates.check(&charge.reserve_key, charge.reserve, 1);
+        let reserve = self.rates.check(&charge.reserve_key, charge.reserve);
         if reserve.allowed {
             return Ok(decision);
         }
-        let pool = self.rates.check(&charge.pool_key, charge.pool, 1);
+        let pool = self.rates.check(&charge.pool_key, charge.pool);
         if pool.allowed {
             return Ok(decision);
         }
