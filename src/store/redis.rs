@@ -753,31 +753,41 @@ fn int_at(reply: &[redis::Value], i: usize) -> Option<i64> {
     }
 }
 
-fn post_to_fields(p: &PostRecord) -> Vec<(&'static str, String)> {
-    vec![
-        ("id", p.id.clone()),
-        ("tenant", p.tenant.clone()),
-        ("account", p.account.clone()),
-        ("kind", p.kind.clone()),
-        ("mode", p.mode.clone()),
-        ("status", p.status.clone()),
-        ("schedule_at", optional_millis(p.schedule_at)),
-        ("tiktok_url", p.tiktok_url.clone().unwrap_or_default()),
-        ("error", p.error.clone().unwrap_or_default()),
-        ("fingerprint", p.fingerprint.clone()),
-        ("request_id", p.request_id.clone()),
-        ("created_at", p.created_at.timestamp_millis().to_string()),
-    ]
+/// A record as Redis keeps it: every field a string (an absent one empty, times in Unix
+/// milliseconds), so that the `UPDATE` script's cjson round trip changes nothing else.
+#[derive(serde::Serialize)]
+struct StoredPost<'a> {
+    id: &'a str,
+    tenant: &'a str,
+    account: &'a str,
+    kind: &'a str,
+    mode: &'a str,
+    status: &'a str,
+    schedule_at: String,
+    tiktok_url: &'a str,
+    error: &'a str,
+    fingerprint: &'a str,
+    request_id: &'a str,
+    created_at: String,
 }
 
-/// A record as Redis keeps it: the fields of `post_to_fields`, all strings, so that the
-/// `UPDATE` script's cjson round trip changes nothing else.
 fn post_to_json(p: &PostRecord) -> String {
-    let fields: serde_json::Map<String, serde_json::Value> = post_to_fields(p)
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
-        .collect();
-    serde_json::Value::Object(fields).to_string()
+    let stored = StoredPost {
+        id: &p.id,
+        tenant: &p.tenant,
+        account: &p.account,
+        kind: &p.kind,
+        mode: &p.mode,
+        status: &p.status,
+        schedule_at: optional_millis(p.schedule_at),
+        tiktok_url: p.tiktok_url.as_deref().unwrap_or_default(),
+        error: p.error.as_deref().unwrap_or_default(),
+        fingerprint: &p.fingerprint,
+        request_id: &p.request_id,
+        created_at: p.created_at.timestamp_millis().to_string(),
+    };
+    // Strings only: serialising them cannot fail.
+    serde_json::to_string(&stored).unwrap_or_default()
 }
 
 fn post_from_json(record: &str) -> Result<PostRecord, StoreError> {
@@ -815,4 +825,32 @@ fn post_from_hash(h: &HashMap<String, String>) -> Result<PostRecord, StoreError>
         created_at: time("created_at")?
             .ok_or_else(|| StoreError::Other("post without created_at".into()))?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_survives_its_json_form() {
+        let mut post = PostRecord {
+            id: "p1".into(),
+            tenant: "acme".into(),
+            account: "acc \"quoted\" ü".into(),
+            kind: "video".into(),
+            mode: "scheduled".into(),
+            status: "scheduled".into(),
+            schedule_at: DateTime::from_timestamp_millis(1_790_000_000_123),
+            tiktok_url: Some("https://www.tiktok.com/@a/video/1".into()),
+            error: Some("line\nbreak".into()),
+            fingerprint: "fnv1a64:0123456789abcdef".into(),
+            request_id: "req-1".into(),
+            created_at: DateTime::from_timestamp_millis(1_789_000_000_000).unwrap(),
+        };
+        assert_eq!(post_from_json(&post_to_json(&post)).unwrap(), post);
+        post.schedule_at = None;
+        post.tiktok_url = None;
+        post.error = None;
+        assert_eq!(post_from_json(&post_to_json(&post)).unwrap(), post);
+    }
 }
