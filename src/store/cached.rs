@@ -64,10 +64,11 @@ impl Store for CachedStore {
         self.inner.close().await
     }
 
+    // A new record is not cached until something reads it: most are read seldom if ever,
+    // and caching each on its way in cost every create a copy, a cache insert and the memory
+    // of a record that may never be asked for.
     async fn insert_post(&self, post: &PostRecord) -> Result<(), StoreError> {
-        self.inner.insert_post(post).await?;
-        self.posts.insert(post.id.clone(), Arc::new(post.clone()));
-        Ok(())
+        self.inner.insert_post(post).await
     }
 
     async fn post(&self, tenant: &str, id: &str) -> Result<Option<PostRecord>, StoreError> {
@@ -180,9 +181,7 @@ impl Store for CachedStore {
     }
 
     async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
-        self.inner.record_created(post, ttl).await?;
-        self.posts.insert(post.id.clone(), Arc::new(post.clone()));
-        Ok(())
+        self.inner.record_created(post, ttl).await
     }
 }
 
