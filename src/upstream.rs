@@ -94,14 +94,12 @@ impl Upstream {
         account: &str,
         kind: MediaKind,
     ) -> Result<Arc<CreatorInfo>, UpstreamError> {
-        let key = (account.to_owned(), kind);
-        if let Some(entry) = self.creators.get(&key)
-            && entry.0.elapsed() < self.creator_ttl
-        {
-            return Ok(entry.1.clone());
+        if let Some(info) = self.cached_creator_info(account, kind) {
+            return Ok(info);
         }
         let info = Arc::new(self.client.creator_info(ctx, account, kind).await?);
-        self.creators.insert(key, (Instant::now(), info.clone()));
+        self.creators
+            .insert((account.to_owned(), kind), (Instant::now(), info.clone()));
         Ok(info)
     }
 

@@ -299,9 +299,9 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<SlotUsage, StoreError>;
 
-    /// The budget slot, then the content claim, all or nothing: a refusal of either holds
-    /// neither. A backend that can should do it in one round trip; this is every create's
-    /// first store step.
+    /// The budget slot, then the content claim, then (when asked) the upstream budget's unit,
+    /// all or nothing: a refusal of any holds none. A backend that can should do it in one
+    /// round trip; this is every create's first store step.
     async fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError>;
 
     /// Gives what [`Store::hold`] took back: nothing was posted.

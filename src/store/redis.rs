@@ -120,7 +120,7 @@ const GCRA: &str = "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))";
 
 const CLAIM_FN: &str = r#"
 -- A claim is a string: 'P' .. fingerprint while pending, then
--- 'D' .. #fingerprint .. ':' .. fingerprint .. payload once done (`settled_claim`).
+-- 'D' .. #fingerprint .. ':' .. fingerprint .. payload once done (`settle`).
 -- {0, fingerprint, has_payload, payload} for a claim held, nil for none.
 local function read_claim(key)
   local v = redis.pcall('GET', key)
@@ -145,10 +145,15 @@ local function claim(key, fingerprint, ttl)
   return read_claim(key) or {0, '', 0, ''}
 end
 
+-- Marks a held claim done with its payload, kept for ttl from now.
+local function settle(key, fingerprint, payload, ttl)
+  redis.call('SET', key, 'D' .. #fingerprint .. ':' .. fingerprint .. payload, 'XX', 'PX', ttl)
+end
+
 local function complete(key, payload, ttl)
   local held = read_claim(key)
   if not held then return 0 end
-  redis.call('SET', key, 'D' .. #held[2] .. ':' .. held[2] .. payload, 'PX', ttl)
+  settle(key, held[2], payload, ttl)
   return 1
 end
 "#;
@@ -211,20 +216,14 @@ return r
 "#;
 
 /// A create's last step in one round trip: the record, then the content claim settled with
-/// the post's id (written whole: the fingerprint is the client's to give). KEYS: post, index,
-/// claim. ARGV: index member, oldest member kept, retention, record, settled claim, claim ttl.
+/// the post's id (the fingerprint is the record's, so the claim need not be read first).
+/// KEYS: post, index, claim. ARGV: index member, oldest member kept, retention, record,
+/// fingerprint, post id, claim ttl.
 const RECORD: &str = r#"
 if insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) == 0 then return 0 end
-redis.call('SET', KEYS[3], ARGV[5], 'XX', 'PX', ARGV[6])
+settle(KEYS[3], ARGV[5], ARGV[6], ARGV[7])
 return 1
 "#;
-
-/// A done claim's string, as `CLAIM_FN` reads it.
-fn settled_claim(fingerprint: &str, payload: &[u8]) -> Vec<u8> {
-    let mut value = format!("D{}:{fingerprint}", fingerprint.len()).into_bytes();
-    value.extend_from_slice(payload);
-    value
-}
 
 fn script(functions: &[&str], body: &str) -> Script {
     Script::new(&format!("{}\n{body}", functions.concat()))
@@ -296,7 +295,7 @@ impl RedisStore {
             reserve: script(&[RESERVE_FN], RESERVE),
             exhaust: Script::new(EXHAUST),
             hold: script(&[RESERVE_FN, CLAIM_FN, GCRA_FN], HOLD),
-            record: script(&[INSERT_FN], RECORD),
+            record: script(&[INSERT_FN, CLAIM_FN], RECORD),
         })
     }
 
@@ -672,7 +671,6 @@ impl Store for RedisStore {
     async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
         let claim = Some((
             claim_key(&content_scope(&post.account), &post.fingerprint),
-            settled_claim(&post.fingerprint, post.id.as_bytes()),
             ttl,
         ));
         let inserted: i64 = post_invocation(&self.record, post, claim)
@@ -692,17 +690,17 @@ fn optional_millis(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
-/// The `insert` script's keys and arguments for a post; `claim` (key, settled value, ttl) adds
-/// what `record` needs to settle the content claim with the post's id.
+/// The `insert` script's keys and arguments for a post; `claim` (key, ttl) adds what `record`
+/// needs to settle the content claim with the post's id.
 fn post_invocation<'a>(
     script: &'a Script,
     p: &PostRecord,
-    claim: Option<(String, Vec<u8>, Duration)>,
+    claim: Option<(String, Duration)>,
 ) -> redis::ScriptInvocation<'a> {
     let oldest_kept = Utc::now() - RETENTION;
     let mut invocation = script.prepare_invoke();
     invocation.key(post_key(&p.id)).key(index_key(&p.tenant));
-    if let Some((key, _, _)) = &claim {
+    if let Some((key, _)) = &claim {
         invocation.key(key);
     }
     invocation
@@ -710,8 +708,11 @@ fn post_invocation<'a>(
         .arg(format!("{:013}:", oldest_kept.timestamp_millis().max(0)))
         .arg(millis_u64(RETENTION))
         .arg(post_to_json(p));
-    if let Some((_, value, ttl)) = claim {
-        invocation.arg(value).arg(millis_u64(ttl).max(1));
+    if let Some((_, ttl)) = claim {
+        invocation
+            .arg(&p.fingerprint)
+            .arg(&p.id)
+            .arg(millis_u64(ttl).max(1));
     }
     invocation
 }
