@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod pipeline;
 pub mod posts;
 pub mod routes;
+pub mod sandbox;
 pub mod store;
 pub mod telemetry;
 pub mod tiktok;

@@ -10,8 +10,8 @@ use dashmap::DashMap;
 
 use crate::config::{Config, Secret};
 use crate::metrics::Metrics;
+use crate::sandbox::{self, Sandbox, SandboxOptions};
 use crate::tiktok::{CreatorConstraints, PrivacyLevel};
-use crate::zernio::sandbox::{self, Sandbox, SandboxOptions};
 use crate::zernio::{
     CallContext, ClientConfig, CreatorInfo, MediaKind, UpstreamError, ZernioClient,
 };

@@ -14,7 +14,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tiktok_gateway::zernio::sandbox::{self, Clock, Sandbox, SandboxOptions};
+use tiktok_gateway::sandbox::{self, Clock, Sandbox, SandboxOptions};
 use tiktok_gateway::zernio::{
     AnalyticsQuery, CallContext, ClientConfig, ListPosts, MediaKind, NoopObserver, PlatformState,
     PostStatus, PresignRequest, UpstreamKind, WebhookSettings, ZernioClient,

@@ -1,14 +1,13 @@
 //! Zernio, the upstream the gateway publishes through: a typed HTTP client ([`ZernioClient`]),
 //! Zernio's wire shapes ([`types`]), the mapping of every upstream failure to a stable kind
-//! ([`UpstreamError`]), and an in-process simulated Zernio ([`sandbox`]) served when no
-//! `ZERNIO_API_KEY` is set.
+//! ([`UpstreamError`]). The simulated Zernio served when no key is set is a server of its own:
+//! `crate::sandbox`.
 //!
 //! The client knows nothing of tenants and decides no policy: routes call it, and choose what a
 //! failure means for the caller (status codes live in the main crate's `error.rs`).
 
 pub mod client;
 pub mod errors;
-pub mod sandbox;
 pub mod types;
 
 pub use client::{CallContext, ClientConfig, NoopObserver, Observer, ZernioClient};

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::super::types::{
+use crate::zernio::types::{
     PlatformState, PlatformStatus, Post, PostStatus, bool_at, parse_time_str, str_at,
 };
 
