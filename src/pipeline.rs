@@ -19,8 +19,8 @@ use crate::zernio::{self, CallContext, MediaKind, UpstreamError, UpstreamKind};
 
 /// TikTok's window for the daily cap and for duplicate content.
 pub const DAY: Duration = crate::store::BUDGET_WINDOW;
-/// The metadata key that tags every create with the gateway's request id, so that a create
-/// whose answer was lost can be found instead of sent again.
+/// The metadata key that tags every create with the id the gateway minted for it, so that a
+/// create whose answer was lost can be found instead of sent again.
 pub const REQUEST_TAG: &str = "gateway_request_id";
 
 /// One request to create a post.
@@ -83,15 +83,22 @@ pub async fn prepare(
 }
 
 /// The key Zernio de-duplicates this create on: the caller's key scoped to its tenant (so a
-/// retry after an upstream failure cannot post twice), else this request's id.
-fn upstream_idempotency_key(tenant: &str, request: &CreateRequest<'_>) -> String {
+/// retry after an upstream failure cannot post twice), else the create's own id, minted here.
+/// Never a caller's request id: two tenants, or two posts, may send the same one.
+fn upstream_idempotency_key(tenant: &str, request: &CreateRequest<'_>, create_id: &str) -> String {
     match request.idempotency_key {
         Some(key) => {
             let digest = Sha256::digest(format!("{tenant}\0{key}").as_bytes());
             format!("tgw-{}", hex::encode(&digest[..16]))
         }
-        None => request.request_id.to_owned(),
+        None => create_id.to_owned(),
     }
+}
+
+/// The id the gateway gives a create: its budget slot, its tag in Zernio's metadata (found by it
+/// when the answer is lost) and Zernio's idempotency key when the caller gave none.
+fn mint_create_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn tag(payload: &mut Value, request_id: &str) {
@@ -149,6 +156,7 @@ pub async fn create(
     let account = post.account().to_owned();
     let lane = Lane::for_mode(post.mode());
     let now = Utc::now();
+    let create_id = mint_create_id();
 
     // The daily budget and the duplicate guard before anything else: a post over the budget
     // or already sent must not reach TikTok at all. One atomic store step, so two identical
@@ -159,7 +167,7 @@ pub async fn create(
         state,
         account: account.clone(),
         lane,
-        slot: request.request_id.to_owned(),
+        slot: create_id.clone(),
         fingerprint: fingerprint.clone(),
     };
     let decision = state
@@ -167,7 +175,7 @@ pub async fn create(
         .hold(&CreateHold {
             account: &account,
             lane,
-            slot: request.request_id,
+            slot: &create_id,
             limit: tenant.daily_posts_per_account,
             window: DAY,
             now,
@@ -203,11 +211,11 @@ pub async fn create(
         }
     }
 
-    tag(&mut payload, request.request_id);
+    tag(&mut payload, &create_id);
     let ctx = CallContext {
         request_id: request.request_id,
     };
-    let key = upstream_idempotency_key(&tenant.id, &request);
+    let key = upstream_idempotency_key(&tenant.id, &request, &create_id);
     let sent_at = Utc::now();
     let outcome = match state
         .upstream
@@ -221,17 +229,46 @@ pub async fn create(
     let (upstream_status, upstream_post) = match outcome {
         Ok(ok) => ok,
         Err(e) => {
-            let e = recover(state, &ctx, &account, request.request_id, sent_at, e).await;
+            let e = recover(state, &ctx, &account, &create_id, sent_at, e).await;
             match e {
                 Ok(found) => (200, found),
                 Err(e) => {
-                    return Err(failed(state, caller, &post, &held, e, request.request_id).await);
+                    return Err(failed(state, caller, &post, &held, e, &create_id).await);
                 }
             }
         }
     };
 
-    let record = record_of(caller, &post, &upstream_post, request.request_id, now);
+    // A 200 is Zernio's replay of a post it already made (same idempotency key): recorded
+    // once, answered as the original, and this create's own slot given back.
+    if upstream_status == 200
+        && let Some(existing) = state.store.post_by_id(&upstream_post.id).await?
+    {
+        if existing.tenant != tenant.id {
+            tracing::error!(post = %existing.id, "Zernio replayed a post another tenant recorded");
+            held.release().await;
+            return Err(ApiError::Upstream(UpstreamError::new(
+                UpstreamKind::Conflict,
+                "Zernio answered with a post this gateway recorded for someone else",
+            )));
+        }
+        if existing.fingerprint == fingerprint {
+            // Settles this create's pending content claim with the original post.
+            state.store.record_created(&existing, DAY).await?;
+            if let Err(e) = state.store.release_slot(&account, lane, &create_id).await {
+                tracing::warn!(error = %e, "could not release a replayed create's budget slot");
+            }
+        } else {
+            held.release().await;
+        }
+        return Ok(Created {
+            record: existing,
+            post: upstream_post,
+            warnings,
+            upstream_status,
+        });
+    }
+    let record = record_of(caller, &post, &upstream_post, &create_id, now);
     state.store.record_created(&record, DAY).await?;
     state.metrics.post(post.kind(), post.mode(), "created");
     Ok(Created {
@@ -242,12 +279,12 @@ pub async fn create(
     })
 }
 
-/// A create whose answer was lost is never sent again: it is looked up by its request tag.
+/// A create whose answer was lost is never sent again: it is looked up by its tag.
 async fn recover(
     state: &AppState,
     ctx: &CallContext<'_>,
     account: &str,
-    request_id: &str,
+    create_id: &str,
     sent_at: DateTime<Utc>,
     error: UpstreamError,
 ) -> Result<zernio::Post, UpstreamError> {
@@ -258,7 +295,7 @@ async fn recover(
     match state
         .upstream
         .client
-        .find_post_by_metadata(ctx, account, REQUEST_TAG, request_id, since)
+        .find_post_by_metadata(ctx, account, REQUEST_TAG, create_id, since)
         .await
     {
         Ok(Some(post)) => {

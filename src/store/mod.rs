@@ -320,7 +320,8 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     }
 
     /// Records a created post and settles its content claim with the post's id: every
-    /// create's last store step, in one round trip where the backend can.
+    /// create's last store step, in one round trip where the backend can. A post recorded
+    /// already (Zernio's replay of a create) is kept as it was; its claim is settled all the same.
     async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError>;
 }
 

@@ -161,7 +161,8 @@ fn insert(conn: &Connection, p: &PostRecord) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO posts (id, tenant, account, kind, mode, status, schedule_at, tiktok_url, \
          error, fingerprint, request_id, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+         ON CONFLICT (id) DO NOTHING",
     )?
     .execute(rusqlite::params![
         p.id,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -68,7 +68,9 @@ impl fmt::Debug for ClientConfig {
     }
 }
 
-/// Per-call context: the caller's request id, sent as `x-request-id`.
+/// Per-call context: the caller's request id, for logs and correlation only. Zernio gets a
+/// fresh UUID as `x-request-id` for every logical call, because it de-duplicates creates on that
+/// header: a caller's id reused for two posts would make Zernio answer the first post for both.
 #[derive(Debug, Clone, Copy)]
 pub struct CallContext<'a> {
     pub request_id: &'a str,
@@ -191,8 +193,9 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn iso(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+/// A `format: date` query value.
+fn day(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
 }
 
 /// One request to make.
@@ -239,9 +242,10 @@ impl Answer {
     }
 }
 
-/// `{post}` or, in older answers, the post itself at the top level.
+/// `{post}`, `{existingPost}` (an older answer's idempotent replay) or, in older answers, the
+/// post itself at the top level.
 fn post_of(v: &Value) -> Option<Post> {
-    match v.get("post") {
+    match v.get("post").or_else(|| v.get("existingPost")) {
         Some(p) if p.is_object() => Some(Post::from(p.clone())),
         _ if v.get("_id").is_some() || v.get("id").is_some() => Some(Post::from(v.clone())),
         _ => None,
@@ -397,10 +401,13 @@ impl ZernioClient {
             q.push(("accountId", a.clone()));
         }
         if let Some(t) = &query.from_date {
-            q.push(("fromDate", iso(t)));
+            q.push(("fromDate", day(t)));
         }
         if let Some(t) = &query.to_date {
-            q.push(("toDate", iso(t)));
+            q.push(("toDate", day(t)));
+        }
+        if let Some(sort) = query.sort_by {
+            q.push(("sortBy", sort.to_owned()));
         }
         let answer = self
             .send(ctx, self.get("list_posts", &["v1", "posts"], &q))
@@ -618,7 +625,7 @@ impl ZernioClient {
     }
 
     /// Finds a post the gateway created with `metadata.<key> == value`, paging through
-    /// `GET /v1/posts?accountId=..&fromDate=since` newest first. Used after a create timed out:
+    /// `GET /v1/posts?accountId=..&fromDate=<since's day>&sortBy=created-desc`. Used after a create timed out:
     /// the create is never re-sent; the gateway looks for it instead. Looks at most at
     /// 20 pages of 100, far beyond a creator's daily cap.
     pub async fn find_post_by_metadata(
@@ -635,6 +642,8 @@ impl ZernioClient {
                 limit: Some(FIND_PAGE_SIZE),
                 account_id: Some(account_id.to_string()),
                 from_date: Some(since),
+                // Newest first, so the post just made is on the first page.
+                sort_by: Some("created-desc"),
                 ..ListPosts::default()
             };
             let found = self.list_posts(ctx, &query).await?;
@@ -690,9 +699,12 @@ impl ZernioClient {
         } else {
             0
         };
+        // One id for every attempt of this call, so that Zernio sees a retried read as the same
+        // request, and a new one for the next call.
+        let upstream_id = uuid::Uuid::new_v4().to_string();
         let mut attempt = 0;
         loop {
-            match self.attempt(ctx, &call).await {
+            match self.attempt(ctx, &call, &upstream_id).await {
                 Err(e) if attempt < retries && retryable(&e) => {
                     attempt += 1;
                     let step = BACKOFF_BASE * 2u32.pow(attempt - 1);
@@ -715,6 +727,7 @@ impl ZernioClient {
         &self,
         ctx: &CallContext<'_>,
         call: &Call<'_>,
+        upstream_id: &str,
     ) -> Result<Answer, UpstreamError> {
         let inner = &self.inner;
         if let Some(wait) = self.paused_for() {
@@ -735,9 +748,7 @@ impl ZernioClient {
             .request(call.method.clone(), call.url.clone())
             .header(AUTHORIZATION, inner.auth.clone())
             .header(ACCEPT, "application/json");
-        if let Ok(rid) = HeaderValue::from_str(ctx.request_id)
-            && !ctx.request_id.is_empty()
-        {
+        if let Ok(rid) = HeaderValue::from_str(upstream_id) {
             req = req.header("x-request-id", rid);
         }
         if let Some(key) = call.idempotency_key {
@@ -769,6 +780,8 @@ impl ZernioClient {
         match &result {
             Ok(a) => tracing::debug!(
                 endpoint = call.endpoint,
+                request_id = ctx.request_id,
+                upstream_request_id = upstream_id,
                 status = a.status,
                 zernio_request_id = a.request_id.as_deref(),
                 seconds,
@@ -776,6 +789,8 @@ impl ZernioClient {
             ),
             Err(e) => tracing::info!(
                 endpoint = call.endpoint,
+                request_id = ctx.request_id,
+                upstream_request_id = upstream_id,
                 status = e.status,
                 code = e.code(),
                 zernio_request_id = e.zernio_request_id.as_deref(),

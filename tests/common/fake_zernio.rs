@@ -31,6 +31,9 @@ pub struct Reply {
     pub body: Value,
     /// Wait this long before answering (to provoke the gateway's timeout).
     pub delay: Option<Duration>,
+    /// A create scripted with this still makes its post, as Zernio does when only its answer
+    /// is lost (late, reset, or replaced by a proxy's error).
+    pub creates: bool,
 }
 
 impl Reply {
@@ -40,7 +43,14 @@ impl Reply {
             headers: vec![("x-request-id", "zr-req-1".to_owned())],
             body,
             delay: None,
+            creates: false,
         }
+    }
+
+    /// The post is made all the same (see [`Reply::creates`]).
+    pub fn created_anyway(mut self) -> Reply {
+        self.creates = true;
+        self
     }
 
     pub fn header(mut self, name: &'static str, value: &str) -> Reply {
@@ -157,6 +167,10 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         .get_mut(endpoint)
         .and_then(VecDeque::pop_front);
     if let Some(reply) = scripted {
+        if reply.creates && endpoint == "create" {
+            let n = inner.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+            lock(&inner.posts).push(post_from_create(&format!("post_{n}"), &body));
+        }
         if let Some(delay) = reply.delay {
             tokio::time::sleep(delay).await;
         }

@@ -1,0 +1,203 @@
+//! The edges where Zernio's published contract (its OpenAPI 1.444.0) differs from the first
+//! model of it, black-box against the fake: request ids and idempotency keys the gateway mints,
+//! Zernio's replays, the kinds of 429, account-state failures, and the look-up after an
+//! ambiguous create. Each test is named for the behaviour it holds.
+
+mod common;
+
+use common::fake_zernio::Reply;
+use common::*;
+use serde_json::{Value, json};
+
+fn video(account: &str, caption: &str) -> Value {
+    json!({
+        "account": account,
+        "caption": caption,
+        "video": {"url": "https://cdn.example.com/sunset-video.mp4"},
+        "privacy": "public",
+        "allow_comment": true, "allow_duet": true, "allow_stitch": true,
+        "consent": {"content_preview_confirmed": true, "express_consent_given": true}
+    })
+}
+
+fn header(recorded: &common::fake_zernio::Recorded, name: &str) -> String {
+    recorded
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn create_with_request_id(
+    gw: &TestGateway,
+    key: &str,
+    request_id: &str,
+    body: &Value,
+) -> reqwest::Response {
+    gw.client
+        .post(gw.url("/v1/tiktok/posts"))
+        .bearer_auth(key)
+        .header("x-request-id", request_id)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A tenant whose accounts may post three times a day, for the cap tests.
+fn capped_tenant() -> String {
+    format!(
+        r#"
+[[tenants]]
+id = "capped"
+accounts = ["acc_nobody"]
+daily_posts_per_account = 3
+
+[[tenants.api_keys]]
+id = "capped"
+sha256 = "{}"
+scopes = ["posts:write", "posts:read"]
+"#,
+        sha256_hex(CAPPED_KEY)
+    )
+}
+
+const CAPPED_KEY: &str = "tgw_capped-tenant-key-000000000000000000000000";
+
+#[tokio::test]
+async fn one_caller_request_id_on_two_posts_makes_two_posts() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let first = create_with_request_id(&gw, ACME_KEY, "same-id", &video("acc_a1", "one")).await;
+    assert_eq!(first.status(), 201);
+    let second = create_with_request_id(&gw, ACME_KEY, "same-id", &video("acc_a1", "two")).await;
+    assert_eq!(second.status(), 201, "{:?}", second.text().await);
+    // Another tenant reusing the id posts too.
+    let other = create_with_request_id(&gw, GLOBEX_KEY, "same-id", &video("acc_b1", "one")).await;
+    assert_eq!(other.status(), 201);
+
+    let creates = fake.calls("create");
+    assert_eq!(creates.len(), 3);
+    let ids: std::collections::HashSet<String> =
+        creates.iter().map(|r| header(r, "x-request-id")).collect();
+    let keys: std::collections::HashSet<String> = creates
+        .iter()
+        .map(|r| header(r, "idempotency-key"))
+        .collect();
+    assert_eq!(ids.len(), 3, "a fresh x-request-id per create: {ids:?}");
+    assert_eq!(
+        keys.len(),
+        3,
+        "a fresh idempotency key per create: {keys:?}"
+    );
+    assert!(!ids.contains("same-id") && !keys.contains("same-id"));
+    // The caller's id is still what the gateway answers with, for correlation.
+    let listed: Value = gw
+        .get_with_key("/v1/tiktok/posts", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn a_reused_request_id_never_frees_another_posts_budget_slot() {
+    let (gw, fake) = TestGateway::with_fake(&capped_tenant()).await;
+    for i in 0..3 {
+        let r = create_with_request_id(
+            &gw,
+            CAPPED_KEY,
+            "reused",
+            &video("acc_nobody", &format!("post {i}")),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+    }
+    // Refused creates under the same id: over the cap, and a duplicate. Neither may give back
+    // a slot that belongs to a post that exists.
+    for caption in ["post 0", "post 3"] {
+        let r =
+            create_with_request_id(&gw, CAPPED_KEY, "reused", &video("acc_nobody", caption)).await;
+        assert!(matches!(r.status().as_u16(), 409 | 429), "{}", r.status());
+    }
+    let fourth =
+        create_with_request_id(&gw, CAPPED_KEY, "reused", &video("acc_nobody", "post 4")).await;
+    let body = problem(fourth, 429).await;
+    assert_eq!(body["code"], "daily_limit_reached");
+    assert_eq!(
+        fake.calls("create").len(),
+        3,
+        "the cap held: three posts reached Zernio"
+    );
+}
+
+#[tokio::test]
+async fn zernios_replay_of_a_recorded_post_answers_it_once_and_never_5xx() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let first = gw
+        .post_json("/v1/tiktok/posts", ACME_KEY, &video("acc_a1", "original"))
+        .await;
+    assert_eq!(first.status(), 201);
+    let original = fake.calls("create")[0].body.clone();
+    let post = json!({
+        "_id": "post_1", "content": original["content"], "status": "published",
+        "mediaItems": original["mediaItems"],
+        "platforms": [{"platform": "tiktok", "accountId": "acc_a1", "status": "published",
+                       "platformPostUrl": "https://www.tiktok.com/@creator/video/1"}],
+        "createdAt": chrono::Utc::now().to_rfc3339()
+    });
+    // Zernio answers 200 with the original post (its replay), in the current and the older
+    // member name.
+    fake.script(
+        "create",
+        Reply::json(200, json!({"message": "Post already exists", "post": post})),
+    );
+    fake.script(
+        "create",
+        Reply::json(
+            200,
+            json!({"message": "Post already exists", "existingPost": post}),
+        ),
+    );
+    for caption in ["retried", "retried again"] {
+        let r = gw
+            .post_json("/v1/tiktok/posts", ACME_KEY, &video("acc_a1", caption))
+            .await;
+        assert_eq!(r.status(), 201, "{caption}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["id"], "post_1");
+    }
+    let listed: Value = gw
+        .get_with_key("/v1/tiktok/posts", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["post_1"], "recorded once");
+    // The replays took no daily slot of their own.
+    let accounts: Value = gw
+        .get_with_key("/v1/tiktok/accounts", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let a1 = accounts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "acc_a1")
+        .cloned()
+        .unwrap();
+    assert_eq!(a1["posts"]["used"], 1, "{a1}");
+}
