@@ -81,9 +81,9 @@ async fn a_video_post_reaches_zernio_exactly_once_as_the_reference_body() {
     // The caller's request id stays with the gateway: Zernio gets a fresh UUID for the call and,
     // with no Idempotency-Key from the caller, the create's own minted id as its key and tag.
     let upstream_id = header(sent, "x-request-id");
-    assert!(uuid::Uuid::parse_str(&upstream_id).is_ok(), "{upstream_id}");
+    assert!(uuid::Uuid::parse_str(upstream_id).is_ok(), "{upstream_id}");
     let minted = header(sent, "idempotency-key");
-    assert!(uuid::Uuid::parse_str(&minted).is_ok(), "{minted}");
+    assert!(uuid::Uuid::parse_str(minted).is_ok(), "{minted}");
     assert_ne!(upstream_id, minted);
     assert_eq!(sent.body["metadata"]["gateway_request_id"], minted);
     assert_eq!(
