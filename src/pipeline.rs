@@ -22,6 +22,8 @@ pub const DAY: Duration = crate::store::BUDGET_WINDOW;
 /// The metadata key that tags every create with the id the gateway minted for it, so that a
 /// create whose answer was lost can be found instead of sent again.
 pub const REQUEST_TAG: &str = "gateway_request_id";
+/// How long an account waits after Zernio's velocity cap when its 429 names no `Retry-After`.
+const VELOCITY_HOLD: Duration = Duration::from_secs(600);
 
 /// One request to create a post.
 pub struct CreateRequest<'a> {
@@ -73,7 +75,15 @@ pub async fn prepare(
         None => {
             // A look-up that calls Zernio spends a unit of the upstream budget.
             limits::upstream::spend(state, &caller.tenant.id).await?;
-            state.upstream.creator_info(&ctx, account, kind).await?
+            match state.upstream.creator_info(&ctx, account, kind).await {
+                Ok(info) => info,
+                // Creator info answers 429 when the creator reached TikTok's daily limit.
+                Err(e) if e.kind == UpstreamKind::DailyLimitReached => {
+                    let lane = Lane::for_post(checked.post().kind(), checked.post().mode());
+                    return Err(exhausted(state, &caller.tenant.id, account, lane, e).await);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     let constraints = upstream::constraints(&info);
@@ -154,9 +164,21 @@ pub async fn create(
     .await?;
     let tenant = &caller.tenant;
     let account = post.account().to_owned();
-    let lane = Lane::for_mode(post.mode());
+    let lane = Lane::for_post(post.kind(), post.mode());
+    let limit = tenant.daily_limit(&account, lane);
     let now = Utc::now();
     let create_id = mint_create_id();
+
+    // An account Zernio's velocity cap holds is refused without a call.
+    if let Some(wait) = state.upstream.account_held_for(&account) {
+        let mut e = UpstreamError::new(
+            UpstreamKind::AccountVelocityLimited,
+            "Zernio's hourly posting limit for this account was reached",
+        );
+        e.retry_after = Some(wait);
+        state.metrics.limit_refused(&tenant.id, "velocity");
+        return Err(ApiError::Upstream(e));
+    }
 
     // The daily budget and the duplicate guard before anything else: a post over the budget
     // or already sent must not reach TikTok at all. One atomic store step, so two identical
@@ -176,7 +198,7 @@ pub async fn create(
             account: &account,
             lane,
             slot: &create_id,
-            limit: tenant.daily_posts_per_account,
+            limit,
             window: DAY,
             now,
             fingerprint: &fingerprint,
@@ -185,11 +207,11 @@ pub async fn create(
         })
         .await?;
     match decision {
-        HoldDecision::Held { used } => state.metrics.budget_remaining(
-            &account,
-            lane.as_str(),
-            tenant.daily_posts_per_account.saturating_sub(used),
-        ),
+        HoldDecision::Held { used } => {
+            state
+                .metrics
+                .budget_remaining(&account, lane.as_str(), limit.saturating_sub(used))
+        }
         HoldDecision::Full { retry_at } => {
             state.metrics.budget_remaining(&account, lane.as_str(), 0);
             state.metrics.limit_refused(&tenant.id, "daily");
@@ -326,25 +348,16 @@ async fn failed(
         UpstreamKind::Timeout => {}
         UpstreamKind::DailyLimitReached => {
             held.release().await;
-            let usage = state
-                .store
-                .slot_usage(&held.account, held.lane, DAY, Utc::now())
-                .await
-                .ok();
-            let until = usage
-                .and_then(|u| u.frees_at)
-                .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(24));
-            if let Err(e) = state
-                .store
-                .mark_exhausted(&held.account, held.lane, until)
-                .await
-            {
-                tracing::warn!(error = %e, "could not mark the account exhausted");
-            }
-            state.metrics.limit_refused(&caller.tenant.id, "daily");
-            // Zernio's own answer, kept (its request id and message), told when to come back.
+            return exhausted(state, &caller.tenant.id, &held.account, held.lane, error).await;
+        }
+        UpstreamKind::AccountVelocityLimited => {
+            // Nothing was posted; the account waits, nobody else does.
+            held.release().await;
             let mut error = error;
-            error.retry_after = (until - Utc::now()).to_std().ok();
+            let wait = error.retry_after.unwrap_or(VELOCITY_HOLD);
+            state.upstream.hold_account(&held.account, wait);
+            error.retry_after = Some(wait);
+            state.metrics.limit_refused(&caller.tenant.id, "velocity");
             return ApiError::Upstream(error);
         }
         _ => {
@@ -360,6 +373,33 @@ async fn failed(
             }
         }
     }
+    ApiError::Upstream(error)
+}
+
+/// Zernio said the account reached TikTok's daily cap: the account is marked exhausted for the
+/// lane until its oldest post leaves the window, so the next create is refused without a call.
+pub async fn exhausted(
+    state: &AppState,
+    tenant: &str,
+    account: &str,
+    lane: Lane,
+    error: UpstreamError,
+) -> ApiError {
+    let usage = state
+        .store
+        .slot_usage(account, lane, DAY, Utc::now())
+        .await
+        .ok();
+    let until = usage
+        .and_then(|u| u.frees_at)
+        .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(24));
+    if let Err(e) = state.store.mark_exhausted(account, lane, until).await {
+        tracing::warn!(error = %e, "could not mark the account exhausted");
+    }
+    state.metrics.limit_refused(tenant, "daily");
+    // Zernio's own answer, kept (its request id and message), told when to come back.
+    let mut error = error;
+    error.retry_after = (until - Utc::now()).to_std().ok();
     ApiError::Upstream(error)
 }
 

@@ -256,8 +256,8 @@ async fn every_native_endpoint_reaches_the_right_upstream_call() {
         .map(|a| a["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["acc_a1", "acc_a2"], "only the tenant's accounts");
-    assert_eq!(accounts["items"][0]["posts"]["used"], 1);
-    assert_eq!(accounts["items"][0]["posts"]["remaining"], 14);
+    assert_eq!(accounts["items"][0]["videos"]["used"], 1);
+    assert_eq!(accounts["items"][0]["videos"]["remaining"], 14);
     assert_eq!(accounts["items"][1]["needs_reconnection"], true);
     assert_eq!(fake.calls("accounts")[0].query, "platform=tiktok");
 
@@ -378,7 +378,7 @@ async fn upstream_failures_map_to_stable_codes() {
                 400,
                 json!({"error": "Missing required TikTok permissions. Please reconnect with all required scopes.", "type": "platform_error"}),
             ),
-            502,
+            409,
             "missing_permissions",
         ),
         (
@@ -386,7 +386,7 @@ async fn upstream_failures_map_to_stable_codes() {
                 403,
                 json!({"error": "Account disconnected", "code": "ACCOUNT_DISCONNECTED", "type": "permission_error"}),
             ),
-            502,
+            409,
             "account_disconnected",
         ),
         (

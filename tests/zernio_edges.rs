@@ -199,5 +199,251 @@ async fn zernios_replay_of_a_recorded_post_answers_it_once_and_never_5xx() {
         .find(|a| a["id"] == "acc_a1")
         .cloned()
         .unwrap();
-    assert_eq!(a1["posts"]["used"], 1, "{a1}");
+    assert_eq!(a1["videos"]["used"], 1, "{a1}");
+}
+
+fn photos(account: &str, title: &str) -> Value {
+    json!({
+        "account": account,
+        "title": title,
+        "photos": [{"url": "https://cdn.example.com/p1.jpg"}, {"url": "https://cdn.example.com/p2.jpg"}],
+        "privacy": "public",
+        "allow_comment": true,
+        "consent": {"content_preview_confirmed": true, "express_consent_given": true}
+    })
+}
+
+#[tokio::test]
+async fn a_daily_cap_429_on_create_marks_only_that_account() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    fake.script(
+        "create",
+        Reply::json(
+            429,
+            json!({"error": "TikTok daily posting limit reached for this account", "details": {"platform": "tiktok"}}),
+        ),
+    );
+    let body = problem(
+        gw.post_json("/v1/tiktok/posts", ACME_KEY, &video("acc_a1", "one"))
+            .await,
+        429,
+    )
+    .await;
+    assert_eq!(body["code"], "daily_limit_reached");
+    // Marked: the next create is refused without a call, and Zernio is not paused for others.
+    let again = gw
+        .post_json("/v1/tiktok/posts", ACME_KEY, &video("acc_a1", "two"))
+        .await;
+    assert_eq!(problem(again, 429).await["code"], "daily_limit_reached");
+    assert_eq!(fake.calls("create").len(), 1);
+    let other = gw
+        .post_json("/v1/tiktok/posts", ACME_KEY, &video("acc_a2", "two"))
+        .await;
+    assert_eq!(other.status(), 201);
+}
+
+#[tokio::test]
+async fn a_creator_info_429_is_the_daily_cap_and_marks_the_account() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    // The spec's own example for creator-info's 429.
+    fake.script(
+        "creator_info",
+        Reply::json(
+            429,
+            json!({"error": "TikTok creator has reached the daily posting limit. Please try again later."}),
+        ),
+    );
+    let body = problem(
+        gw.post_json("/v1/tiktok/posts", ACME_KEY, &video("acc_a1", "one"))
+            .await,
+        429,
+    )
+    .await;
+    assert_eq!(body["code"], "daily_limit_reached");
+    assert!(fake.calls("create").is_empty());
+    let accounts: Value = gw
+        .get_with_key("/v1/tiktok/accounts", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let a1 = &accounts["items"][0];
+    assert_eq!(a1["id"], "acc_a1");
+    assert_eq!(a1["videos"]["remaining"], 0, "{a1}");
+    assert!(a1["videos"]["exhausted_until"].is_string(), "{a1}");
+    // Nothing paused: another account's look-up goes out.
+    let other = gw
+        .post_json("/v1/tiktok/posts", ACME_KEY, &video("acc_a2", "one"))
+        .await;
+    assert_eq!(other.status(), 201);
+}
+
+#[tokio::test]
+async fn the_velocity_cap_holds_one_account_and_nobody_else() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    fake.script(
+        "create",
+        Reply::json(
+            429,
+            json!({"error": "Velocity limit exceeded: at most 25 posts per hour for this account", "details": {"limit": 25, "window": "1h"}}),
+        )
+        .header("retry-after", "120"),
+    );
+    let refused = gw
+        .post_json("/v1/tiktok/posts", ACME_KEY, &video("acc_a1", "one"))
+        .await;
+    assert_eq!(refused.headers()["retry-after"], "120");
+    assert_eq!(
+        problem(refused, 429).await["code"],
+        "account_velocity_limited"
+    );
+    // Held locally: no second call for this account.
+    let held = gw
+        .post_json("/v1/tiktok/posts", ACME_KEY, &video("acc_a1", "two"))
+        .await;
+    let wait: u64 = held.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=120).contains(&wait), "{wait}");
+    assert_eq!(problem(held, 429).await["code"], "account_velocity_limited");
+    assert_eq!(fake.calls("create").len(), 1);
+    // Other accounts and other tenants are not paused.
+    let other = gw
+        .post_json("/v1/tiktok/posts", GLOBEX_KEY, &video("acc_b1", "one"))
+        .await;
+    assert_eq!(other.status(), 201);
+    let same_tenant = gw
+        .post_json("/v1/tiktok/posts", ACME_KEY, &video("acc_a2", "one"))
+        .await;
+    assert_eq!(same_tenant.status(), 201);
+}
+
+#[tokio::test]
+async fn the_api_rate_limit_pauses_the_key_for_at_most_the_configured_maximum() {
+    let (gw, fake) = TestGateway::with_fake("max_pause_secs = 5").await;
+    fake.script(
+        "accounts",
+        Reply::json(
+            429,
+            json!({"error": "Rate limit exceeded. Please try again later."}),
+        )
+        .header("retry-after", "100000")
+        .header("x-ratelimit-remaining", "0"),
+    );
+    let first = gw.get_with_key("/v1/tiktok/accounts", ACME_KEY).await;
+    assert_eq!(first.headers()["retry-after"], "5");
+    assert_eq!(problem(first, 429).await["code"], "upstream_rate_limited");
+    // Every tenant waits, but only for the capped pause.
+    let other = gw.get_with_key("/v1/tiktok/accounts", GLOBEX_KEY).await;
+    let wait: u64 = other.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&wait), "{wait}");
+    assert_eq!(fake.calls("accounts").len(), 1);
+}
+
+#[tokio::test]
+async fn account_state_failures_are_4xx_with_the_fix_never_5xx() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let cases = [
+        (
+            json!({"error": "Account acc_a1 (tiktok \"x\") is disconnected and cannot be posted to.", "code": "ACCOUNT_DISCONNECTED"}),
+            "account_disconnected",
+        ),
+        (
+            json!({"error": "Account acc_a1 was connected for ads only", "code": "ACCOUNT_NOT_ENABLED_FOR_POSTING"}),
+            "account_not_enabled",
+        ),
+        (
+            json!({"error": "Missing required TikTok permissions. Please reconnect your account."}),
+            "missing_permissions",
+        ),
+    ];
+    for (i, (answer, code)) in cases.into_iter().enumerate() {
+        fake.script("create", Reply::json(403, answer));
+        let r = gw
+            .post_json(
+                "/v1/tiktok/posts",
+                ACME_KEY,
+                &video("acc_a1", &format!("state {i}")),
+            )
+            .await;
+        let body = problem(r, 409).await;
+        assert_eq!(body["code"], code);
+        assert!(
+            body["fix"].as_str().unwrap().contains("onnect")
+                || body["fix"].as_str().unwrap().contains("nable"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn videos_and_photo_posts_are_counted_apart() {
+    let (gw, fake) = TestGateway::with_fake(&capped_tenant()).await;
+    for i in 0..3 {
+        let r = gw
+            .post_json(
+                "/v1/tiktok/posts",
+                CAPPED_KEY,
+                &video("acc_nobody", &format!("v{i}")),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    let fourth = gw
+        .post_json("/v1/tiktok/posts", CAPPED_KEY, &video("acc_nobody", "v3"))
+        .await;
+    assert_eq!(problem(fourth, 429).await["code"], "daily_limit_reached");
+    // The photo lane is still empty.
+    let photo = gw
+        .post_json(
+            "/v1/tiktok/posts",
+            CAPPED_KEY,
+            &photos("acc_nobody", "trip"),
+        )
+        .await;
+    assert_eq!(photo.status(), 201, "{:?}", photo.text().await);
+    assert_eq!(fake.calls("create").len(), 4);
+    let accounts: Value = gw
+        .get_with_key("/v1/tiktok/accounts", CAPPED_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let a = &accounts["items"][0];
+    assert_eq!(a["videos"]["used"], 3, "{a}");
+    assert_eq!(a["videos"]["remaining"], 0, "{a}");
+    assert_eq!(a["photos"]["used"], 1, "{a}");
+    assert_eq!(a["photos"]["limit"], 3, "{a}");
+    assert_eq!(a["drafts"]["used"], 0, "{a}");
+}
+
+#[tokio::test]
+async fn an_account_can_have_its_own_daily_limits() {
+    let tenant = capped_tenant().replace(
+        "daily_posts_per_account = 3\n",
+        "daily_posts_per_account = 3\n[tenants.account_daily_limits.acc_nobody]\nvideos = 1\n",
+    );
+    let (gw, _fake) = TestGateway::with_fake(&tenant).await;
+    let first = gw
+        .post_json("/v1/tiktok/posts", CAPPED_KEY, &video("acc_nobody", "v0"))
+        .await;
+    assert_eq!(first.status(), 201);
+    let second = gw
+        .post_json("/v1/tiktok/posts", CAPPED_KEY, &video("acc_nobody", "v1"))
+        .await;
+    assert_eq!(problem(second, 429).await["code"], "daily_limit_reached");
+    let accounts: Value = gw
+        .get_with_key("/v1/tiktok/accounts", CAPPED_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accounts["items"][0]["videos"]["limit"], 1);
+    assert_eq!(accounts["items"][0]["photos"]["limit"], 3);
 }

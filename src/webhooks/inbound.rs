@@ -330,7 +330,7 @@ pub async fn register_at_zernio(
     url: &str,
     name: &str,
 ) -> anyhow::Result<Value> {
-    use crate::zernio::{CallContext, ClientConfig, NoopObserver, WebhookSettings, ZernioClient};
+    use crate::zernio::{CallContext, NoopObserver, WebhookSettings, ZernioClient};
     let api_key = config.zernio_api_key.as_ref().ok_or_else(|| {
         anyhow::anyhow!("ZERNIO_API_KEY is not set: there is no Zernio account to register at")
     })?;
@@ -350,12 +350,11 @@ pub async fn register_at_zernio(
         );
     }
     let client = ZernioClient::new(
-        ClientConfig {
-            base_url: config.zernio.base_url.clone(),
-            api_key: api_key.expose().to_owned(),
-            connect_timeout: Duration::from_millis(config.zernio.connect_timeout_ms),
-            request_timeout: Duration::from_millis(config.zernio.request_timeout_ms),
-        },
+        crate::upstream::client_config(
+            &config.zernio,
+            config.zernio.base_url.clone(),
+            api_key.expose().to_owned(),
+        ),
         std::sync::Arc::new(NoopObserver),
     )?;
     let settings = WebhookSettings {

@@ -26,9 +26,8 @@ use super::types::{
 const READ_RETRIES: u32 = 2;
 /// First backoff step; each retry doubles it, jittered down to half.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// A `Retry-After` longer than this is taken as this: one bogus header must not stop the gateway
-/// for days.
-const MAX_PAUSE: Duration = Duration::from_secs(3600);
+/// The default cap on the pause after Zernio's API rate limit ([`ClientConfig::max_pause`]).
+const MAX_PAUSE: Duration = Duration::from_secs(60);
 /// `find_post_by_metadata` looks at most at this many pages of this size.
 const FIND_PAGE_SIZE: u32 = 100;
 const FIND_MAX_PAGES: u32 = 20;
@@ -43,16 +42,20 @@ pub struct ClientConfig {
     pub api_key: String,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// The longest a 429 of Zernio's API rate limit holds every call, whatever its
+    /// `Retry-After` says.
+    pub max_pause: Duration,
 }
 
 impl ClientConfig {
-    /// Defaults of 5 s to connect and 30 s per request.
+    /// Defaults of 5 s to connect, 30 s per request and a pause of at most 60 s.
     pub fn new(base_url: Url, api_key: impl Into<String>) -> Self {
         ClientConfig {
             base_url,
             api_key: api_key.into(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            max_pause: MAX_PAUSE,
         }
     }
 }
@@ -64,6 +67,7 @@ impl fmt::Debug for ClientConfig {
             .field("api_key", &"<redacted>")
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("max_pause", &self.max_pause)
             .finish()
     }
 }
@@ -110,6 +114,7 @@ struct Inner {
     /// Unix millis until which no call goes out (0: no pause). Shared by every caller so that a
     /// 429 for one tenant holds all of them, as Zernio's limit is per key.
     paused_until_ms: AtomicU64,
+    max_pause: Duration,
 }
 
 impl fmt::Debug for ZernioClient {
@@ -299,6 +304,7 @@ impl ZernioClient {
                 observer,
                 rate: RateCell::new(),
                 paused_until_ms: AtomicU64::new(0),
+                max_pause: config.max_pause,
             }),
         })
     }
@@ -854,8 +860,9 @@ impl ZernioClient {
     }
 
     /// Holds every call for the 429's `Retry-After` (or, without one, until the window's
-    /// `X-RateLimit-Reset` when nothing remains). A daily-cap 429 never gets here: it concerns
-    /// one creator, not the key.
+    /// `X-RateLimit-Reset` when nothing remains), at most `max_pause`. Only Zernio's API rate
+    /// limit gets here: a daily cap, a velocity cap or a cooldown concerns one account, not the
+    /// key.
     fn pause(&self, err: &mut UpstreamError) {
         let wait = err.retry_after.or_else(|| {
             let info = self.inner.rate.load()?;
@@ -865,7 +872,10 @@ impl ZernioClient {
             (info.reset? - Utc::now()).to_std().ok()
         });
         // The cap applies to the pause only; the error keeps what Zernio said.
-        let Some(wait) = wait.map(|w| w.min(MAX_PAUSE)).filter(|w| !w.is_zero()) else {
+        let Some(wait) = wait
+            .map(|w| w.min(self.inner.max_pause))
+            .filter(|w| !w.is_zero())
+        else {
             return;
         };
         let until = now_ms().saturating_add(wait.as_millis() as u64);
