@@ -129,11 +129,16 @@ struct Held<'a> {
     lane: Lane,
     slot: String,
     fingerprint: String,
+    /// Whether anything is held (a Zernio draft holds nothing).
+    active: bool,
 }
 
 impl Held<'_> {
     /// Nothing was posted: the slot and the duplicate claim are free again.
     async fn release(&self) {
+        if !self.active {
+            return;
+        }
         if let Err(e) = self
             .state
             .store
@@ -165,72 +170,25 @@ pub async fn create(
     let tenant = &caller.tenant;
     let account = post.account().to_owned();
     let lane = Lane::for_post(post.kind(), post.mode());
-    let limit = tenant.daily_limit(&account, lane);
     let now = Utc::now();
     let create_id = mint_create_id();
 
-    // An account Zernio's velocity cap holds is refused without a call.
-    if let Some(wait) = state.upstream.account_held_for(&account) {
-        let mut e = UpstreamError::new(
-            UpstreamKind::AccountVelocityLimited,
-            "Zernio's hourly posting limit for this account was reached",
-        );
-        e.retry_after = Some(wait);
-        state.metrics.limit_refused(&tenant.id, "velocity");
-        return Err(ApiError::Upstream(e));
-    }
-
-    // The daily budget and the duplicate guard before anything else: a post over the budget
-    // or already sent must not reach TikTok at all. One atomic store step, so two identical
-    // posts sent at once are caught too; the post's unit of the upstream budget is taken in it.
+    // A Zernio draft reaches no TikTok yet: it takes no daily slot and no content claim (a
+    // draft must not stop its own publication as a duplicate), only its upstream unit.
+    let reaches_tiktok = post.reaches_tiktok();
     let fingerprint = post.content_fingerprint();
-    let upstream_charge = limits::upstream::charge(state, &tenant.id);
     let held = Held {
         state,
         account: account.clone(),
         lane,
         slot: create_id.clone(),
         fingerprint: fingerprint.clone(),
+        active: reaches_tiktok,
     };
-    let decision = state
-        .store
-        .hold(&CreateHold {
-            account: &account,
-            lane,
-            slot: &create_id,
-            limit,
-            window: DAY,
-            now,
-            fingerprint: &fingerprint,
-            claim_ttl: Duration::from_secs(state.config.http.request_timeout_secs + 30),
-            upstream: Some(&upstream_charge),
-        })
-        .await?;
-    match decision {
-        HoldDecision::Held { used } => {
-            state
-                .metrics
-                .budget_remaining(&account, lane.as_str(), limit.saturating_sub(used))
-        }
-        HoldDecision::Full { retry_at } => {
-            state.metrics.budget_remaining(&account, lane.as_str(), 0);
-            state.metrics.limit_refused(&tenant.id, "daily");
-            return Err(ApiError::DailyLimitReached { account, retry_at });
-        }
-        HoldDecision::UpstreamBusy { retry_after } => {
-            return Err(limits::upstream::busy(state, &tenant.id, retry_after));
-        }
-        HoldDecision::Duplicate(claim) => {
-            state.metrics.duplicate_refused();
-            return Err(ApiError::DuplicateContent {
-                existing_post_id: match claim {
-                    Claim::Done { payload, .. } => {
-                        Some(String::from_utf8_lossy(&payload).into_owned())
-                    }
-                    _ => None,
-                },
-            });
-        }
+    if reaches_tiktok {
+        hold(state, tenant, &account, lane, &create_id, &fingerprint, now).await?;
+    } else {
+        limits::upstream::spend(state, &tenant.id).await?;
     }
 
     tag(&mut payload, &create_id);
@@ -274,7 +232,7 @@ pub async fn create(
                 "Zernio answered with a post this gateway recorded for someone else",
             )));
         }
-        if existing.fingerprint == fingerprint {
+        if existing.fingerprint == fingerprint && reaches_tiktok {
             // Settles this create's pending content claim with the original post.
             state.store.record_created(&existing, DAY).await?;
             if let Err(e) = state.store.release_slot(&account, lane, &create_id).await {
@@ -291,7 +249,11 @@ pub async fn create(
         });
     }
     let record = record_of(caller, &post, &upstream_post, &create_id, now);
-    state.store.record_created(&record, DAY).await?;
+    if reaches_tiktok {
+        state.store.record_created(&record, DAY).await?;
+    } else {
+        state.store.insert_post(&record).await?;
+    }
     state.metrics.post(post.kind(), post.mode(), "created");
     Ok(Created {
         record,
@@ -299,6 +261,76 @@ pub async fn create(
         warnings,
         upstream_status,
     })
+}
+
+/// The daily budget and the duplicate guard before anything else: a post over the budget or
+/// already sent must not reach TikTok at all. One atomic store step, so two identical posts sent
+/// at once are caught too; the post's unit of the upstream budget is taken in it. An account
+/// Zernio's velocity cap holds is refused before it, without a call.
+async fn hold(
+    state: &AppState,
+    tenant: &crate::auth::Tenant,
+    account: &str,
+    lane: Lane,
+    slot: &str,
+    fingerprint: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if let Some(wait) = state.upstream.account_held_for(account) {
+        let mut e = UpstreamError::new(
+            UpstreamKind::AccountVelocityLimited,
+            "Zernio's hourly posting limit for this account was reached",
+        );
+        e.retry_after = Some(wait);
+        state.metrics.limit_refused(&tenant.id, "velocity");
+        return Err(ApiError::Upstream(e));
+    }
+    let limit = tenant.daily_limit(account, lane);
+    let upstream_charge = limits::upstream::charge(state, &tenant.id);
+    let decision = state
+        .store
+        .hold(&CreateHold {
+            account,
+            lane,
+            slot,
+            limit,
+            window: DAY,
+            now,
+            fingerprint,
+            claim_ttl: Duration::from_secs(state.config.http.request_timeout_secs + 30),
+            upstream: Some(&upstream_charge),
+        })
+        .await?;
+    match decision {
+        HoldDecision::Held { used } => {
+            state
+                .metrics
+                .budget_remaining(account, lane.as_str(), limit.saturating_sub(used));
+            Ok(())
+        }
+        HoldDecision::Full { retry_at } => {
+            state.metrics.budget_remaining(account, lane.as_str(), 0);
+            state.metrics.limit_refused(&tenant.id, "daily");
+            Err(ApiError::DailyLimitReached {
+                account: account.to_owned(),
+                retry_at,
+            })
+        }
+        HoldDecision::UpstreamBusy { retry_after } => {
+            Err(limits::upstream::busy(state, &tenant.id, retry_after))
+        }
+        HoldDecision::Duplicate(claim) => {
+            state.metrics.duplicate_refused();
+            Err(ApiError::DuplicateContent {
+                existing_post_id: match claim {
+                    Claim::Done { payload, .. } => {
+                        Some(String::from_utf8_lossy(&payload).into_owned())
+                    }
+                    _ => None,
+                },
+            })
+        }
+    }
 }
 
 /// A create whose answer was lost is never sent again: it is looked up by its tag.

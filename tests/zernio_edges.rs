@@ -447,3 +447,122 @@ async fn an_account_can_have_its_own_daily_limits() {
     assert_eq!(accounts["items"][0]["videos"]["limit"], 1);
     assert_eq!(accounts["items"][0]["photos"]["limit"], 3);
 }
+
+fn compat_video(account: &str, caption: &str) -> Value {
+    json!({
+        "content": caption,
+        "mediaItems": [{"type": "video", "url": "https://cdn.example.com/v.mp4"}],
+        "platforms": [{"platform": "tiktok", "accountId": account}],
+        "tiktokSettings": {
+            "privacy_level": "PUBLIC_TO_EVERYONE",
+            "allow_comment": true, "allow_duet": true, "allow_stitch": true,
+            "content_preview_confirmed": true, "express_consent_given": true
+        }
+    })
+}
+
+async fn compat_create(gw: &TestGateway, body: &Value) -> reqwest::Response {
+    gw.post_json("/api/v1/posts", ACME_KEY, body).await
+}
+
+async fn videos_used(gw: &TestGateway, account: &str) -> Value {
+    let accounts: Value = gw
+        .get_with_key("/v1/tiktok/accounts", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    accounts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == account)
+        .map(|a| a["videos"]["used"].clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_compat_create_that_names_no_time_is_a_zernio_draft_not_a_publication() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let r = compat_create(&gw, &compat_video("acc_a1", "no time given")).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let sent = &fake.calls("create")[0].body;
+    assert_eq!(sent["isDraft"], true, "{sent}");
+    assert!(sent.get("publishNow").is_none(), "{sent}");
+    // Nothing reached TikTok, so nothing of the daily budget is spent.
+    assert_eq!(videos_used(&gw, "acc_a1").await, 0);
+    // The same content published afterwards is not refused as its own duplicate.
+    let mut now = compat_video("acc_a1", "no time given");
+    now["publishNow"] = json!(true);
+    let r = compat_create(&gw, &now).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    assert_eq!(fake.calls("create")[1].body["publishNow"], true);
+    assert_eq!(videos_used(&gw, "acc_a1").await, 1);
+}
+
+#[tokio::test]
+async fn is_draft_beats_publish_now_which_beats_scheduled_for() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let at = (chrono::Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%dT09:00:00Z")
+        .to_string();
+    let mut draft = compat_video("acc_a1", "draft wins");
+    draft["isDraft"] = json!(true);
+    draft["publishNow"] = json!(true);
+    draft["scheduledFor"] = json!(at);
+    let mut now = compat_video("acc_a1", "now wins");
+    now["publishNow"] = json!(true);
+    now["scheduledFor"] = json!(at);
+    let mut later = compat_video("acc_a1", "schedule");
+    later["scheduledFor"] = json!(at);
+    for body in [&draft, &now, &later] {
+        let r = compat_create(&gw, body).await;
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    }
+    let sent: Vec<Value> = fake.calls("create").into_iter().map(|r| r.body).collect();
+    assert_eq!(sent[0]["isDraft"], true);
+    assert!(sent[0].get("scheduledFor").is_none());
+    assert_eq!(sent[1]["publishNow"], true);
+    assert!(sent[1].get("scheduledFor").is_none());
+    assert_eq!(sent[2]["scheduledFor"], at.as_str());
+    assert!(sent[2].get("publishNow").is_none());
+}
+
+#[tokio::test]
+async fn tiktok_settings_in_platform_specific_data_are_honoured() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let body = json!({
+        "content": "root caption",
+        "mediaItems": [{"type": "video", "url": "https://cdn.example.com/v.mp4"}],
+        "platforms": [{"platform": "tiktok", "accountId": "acc_a1",
+            "customContent": "tiktok caption",
+            "platformSpecificData": {"privacyLevel": "SELF_ONLY", "allowComment": false,
+                "allowDuet": false, "allowStitch": false,
+                "contentPreviewConfirmed": true, "expressConsentGiven": true}}],
+        "publishNow": true
+    });
+    let r = compat_create(&gw, &body).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let sent = &fake.calls("create")[0].body;
+    assert_eq!(sent["content"], "tiktok caption");
+    assert_eq!(sent["tiktokSettings"]["privacy_level"], "SELF_ONLY");
+    assert_eq!(sent["tiktokSettings"]["allow_comment"], false);
+}
+
+#[tokio::test]
+async fn the_specs_inbox_video_draft_example_is_sent_as_it_is() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let mut example = json!({
+        "content": "New video draft!",
+        "mediaItems": [{"type": "video", "url": "https://cdn.example.com/video.mp4"}],
+        "platforms": [{"platform": "tiktok", "accountId": "acc_a1"}],
+        "tiktokSettings": {"draft": true, "contentPreviewConfirmed": true, "expressConsentGiven": true}
+    });
+    example["publishNow"] = json!(true);
+    let r = compat_create(&gw, &example).await;
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let settings = &fake.calls("create")[0].body["tiktokSettings"];
+    assert_eq!(settings["draft"], true);
+    assert!(settings.get("privacy_level").is_none(), "{settings}");
+    assert!(settings.get("allow_comment").is_none(), "{settings}");
+}

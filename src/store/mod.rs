@@ -36,7 +36,7 @@ pub struct PostRecord {
     pub account: String,
     /// `video` or `photo`.
     pub kind: String,
-    /// `now`, `scheduled` or `draft`.
+    /// `now`, `scheduled`, `draft` (Creator Inbox) or `saved` (a Zernio draft).
     pub mode: String,
     pub status: String,
     pub schedule_at: Option<DateTime<Utc>>,
