@@ -208,3 +208,243 @@ fn the_specs_own_create_examples_pass() {
         assert_eq!(r, Ok("createPost"), "example {name}");
     }
 }
+
+// -- the fake Zernio, held to the same contract ------------------------------------------------
+
+use common::fake_zernio::{FakeZernio, Reply};
+
+const UUID_1: &str = "6f1c2a52-5d7e-4d0e-9a53-0b6e7c1d2e3f";
+const UUID_2: &str = "0b4a7c9e-1f2d-4e3a-8b5c-6d7e8f9a0b1c";
+
+async fn send(
+    fake: &FakeZernio,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut req = client
+        .request(method, format!("{}{path}", fake.base_url))
+        .bearer_auth("sk_test");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_fake_records_what_is_off_the_contract_and_opt_outs_are_explicit() {
+    let fake = FakeZernio::start().await;
+    let mut bad = video();
+    bad["mediaItems"][0]["type"] = json!("movie");
+    send(
+        &fake,
+        reqwest::Method::POST,
+        "/v1/posts",
+        &[("x-request-id", "caller-1")],
+        Some(&bad),
+    )
+    .await;
+    fake.script("list", Reply::json(502, json!({"error": "bad gateway"})));
+    send(&fake, reqwest::Method::GET, "/v1/posts", &[], None).await;
+    fake.script(
+        "list",
+        Reply::json(502, json!({"error": "bad gateway"})).off_spec(),
+    );
+    let (status, _) = send(&fake, reqwest::Method::GET, "/v1/posts", &[], None).await;
+    assert_eq!(status, 502, "an off-spec reply is still sent as scripted");
+    let violations = fake.take_violations();
+    // The fake echoes the bad media item into its post, and says so too.
+    assert_eq!(violations.len(), 4, "{violations:#?}");
+    assert!(violations[0].starts_with("gateway sent: createPost header `x-request-id`"));
+    assert!(violations[1].starts_with("gateway sent: createPost request body /mediaItems/0/type"));
+    assert!(violations[2].starts_with("fake answered: createPost 201 body /post/mediaItems/0/type"));
+    assert!(violations[3].starts_with("fake answered: listPosts answered 502"));
+}
+
+#[tokio::test]
+#[should_panic(expected = "violation(s) of Zernio's OpenAPI contract")]
+async fn a_fake_that_saw_a_violation_fails_the_test_when_dropped() {
+    let fake = FakeZernio::start().await;
+    send(
+        &fake,
+        reqwest::Method::GET,
+        "/v1/posts",
+        &[],
+        Some(&json!({"x": 1})),
+    )
+    .await;
+    drop(fake);
+}
+
+#[tokio::test]
+async fn the_fakes_default_answers_are_zernios() {
+    let fake = FakeZernio::start().await;
+    let post = reqwest::Method::POST;
+    let get = reqwest::Method::GET;
+
+    // Neither publishNow nor scheduledFor: a draft. isDraft beats publishNow.
+    let mut draft = video();
+    draft.as_object_mut().unwrap().remove("publishNow");
+    let (status, a) = send(&fake, post.clone(), "/v1/posts", &[], Some(&draft)).await;
+    assert_eq!((status, a["post"]["status"].as_str()), (201, Some("draft")));
+    draft["isDraft"] = json!(true);
+    draft["publishNow"] = json!(true);
+    draft["content"] = json!("another");
+    let (_, a) = send(&fake, post.clone(), "/v1/posts", &[], Some(&draft)).await;
+    assert_eq!(a["post"]["status"], "draft");
+
+    // Published, then replayed by its key (whatever the body) and by its request id.
+    let (status, first) = send(
+        &fake,
+        post.clone(),
+        "/v1/posts",
+        &[("idempotency-key", "k1"), ("x-request-id", UUID_1)],
+        Some(&video()),
+    )
+    .await;
+    assert_eq!(
+        (status, first["post"]["status"].as_str()),
+        (201, Some("published"))
+    );
+    let mut other = video();
+    other["content"] = json!("other words");
+    let (status, again) = send(
+        &fake,
+        post.clone(),
+        "/v1/posts",
+        &[("idempotency-key", "k1")],
+        Some(&other),
+    )
+    .await;
+    assert_eq!((status, &again["post"]), (200, &first["post"]));
+    let (status, again) = send(
+        &fake,
+        post.clone(),
+        "/v1/posts",
+        &[("x-request-id", UUID_1)],
+        Some(&other),
+    )
+    .await;
+    assert_eq!((status, &again["post"]), (200, &first["post"]));
+    // The same content again under fresh ids: the content hash.
+    let (status, dup) = send(
+        &fake,
+        post.clone(),
+        "/v1/posts",
+        &[("x-request-id", UUID_2)],
+        Some(&video()),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(dup["details"]["existingPostId"], first["post"]["_id"]);
+
+    let (status, list) = send(
+        &fake,
+        get.clone(),
+        "/v1/posts?page=1&limit=2&status=draft",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(list["posts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        list["pagination"],
+        json!({"page": 1, "limit": 2, "total": 2, "pages": 1})
+    );
+    assert!(list["posts"][0]["content"].is_string() && list["posts"][0]["mediaItems"].is_array());
+
+    let id = first["post"]["_id"].as_str().unwrap();
+    let (status, single) = send(
+        &fake,
+        get.clone(),
+        &format!("/v1/analytics?postId={id}"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!((status, single["postId"].as_str()), (200, Some(id)));
+    for (path, want) in [
+        (format!("/v1/posts/{id}"), 200),
+        ("/v1/posts/nope".to_owned(), 404),
+        ("/v1/accounts?platform=tiktok".to_owned(), 200),
+        (
+            "/v1/accounts/acc_a1/tiktok/creator-info?mediaType=photo".to_owned(),
+            200,
+        ),
+        ("/v1/accounts/acc_a1/tiktok/creator-info".to_owned(), 200),
+        (
+            "/v1/analytics?platform=tiktok&accountId=acc_a1&page=1&limit=100".to_owned(),
+            200,
+        ),
+    ] {
+        assert_eq!(
+            send(&fake, get.clone(), &path, &[], None).await.0,
+            want,
+            "{path}"
+        );
+    }
+    let (status, _) = send(
+        &fake,
+        reqwest::Method::PUT,
+        &format!("/v1/posts/{id}"),
+        &[],
+        Some(&json!({"content": "edited"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let presign = json!({"filename": "a.mp4", "contentType": "video/mp4"});
+    assert_eq!(
+        send(
+            &fake,
+            post.clone(),
+            "/v1/media/presign",
+            &[],
+            Some(&presign)
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        send(
+            &fake,
+            post.clone(),
+            &format!("/v1/posts/{id}/retry"),
+            &[],
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        send(
+            &fake,
+            reqwest::Method::DELETE,
+            &format!("/v1/posts/{id}"),
+            &[],
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let hook = json!({"name": "gw", "url": "https://gw.example.com/hook", "secret": "s", "events": ["post.published"], "isActive": true});
+    assert_eq!(
+        send(&fake, post, "/v1/webhooks/settings", &[], Some(&hook))
+            .await
+            .0,
+        200
+    );
+
+    assert_eq!(fake.violations(), Vec::<String>::new());
+    println!("{}", common::contract::coverage());
+}
