@@ -264,7 +264,9 @@ async fn the_fake_records_what_is_off_the_contract_and_opt_outs_are_explicit() {
     assert_eq!(violations.len(), 4, "{violations:#?}");
     assert!(violations[0].starts_with("gateway sent: createPost header `x-request-id`"));
     assert!(violations[1].starts_with("gateway sent: createPost request body /mediaItems/0/type"));
-    assert!(violations[2].starts_with("fake answered: createPost 201 body /post/mediaItems/0/type"));
+    assert!(
+        violations[2].starts_with("fake answered: createPost 201 body /post/mediaItems/0/type")
+    );
     assert!(violations[3].starts_with("fake answered: listPosts answered 502"));
 }
 
