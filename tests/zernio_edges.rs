@@ -324,7 +324,7 @@ async fn the_velocity_cap_holds_one_account_and_nobody_else() {
 async fn the_api_rate_limit_pauses_the_key_for_at_most_the_configured_maximum() {
     let (gw, fake) = TestGateway::with_fake("max_pause_secs = 5").await;
     fake.script(
-        "accounts",
+        "create",
         Reply::json(
             429,
             json!({"error": "Rate limit exceeded. Please try again later."}),
@@ -332,18 +332,23 @@ async fn the_api_rate_limit_pauses_the_key_for_at_most_the_configured_maximum() 
         .header("retry-after", "100000")
         .header("x-ratelimit-remaining", "0"),
     );
-    let first = gw.get_with_key("/v1/tiktok/accounts", ACME_KEY).await;
+    let first = gw
+        .post_json("/v1/tiktok/posts", ACME_KEY, &video("acc_a1", "one"))
+        .await;
     assert_eq!(first.headers()["retry-after"], "5");
     assert_eq!(problem(first, 429).await["code"], "upstream_rate_limited");
     // Every tenant waits, but only for the capped pause.
-    let other = gw.get_with_key("/v1/tiktok/accounts", GLOBEX_KEY).await;
+    let other = gw
+        .post_json("/v1/tiktok/posts", GLOBEX_KEY, &video("acc_b1", "one"))
+        .await;
     let wait: u64 = other.headers()["retry-after"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
     assert!((1..=5).contains(&wait), "{wait}");
-    assert_eq!(fake.calls("accounts").len(), 1);
+    assert_eq!(problem(other, 429).await["code"], "upstream_rate_limited");
+    assert_eq!(fake.calls("create").len(), 1);
 }
 
 #[tokio::test]
