@@ -664,10 +664,10 @@ impl Contract {
     fn count_response(&self, id: Option<&'static str>, status: u16, errors: &[String]) {
         let mut c = lock(&self.coverage);
         c.responses += 1;
-        if let Some(id) = id {
-            if errors.is_empty() {
-                c.statuses.insert((id, status.to_string()));
-            }
+        if let Some(id) = id
+            && errors.is_empty()
+        {
+            c.statuses.insert((id, status.to_string()));
         }
         if !errors.is_empty() {
             c.responses_invalid += 1;
