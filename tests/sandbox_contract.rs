@@ -669,6 +669,7 @@ async fn every_sandbox_answer_and_webhook_is_zernios() {
 
     let coverage = contract::coverage();
     println!("{coverage}");
+    contract::write_coverage();
     println!(
         "sandbox: {} answers validated, {} off-spec; {} webhooks",
         p.answers,

@@ -108,6 +108,7 @@ struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        contract::write_coverage();
         if std::thread::panicking() {
             return;
         }

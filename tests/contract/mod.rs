@@ -763,3 +763,39 @@ pub fn validate_webhook(event: &str, body: &Value) -> Result<(), Vec<String>> {
 pub fn coverage() -> Coverage {
     contract().coverage()
 }
+
+/// With `CONTRACT_COVERAGE_DIR` set, writes this test binary's figures so far to
+/// `<dir>/<binary>.txt` (the fake does it each time one of them goes), so that a whole run's
+/// figures can be added up; without it, nothing.
+pub fn write_coverage() {
+    let Some(dir) = std::env::var_os("CONTRACT_COVERAGE_DIR") else {
+        return;
+    };
+    let name = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "tests".into());
+    let dir = std::path::PathBuf::from(dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let c = coverage();
+    let statuses: Vec<String> = c
+        .statuses
+        .iter()
+        .map(|(op, s)| format!("{op} {s}"))
+        .collect();
+    let text = format!(
+        "requests {}\nrequests_invalid {}\nresponses {}\nresponses_invalid {}\nwebhooks {}\nwebhooks_invalid {}\n{}\n",
+        c.requests,
+        c.requests_invalid,
+        c.responses,
+        c.responses_invalid,
+        c.webhooks,
+        c.webhooks_invalid,
+        statuses
+            .iter()
+            .map(|s| format!("status {s}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let _ = std::fs::write(dir.join(format!("{name}.txt")), text);
+}
