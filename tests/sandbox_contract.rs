@@ -418,6 +418,10 @@ async fn every_sandbox_answer_and_webhook_is_zernios() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(page["posts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        page["posts"][0]["_id"], photos["post"]["_id"],
+        "created-desc: newest first"
+    );
     assert!(page["pagination"]["total"].as_u64().unwrap() > 2);
     assert!(page["posts"][0]["content"].is_string() && page["posts"][0]["mediaItems"].is_array());
     for q in [

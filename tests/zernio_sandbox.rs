@@ -122,7 +122,8 @@ async fn publish_now_schedule_and_inbox_draft_then_read_and_list() {
         .await
         .unwrap();
     let ids: Vec<&str> = all.posts.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(ids, [&draft.post.id, &later.post.id, &now.post.id]);
+    // Zernio's default order, scheduled-desc: the post due in an hour first.
+    assert_eq!(ids, [&later.post.id, &draft.post.id, &now.post.id]);
     assert_eq!((all.total, all.pages), (3, 1));
 
     let private = client

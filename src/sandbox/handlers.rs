@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::SandboxState;
-use super::model::{AnalyticsFilter, CREATORS, Kind, ListFilter, Rejection, creator};
+use super::model::{AnalyticsFilter, CREATORS, Kind, ListFilter, Rejection, SortBy, creator};
 use super::webhooks::compact;
 use crate::zernio::types::parse_time_str;
 
@@ -234,9 +234,20 @@ async fn get_post(State(state): State<SandboxState>, Path(id): Path<String>) -> 
 
 async fn list_posts(State(state): State<SandboxState>, RawQuery(raw): RawQuery) -> Response {
     let q = query_map(raw);
+    // dateFrom/dateTo are the spec's aliases of fromDate/toDate.
+    let from_key = if q.contains_key("fromDate") {
+        "fromDate"
+    } else {
+        "dateFrom"
+    };
+    let to_key = if q.contains_key("toDate") {
+        "toDate"
+    } else {
+        "dateTo"
+    };
     let filter = match (
-        date_param(&q, "fromDate", false),
-        date_param(&q, "toDate", true),
+        date_param(&q, from_key, false),
+        date_param(&q, to_key, true),
     ) {
         (Ok(from), Ok(to)) => ListFilter {
             page: number_param(&q, "page", 1, u64::from(u32::MAX)),
@@ -245,6 +256,19 @@ async fn list_posts(State(state): State<SandboxState>, RawQuery(raw): RawQuery) 
             account_id: q.get("accountId").filter(|s| !s.is_empty()).cloned(),
             from,
             to,
+            sort: match q.get("sortBy").map(String::as_str) {
+                None | Some("") | Some("scheduled-desc") => SortBy::ScheduledDesc,
+                Some("scheduled-asc") => SortBy::ScheduledAsc,
+                Some("created-asc") => SortBy::CreatedAsc,
+                Some("created-desc") | Some("status") | Some("platform") => SortBy::CreatedDesc,
+                Some(_) => {
+                    return Rejection::invalid(
+                        "invalid_sort",
+                        "sortBy must be scheduled-desc, scheduled-asc, created-desc, created-asc, status or platform",
+                    )
+                    .into_response();
+                }
+            },
         },
         (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };

@@ -374,6 +374,16 @@ pub(super) struct ListFilter {
     pub account_id: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    pub sort: SortBy,
+}
+
+/// `sortBy` of `GET /v1/posts`; Zernio's default is `scheduled-desc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SortBy {
+    ScheduledDesc,
+    ScheduledAsc,
+    CreatedDesc,
+    CreatedAsc,
 }
 
 /// Filters of `GET /v1/analytics`.
@@ -692,7 +702,14 @@ impl Data {
                     && f.to.is_none_or(|t| p.created_at <= t)
             })
             .collect();
-        matching.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.seq.cmp(&a.seq)));
+        // A post without a time of its own (a draft) sorts by when it was made.
+        let scheduled = |p: &SimPost| p.scheduled_for.unwrap_or(p.created_at);
+        matching.sort_by(|a, b| match f.sort {
+            SortBy::ScheduledDesc => scheduled(b).cmp(&scheduled(a)).then(b.seq.cmp(&a.seq)),
+            SortBy::ScheduledAsc => scheduled(a).cmp(&scheduled(b)).then(a.seq.cmp(&b.seq)),
+            SortBy::CreatedDesc => b.created_at.cmp(&a.created_at).then(b.seq.cmp(&a.seq)),
+            SortBy::CreatedAsc => a.created_at.cmp(&b.created_at).then(a.seq.cmp(&b.seq)),
+        });
         let total = matching.len() as u64;
         let skip = f.page.saturating_sub(1).saturating_mul(f.limit);
         let page = matching
