@@ -197,13 +197,34 @@ async fn create_post(
         let verdict = state.data().dry_run(&body, cap, now);
         return reply(StatusCode::OK, verdict);
     }
+    // Zernio's second layer: the same x-request-id (a UUID) within minutes is the same create.
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| uuid::Uuid::parse_str(v).is_ok())
+        .map(str::to_owned);
     let (status, answer, events) = {
         let mut data = state.data();
-        if let Some(k) = &key
-            && let Some(first) = data.replay(k, now)
-        {
-            // A replay is answered 200, as Zernio does for an idempotent retry.
-            return reply(StatusCode::OK, first);
+        let replayed = key
+            .as_deref()
+            .and_then(|k| data.replay(k, now))
+            .or_else(|| {
+                request_id
+                    .as_deref()
+                    .and_then(|r| data.replay_request(r, now))
+            });
+        if let Some(first) = replayed {
+            // A replay is answered 200 with the post as it is now, as Zernio does for an
+            // idempotent retry.
+            let current = first["post"]["_id"]
+                .as_str()
+                .and_then(|id| data.get(id))
+                .map(|p| post_json(&p))
+                .unwrap_or_else(|| first["post"].clone());
+            return reply(
+                StatusCode::OK,
+                json!({"message": "Post already exists (idempotent retry)", "post": current}),
+            );
         }
         match data.create(&body, cap, now) {
             Ok((status, post, events)) => {
@@ -215,6 +236,9 @@ async fn create_post(
                 let answer = json!({"message": message, "post": post_json(&post)});
                 if let Some(k) = &key {
                     data.remember(k, answer.clone(), now);
+                }
+                if let Some(r) = &request_id {
+                    data.remember_request(r, answer.clone(), now);
                 }
                 (status, answer, events)
             }
