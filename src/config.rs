@@ -64,6 +64,10 @@ pub struct ZernioConfig {
     /// How long a creator's info (privacy options, interaction flags) is reused.
     #[serde(default = "default_creator_info_ttl_secs")]
     pub creator_info_ttl_secs: u64,
+    /// The longest Zernio's API rate limit (a 429 with `Retry-After`) may hold every call: a
+    /// bogus or huge `Retry-After` must not freeze every tenant for an hour.
+    #[serde(default = "default_max_pause_secs")]
+    pub max_pause_secs: u64,
 }
 
 impl Default for ZernioConfig {
@@ -73,8 +77,13 @@ impl Default for ZernioConfig {
             connect_timeout_ms: default_connect_timeout_ms(),
             request_timeout_ms: default_request_timeout_ms(),
             creator_info_ttl_secs: default_creator_info_ttl_secs(),
+            max_pause_secs: default_max_pause_secs(),
         }
     }
+}
+
+fn default_max_pause_secs() -> u64 {
+    60
 }
 
 /// Limits of the HTTP server itself.
@@ -138,10 +147,27 @@ pub struct TenantConfig {
     pub requests_per_minute: u32,
     #[serde(default = "default_burst")]
     pub burst: u32,
+    /// Posts of each kind per account in a trailing 24 h: videos, photo posts and Creator
+    /// Inbox drafts are counted apart, each up to this unless set below.
     #[serde(default = "default_daily_posts")]
     pub daily_posts_per_account: u32,
+    pub daily_videos_per_account: Option<u32>,
+    pub daily_photos_per_account: Option<u32>,
+    pub daily_drafts_per_account: Option<u32>,
+    /// Per-account overrides, e.g. `[tenants.account_daily_limits.acc_1] videos = 5`.
+    #[serde(default)]
+    pub account_daily_limits: std::collections::BTreeMap<String, DailyLimitsConfig>,
     #[serde(default)]
     pub api_keys: Vec<ApiKeyConfig>,
+}
+
+/// One account's own daily limits; what is left out is the tenant's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DailyLimitsConfig {
+    pub videos: Option<u32>,
+    pub photos: Option<u32>,
+    pub drafts: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -405,6 +431,10 @@ impl Config {
                 requests_per_minute: default_requests_per_minute(),
                 burst: default_burst(),
                 daily_posts_per_account: default_daily_posts(),
+                daily_videos_per_account: None,
+                daily_photos_per_account: None,
+                daily_drafts_per_account: None,
+                account_daily_limits: Default::default(),
                 api_keys: vec![ApiKeyConfig {
                     id: "development".to_owned(),
                     sha256: digest,
@@ -476,6 +506,41 @@ impl Config {
             }
             if t.burst == 0 {
                 return Err(err(format!("{at}.burst: must be at least 1")));
+            }
+            let mut limits = vec![
+                (
+                    "daily_videos_per_account".to_owned(),
+                    t.daily_videos_per_account,
+                ),
+                (
+                    "daily_photos_per_account".to_owned(),
+                    t.daily_photos_per_account,
+                ),
+                (
+                    "daily_drafts_per_account".to_owned(),
+                    t.daily_drafts_per_account,
+                ),
+            ];
+            for (account, l) in &t.account_daily_limits {
+                for (kind, limit) in [
+                    ("videos", l.videos),
+                    ("photos", l.photos),
+                    ("drafts", l.drafts),
+                ] {
+                    limits.push((format!("account_daily_limits.{account}.{kind}"), limit));
+                }
+            }
+            if let Some((name, _)) = limits.iter().find(|(_, limit)| *limit == Some(0)) {
+                return Err(err(format!("{at}.{name}: must be at least 1")));
+            }
+            if let Some(account) = t
+                .account_daily_limits
+                .keys()
+                .find(|a| !t.accounts.contains(a))
+            {
+                return Err(err(format!(
+                    "{at}.account_daily_limits: `{account}` is not one of the tenant's accounts"
+                )));
             }
             if t.daily_posts_per_account == 0 {
                 return Err(err(format!(

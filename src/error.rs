@@ -503,19 +503,22 @@ impl From<crate::store::StoreError> for ApiError {
 }
 
 /// The status each upstream failure answers with (PRODUCT.md, "Upstream errors, mapped"):
-/// what the caller can fix is 4xx, what an operator must fix (our key, the account's
-/// connection) is 502, Zernio being slow or down is 502/504.
+/// what the caller or the account's owner can fix is 4xx (a disconnected account is 409: its
+/// state conflicts with posting), what an operator must fix (our key, the plan) is 502, Zernio
+/// being slow or down is 502/504.
 fn upstream_status(kind: &crate::zernio::UpstreamKind) -> StatusCode {
     use crate::zernio::UpstreamKind::*;
     match kind {
-        DailyLimitReached | RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        DailyLimitReached | RateLimited | AccountVelocityLimited => StatusCode::TOO_MANY_REQUESTS,
         Timeout => StatusCode::GATEWAY_TIMEOUT,
         PrivacyLevelUnavailable | SpamRisk | MediaDownloadFailed | Invalid | Partial => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         DuplicateContent { .. } | Conflict => StatusCode::CONFLICT,
-        MissingPermissions | AccountDisconnected | AccountNotEnabled | Forbidden | Unauthorized
-        | Unavailable => StatusCode::BAD_GATEWAY,
+        // Only a reconnect (or enabling the account) fixes these: a 4xx, since a 5xx tells
+        // automations to retry what retrying cannot fix.
+        MissingPermissions | AccountDisconnected | AccountNotEnabled => StatusCode::CONFLICT,
+        Forbidden | Unauthorized | Unavailable => StatusCode::BAD_GATEWAY,
         PaymentRequired => StatusCode::PAYMENT_REQUIRED,
         NotFound => StatusCode::NOT_FOUND,
         AnalyticsPending => StatusCode::SERVICE_UNAVAILABLE,
@@ -534,6 +537,7 @@ fn upstream_title(kind: &crate::zernio::UpstreamKind) -> &'static str {
         MissingPermissions => "The TikTok account lacks permissions",
         AccountDisconnected => "The TikTok account is disconnected",
         RateLimited => "Zernio's rate limit is reached",
+        AccountVelocityLimited => "Zernio's hourly posting limit for this account is reached",
         Unavailable => "Zernio is unavailable",
         Unauthorized => "The gateway's Zernio key was refused",
         PaymentRequired => "Zernio add-on required",

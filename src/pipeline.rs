@@ -19,9 +19,11 @@ use crate::zernio::{self, CallContext, MediaKind, UpstreamError, UpstreamKind};
 
 /// TikTok's window for the daily cap and for duplicate content.
 pub const DAY: Duration = crate::store::BUDGET_WINDOW;
-/// The metadata key that tags every create with the gateway's request id, so that a create
-/// whose answer was lost can be found instead of sent again.
+/// The metadata key that tags every create with the id the gateway minted for it, so that a
+/// create whose answer was lost can be found instead of sent again.
 pub const REQUEST_TAG: &str = "gateway_request_id";
+/// How long an account waits after Zernio's velocity cap when its 429 names no `Retry-After`.
+const VELOCITY_HOLD: Duration = Duration::from_secs(600);
 
 /// One request to create a post.
 pub struct CreateRequest<'a> {
@@ -73,7 +75,15 @@ pub async fn prepare(
         None => {
             // A look-up that calls Zernio spends a unit of the upstream budget.
             limits::upstream::spend(state, &caller.tenant.id).await?;
-            state.upstream.creator_info(&ctx, account, kind).await?
+            match state.upstream.creator_info(&ctx, account, kind).await {
+                Ok(info) => info,
+                // Creator info answers 429 when the creator reached TikTok's daily limit.
+                Err(e) if e.kind == UpstreamKind::DailyLimitReached => {
+                    let lane = Lane::for_post(checked.post().kind(), checked.post().mode());
+                    return Err(exhausted(state, &caller.tenant.id, account, lane, e).await);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     let constraints = upstream::constraints(&info);
@@ -83,15 +93,22 @@ pub async fn prepare(
 }
 
 /// The key Zernio de-duplicates this create on: the caller's key scoped to its tenant (so a
-/// retry after an upstream failure cannot post twice), else this request's id.
-fn upstream_idempotency_key(tenant: &str, request: &CreateRequest<'_>) -> String {
+/// retry after an upstream failure cannot post twice), else the create's own id, minted here.
+/// Never a caller's request id: two tenants, or two posts, may send the same one.
+fn upstream_idempotency_key(tenant: &str, request: &CreateRequest<'_>, create_id: &str) -> String {
     match request.idempotency_key {
         Some(key) => {
             let digest = Sha256::digest(format!("{tenant}\0{key}").as_bytes());
             format!("tgw-{}", hex::encode(&digest[..16]))
         }
-        None => request.request_id.to_owned(),
+        None => create_id.to_owned(),
     }
+}
+
+/// The id the gateway gives a create: its budget slot, its tag in Zernio's metadata (found by it
+/// when the answer is lost) and Zernio's idempotency key when the caller gave none.
+fn mint_create_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn tag(payload: &mut Value, request_id: &str) {
@@ -112,11 +129,16 @@ struct Held<'a> {
     lane: Lane,
     slot: String,
     fingerprint: String,
+    /// Whether anything is held (a Zernio draft holds nothing).
+    active: bool,
 }
 
 impl Held<'_> {
     /// Nothing was posted: the slot and the duplicate claim are free again.
     async fn release(&self) {
+        if !self.active {
+            return;
+        }
         if let Err(e) = self
             .state
             .store
@@ -147,67 +169,33 @@ pub async fn create(
     .await?;
     let tenant = &caller.tenant;
     let account = post.account().to_owned();
-    let lane = Lane::for_mode(post.mode());
+    let lane = Lane::for_post(post.kind(), post.mode());
     let now = Utc::now();
+    let create_id = mint_create_id();
 
-    // The daily budget and the duplicate guard before anything else: a post over the budget
-    // or already sent must not reach TikTok at all. One atomic store step, so two identical
-    // posts sent at once are caught too; the post's unit of the upstream budget is taken in it.
+    // A Zernio draft reaches no TikTok yet: it takes no daily slot and no content claim (a
+    // draft must not stop its own publication as a duplicate), only its upstream unit.
+    let reaches_tiktok = post.reaches_tiktok();
     let fingerprint = post.content_fingerprint();
-    let upstream_charge = limits::upstream::charge(state, &tenant.id);
     let held = Held {
         state,
         account: account.clone(),
         lane,
-        slot: request.request_id.to_owned(),
+        slot: create_id.clone(),
         fingerprint: fingerprint.clone(),
+        active: reaches_tiktok,
     };
-    let decision = state
-        .store
-        .hold(&CreateHold {
-            account: &account,
-            lane,
-            slot: request.request_id,
-            limit: tenant.daily_posts_per_account,
-            window: DAY,
-            now,
-            fingerprint: &fingerprint,
-            claim_ttl: Duration::from_secs(state.config.http.request_timeout_secs + 30),
-            upstream: Some(&upstream_charge),
-        })
-        .await?;
-    match decision {
-        HoldDecision::Held { used } => state.metrics.budget_remaining(
-            &account,
-            lane.as_str(),
-            tenant.daily_posts_per_account.saturating_sub(used),
-        ),
-        HoldDecision::Full { retry_at } => {
-            state.metrics.budget_remaining(&account, lane.as_str(), 0);
-            state.metrics.limit_refused(&tenant.id, "daily");
-            return Err(ApiError::DailyLimitReached { account, retry_at });
-        }
-        HoldDecision::UpstreamBusy { retry_after } => {
-            return Err(limits::upstream::busy(state, &tenant.id, retry_after));
-        }
-        HoldDecision::Duplicate(claim) => {
-            state.metrics.duplicate_refused();
-            return Err(ApiError::DuplicateContent {
-                existing_post_id: match claim {
-                    Claim::Done { payload, .. } => {
-                        Some(String::from_utf8_lossy(&payload).into_owned())
-                    }
-                    _ => None,
-                },
-            });
-        }
+    if reaches_tiktok {
+        hold(state, tenant, &account, lane, &create_id, &fingerprint, now).await?;
+    } else {
+        limits::upstream::spend(state, &tenant.id).await?;
     }
 
-    tag(&mut payload, request.request_id);
+    tag(&mut payload, &create_id);
     let ctx = CallContext {
         request_id: request.request_id,
     };
-    let key = upstream_idempotency_key(&tenant.id, &request);
+    let key = upstream_idempotency_key(&tenant.id, &request, &create_id);
     let sent_at = Utc::now();
     let outcome = match state
         .upstream
@@ -221,18 +209,51 @@ pub async fn create(
     let (upstream_status, upstream_post) = match outcome {
         Ok(ok) => ok,
         Err(e) => {
-            let e = recover(state, &ctx, &account, request.request_id, sent_at, e).await;
+            let e = recover(state, &ctx, &account, &create_id, sent_at, e).await;
             match e {
                 Ok(found) => (200, found),
                 Err(e) => {
-                    return Err(failed(state, caller, &post, &held, e, request.request_id).await);
+                    return Err(failed(state, caller, &post, &held, e, &create_id).await);
                 }
             }
         }
     };
 
-    let record = record_of(caller, &post, &upstream_post, request.request_id, now);
-    state.store.record_created(&record, DAY).await?;
+    // A 200 is Zernio's replay of a post it already made (same idempotency key): recorded
+    // once, answered as the original, and this create's own slot given back.
+    if upstream_status == 200
+        && let Some(existing) = state.store.post_by_id(&upstream_post.id).await?
+    {
+        if existing.tenant != tenant.id {
+            tracing::error!(post = %existing.id, "Zernio replayed a post another tenant recorded");
+            held.release().await;
+            return Err(ApiError::Upstream(UpstreamError::new(
+                UpstreamKind::Conflict,
+                "Zernio answered with a post this gateway recorded for someone else",
+            )));
+        }
+        if existing.fingerprint == fingerprint && reaches_tiktok {
+            // Settles this create's pending content claim with the original post.
+            state.store.record_created(&existing, DAY).await?;
+            if let Err(e) = state.store.release_slot(&account, lane, &create_id).await {
+                tracing::warn!(error = %e, "could not release a replayed create's budget slot");
+            }
+        } else {
+            held.release().await;
+        }
+        return Ok(Created {
+            record: existing,
+            post: upstream_post,
+            warnings,
+            upstream_status,
+        });
+    }
+    let record = record_of(caller, &post, &upstream_post, &create_id, now);
+    if reaches_tiktok {
+        state.store.record_created(&record, DAY).await?;
+    } else {
+        state.store.insert_post(&record).await?;
+    }
     state.metrics.post(post.kind(), post.mode(), "created");
     Ok(Created {
         record,
@@ -242,12 +263,82 @@ pub async fn create(
     })
 }
 
-/// A create whose answer was lost is never sent again: it is looked up by its request tag.
+/// The daily budget and the duplicate guard before anything else: a post over the budget or
+/// already sent must not reach TikTok at all. One atomic store step, so two identical posts sent
+/// at once are caught too; the post's unit of the upstream budget is taken in it. An account
+/// Zernio's velocity cap holds is refused before it, without a call.
+async fn hold(
+    state: &AppState,
+    tenant: &crate::auth::Tenant,
+    account: &str,
+    lane: Lane,
+    slot: &str,
+    fingerprint: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if let Some(wait) = state.upstream.account_held_for(account) {
+        let mut e = UpstreamError::new(
+            UpstreamKind::AccountVelocityLimited,
+            "Zernio's hourly posting limit for this account was reached",
+        );
+        e.retry_after = Some(wait);
+        state.metrics.limit_refused(&tenant.id, "velocity");
+        return Err(ApiError::Upstream(e));
+    }
+    let limit = tenant.daily_limit(account, lane);
+    let upstream_charge = limits::upstream::charge(state, &tenant.id);
+    let decision = state
+        .store
+        .hold(&CreateHold {
+            account,
+            lane,
+            slot,
+            limit,
+            window: DAY,
+            now,
+            fingerprint,
+            claim_ttl: Duration::from_secs(state.config.http.request_timeout_secs + 30),
+            upstream: Some(&upstream_charge),
+        })
+        .await?;
+    match decision {
+        HoldDecision::Held { used } => {
+            state
+                .metrics
+                .budget_remaining(account, lane.as_str(), limit.saturating_sub(used));
+            Ok(())
+        }
+        HoldDecision::Full { retry_at } => {
+            state.metrics.budget_remaining(account, lane.as_str(), 0);
+            state.metrics.limit_refused(&tenant.id, "daily");
+            Err(ApiError::DailyLimitReached {
+                account: account.to_owned(),
+                retry_at,
+            })
+        }
+        HoldDecision::UpstreamBusy { retry_after } => {
+            Err(limits::upstream::busy(state, &tenant.id, retry_after))
+        }
+        HoldDecision::Duplicate(claim) => {
+            state.metrics.duplicate_refused();
+            Err(ApiError::DuplicateContent {
+                existing_post_id: match claim {
+                    Claim::Done { payload, .. } => {
+                        Some(String::from_utf8_lossy(&payload).into_owned())
+                    }
+                    _ => None,
+                },
+            })
+        }
+    }
+}
+
+/// A create whose answer was lost is never sent again: it is looked up by its tag.
 async fn recover(
     state: &AppState,
     ctx: &CallContext<'_>,
     account: &str,
-    request_id: &str,
+    create_id: &str,
     sent_at: DateTime<Utc>,
     error: UpstreamError,
 ) -> Result<zernio::Post, UpstreamError> {
@@ -258,7 +349,7 @@ async fn recover(
     match state
         .upstream
         .client
-        .find_post_by_metadata(ctx, account, REQUEST_TAG, request_id, since)
+        .find_post_by_metadata(ctx, account, REQUEST_TAG, create_id, since)
         .await
     {
         Ok(Some(post)) => {
@@ -289,25 +380,16 @@ async fn failed(
         UpstreamKind::Timeout => {}
         UpstreamKind::DailyLimitReached => {
             held.release().await;
-            let usage = state
-                .store
-                .slot_usage(&held.account, held.lane, DAY, Utc::now())
-                .await
-                .ok();
-            let until = usage
-                .and_then(|u| u.frees_at)
-                .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(24));
-            if let Err(e) = state
-                .store
-                .mark_exhausted(&held.account, held.lane, until)
-                .await
-            {
-                tracing::warn!(error = %e, "could not mark the account exhausted");
-            }
-            state.metrics.limit_refused(&caller.tenant.id, "daily");
-            // Zernio's own answer, kept (its request id and message), told when to come back.
+            return exhausted(state, &caller.tenant.id, &held.account, held.lane, error).await;
+        }
+        UpstreamKind::AccountVelocityLimited => {
+            // Nothing was posted; the account waits, nobody else does.
+            held.release().await;
             let mut error = error;
-            error.retry_after = (until - Utc::now()).to_std().ok();
+            let wait = error.retry_after.unwrap_or(VELOCITY_HOLD);
+            state.upstream.hold_account(&held.account, wait);
+            error.retry_after = Some(wait);
+            state.metrics.limit_refused(&caller.tenant.id, "velocity");
             return ApiError::Upstream(error);
         }
         _ => {
@@ -323,6 +405,33 @@ async fn failed(
             }
         }
     }
+    ApiError::Upstream(error)
+}
+
+/// Zernio said the account reached TikTok's daily cap: the account is marked exhausted for the
+/// lane until its oldest post leaves the window, so the next create is refused without a call.
+pub async fn exhausted(
+    state: &AppState,
+    tenant: &str,
+    account: &str,
+    lane: Lane,
+    error: UpstreamError,
+) -> ApiError {
+    let usage = state
+        .store
+        .slot_usage(account, lane, DAY, Utc::now())
+        .await
+        .ok();
+    let until = usage
+        .and_then(|u| u.frees_at)
+        .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(24));
+    if let Err(e) = state.store.mark_exhausted(account, lane, until).await {
+        tracing::warn!(error = %e, "could not mark the account exhausted");
+    }
+    state.metrics.limit_refused(tenant, "daily");
+    // Zernio's own answer, kept (its request id and message), told when to come back.
+    let mut error = error;
+    error.retry_after = (until - Utc::now()).to_std().ok();
     ApiError::Upstream(error)
 }
 

@@ -16,10 +16,28 @@ use crate::zernio::{
     CallContext, ClientConfig, CreatorInfo, MediaKind, UpstreamError, ZernioClient,
 };
 
+/// The client's settings from the gateway's `[zernio]` section.
+pub fn client_config(
+    zernio: &crate::config::ZernioConfig,
+    base_url: url::Url,
+    api_key: String,
+) -> ClientConfig {
+    ClientConfig {
+        base_url,
+        api_key,
+        connect_timeout: Duration::from_millis(zernio.connect_timeout_ms),
+        request_timeout: Duration::from_millis(zernio.request_timeout_ms),
+        max_pause: Duration::from_secs(zernio.max_pause_secs),
+    }
+}
+
 pub struct Upstream {
     pub client: ZernioClient,
     creators: DashMap<(String, MediaKind), (Instant, Arc<CreatorInfo>)>,
     creator_ttl: Duration,
+    /// Accounts Zernio's velocity cap or a cooldown holds, until when. Per process: another
+    /// replica learns it from its own first refusal, which costs one refused call.
+    held: DashMap<String, Instant>,
     /// Kept alive while the gateway runs, when the sandbox stands in for Zernio.
     sandbox: Option<Sandbox>,
 }
@@ -47,18 +65,14 @@ impl Upstream {
             }
         };
         let client = ZernioClient::new(
-            ClientConfig {
-                base_url,
-                api_key,
-                connect_timeout: Duration::from_millis(config.zernio.connect_timeout_ms),
-                request_timeout: Duration::from_millis(config.zernio.request_timeout_ms),
-            },
+            client_config(&config.zernio, base_url, api_key),
             Arc::new(metrics.clone()),
         )?;
         Ok(Upstream {
             client,
             creators: DashMap::new(),
             creator_ttl: Duration::from_secs(config.zernio.creator_info_ttl_secs),
+            held: DashMap::new(),
             sandbox,
         })
     }
@@ -110,6 +124,25 @@ impl Upstream {
             .get(&(account.to_owned(), kind))
             .filter(|entry| entry.0.elapsed() < self.creator_ttl)
             .map(|entry| entry.1.clone())
+    }
+
+    /// Holds an account's posts for `wait` (Zernio's velocity cap or cooldown said so).
+    pub fn hold_account(&self, account: &str, wait: Duration) {
+        let until = Instant::now() + wait;
+        self.held
+            .entry(account.to_owned())
+            .and_modify(|at| *at = (*at).max(until))
+            .or_insert(until);
+    }
+
+    /// How long an account's posts are still held, if they are.
+    pub fn account_held_for(&self, account: &str) -> Option<Duration> {
+        let until = *self.held.get(account)?;
+        let left = until.checked_duration_since(Instant::now());
+        if left.is_none() {
+            self.held.remove_if(account, |_, at| *at <= Instant::now());
+        }
+        left.filter(|d| !d.is_zero())
     }
 
     /// Forgets what is cached of an account (after upstream said something changed).

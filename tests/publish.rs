@@ -78,8 +78,14 @@ async fn a_video_post_reaches_zernio_exactly_once_as_the_reference_body() {
         header(sent, "authorization"),
         format!("Bearer {FAKE_ZERNIO_KEY}")
     );
-    assert_eq!(header(sent, "x-request-id"), "req-video-1");
-    assert_eq!(header(sent, "idempotency-key"), "req-video-1");
+    // The caller's request id stays with the gateway: Zernio gets a fresh UUID for the call and,
+    // with no Idempotency-Key from the caller, the create's own minted id as its key and tag.
+    let upstream_id = header(sent, "x-request-id");
+    assert!(uuid::Uuid::parse_str(upstream_id).is_ok(), "{upstream_id}");
+    let minted = header(sent, "idempotency-key");
+    assert!(uuid::Uuid::parse_str(minted).is_ok(), "{minted}");
+    assert_ne!(upstream_id, minted);
+    assert_eq!(sent.body["metadata"]["gateway_request_id"], minted);
     assert_eq!(
         sent.body,
         json!({
@@ -92,7 +98,7 @@ async fn a_video_post_reaches_zernio_exactly_once_as_the_reference_body() {
                 "content_preview_confirmed": true, "express_consent_given": true
             },
             "publishNow": true,
-            "metadata": {"campaign": "sunsets", "gateway_request_id": "req-video-1"}
+            "metadata": {"campaign": "sunsets", "gateway_request_id": minted}
         })
     );
 }
@@ -250,8 +256,8 @@ async fn every_native_endpoint_reaches_the_right_upstream_call() {
         .map(|a| a["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["acc_a1", "acc_a2"], "only the tenant's accounts");
-    assert_eq!(accounts["items"][0]["posts"]["used"], 1);
-    assert_eq!(accounts["items"][0]["posts"]["remaining"], 14);
+    assert_eq!(accounts["items"][0]["videos"]["used"], 1);
+    assert_eq!(accounts["items"][0]["videos"]["remaining"], 14);
     assert_eq!(accounts["items"][1]["needs_reconnection"], true);
     assert_eq!(fake.calls("accounts")[0].query, "platform=tiktok");
 
@@ -372,7 +378,7 @@ async fn upstream_failures_map_to_stable_codes() {
                 400,
                 json!({"error": "Missing required TikTok permissions. Please reconnect with all required scopes.", "type": "platform_error"}),
             ),
-            502,
+            409,
             "missing_permissions",
         ),
         (
@@ -380,7 +386,7 @@ async fn upstream_failures_map_to_stable_codes() {
                 403,
                 json!({"error": "Account disconnected", "code": "ACCOUNT_DISCONNECTED", "type": "permission_error"}),
             ),
-            502,
+            409,
             "account_disconnected",
         ),
         (
@@ -425,14 +431,10 @@ async fn a_timed_out_create_is_looked_up_not_sent_again() {
     // Zernio created the post but its answer comes after the gateway's 1 s upstream timeout.
     fake.script(
         "create",
-        Reply::json(201, json!({})).delayed(Duration::from_secs(3)),
+        Reply::json(201, json!({}))
+            .delayed(Duration::from_secs(3))
+            .created_anyway(),
     );
-    fake.insert_post(json!({
-        "_id": "post_late", "content": "late", "status": "published",
-        "platforms": [{"platform": "tiktok", "accountId": "acc_a1", "status": "published"}],
-        "metadata": {"gateway_request_id": "req-timeout-1"},
-        "createdAt": chrono::Utc::now().to_rfc3339()
-    }));
     let response = gw
         .client
         .post(gw.url("/v1/tiktok/posts"))
@@ -443,9 +445,11 @@ async fn a_timed_out_create_is_looked_up_not_sent_again() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    assert_eq!(response.json::<Value>().await.unwrap()["id"], "post_late");
+    assert_eq!(response.json::<Value>().await.unwrap()["id"], "post_1");
     assert_eq!(fake.calls("create").len(), 1, "exactly one upstream create");
-    assert!(fake.calls("list")[0].query.contains("accountId=acc_a1"));
+    let lookup = &fake.calls("list")[0].query;
+    assert!(lookup.contains("accountId=acc_a1"), "{lookup}");
+    assert!(lookup.contains("sortBy=created-desc"), "{lookup}");
 
     // Not found: 504, and still only one create.
     fake.script(

@@ -239,14 +239,14 @@ async fn slots(store: Arc<dyn Store>) {
     for i in 0..3 {
         let at = t0 + Duration::minutes(i);
         let decision = store
-            .reserve_slot("acc_a1", Lane::Post, &format!("s{i}"), 3, window, at)
+            .reserve_slot("acc_a1", Lane::Video, &format!("s{i}"), 3, window, at)
             .await
             .unwrap();
         assert_eq!(decision, SlotDecision::Reserved { used: i as u32 + 1 });
     }
     let later = t0 + Duration::hours(1);
     let full = store
-        .reserve_slot("acc_a1", Lane::Post, "s3", 3, window, later)
+        .reserve_slot("acc_a1", Lane::Video, "s3", 3, window, later)
         .await
         .unwrap();
     assert_eq!(
@@ -257,7 +257,7 @@ async fn slots(store: Arc<dyn Store>) {
         "the oldest leaves the window then"
     );
     let usage = store
-        .slot_usage("acc_a1", Lane::Post, window, later)
+        .slot_usage("acc_a1", Lane::Video, window, later)
         .await
         .unwrap();
     assert_eq!(
@@ -276,19 +276,19 @@ async fn slots(store: Arc<dyn Store>) {
     );
     assert!(matches!(
         store
-            .reserve_slot("acc_a2", Lane::Post, "x0", 3, window, later)
+            .reserve_slot("acc_a2", Lane::Video, "x0", 3, window, later)
             .await
             .unwrap(),
         SlotDecision::Reserved { used: 1 }
     ));
 
     store
-        .release_slot("acc_a1", Lane::Post, "s1")
+        .release_slot("acc_a1", Lane::Video, "s1")
         .await
         .unwrap();
     assert!(matches!(
         store
-            .reserve_slot("acc_a1", Lane::Post, "s3", 3, window, later)
+            .reserve_slot("acc_a1", Lane::Video, "s3", 3, window, later)
             .await
             .unwrap(),
         SlotDecision::Reserved { used: 3 }
@@ -297,7 +297,7 @@ async fn slots(store: Arc<dyn Store>) {
     let next_day = t0 + Duration::hours(24) + Duration::milliseconds(1);
     assert!(matches!(
         store
-            .reserve_slot("acc_a1", Lane::Post, "s4", 3, window, next_day)
+            .reserve_slot("acc_a1", Lane::Video, "s4", 3, window, next_day)
             .await
             .unwrap(),
         SlotDecision::Reserved { .. }
@@ -307,11 +307,11 @@ async fn slots(store: Arc<dyn Store>) {
     let now = Utc::now();
     let until = now + Duration::hours(5);
     store
-        .mark_exhausted("acc_a2", Lane::Post, until)
+        .mark_exhausted("acc_a2", Lane::Video, until)
         .await
         .unwrap();
     let decision = store
-        .reserve_slot("acc_a2", Lane::Post, "x1", 15, window, now)
+        .reserve_slot("acc_a2", Lane::Video, "x1", 15, window, now)
         .await
         .unwrap();
     let SlotDecision::Full { retry_at } = decision else {
@@ -320,7 +320,7 @@ async fn slots(store: Arc<dyn Store>) {
     assert_eq!(retry_at.timestamp_millis(), until.timestamp_millis());
     assert_eq!(
         store
-            .slot_usage("acc_a2", Lane::Post, window, now)
+            .slot_usage("acc_a2", Lane::Video, window, now)
             .await
             .unwrap()
             .exhausted_until
@@ -334,7 +334,7 @@ async fn slots(store: Arc<dyn Store>) {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .reserve_slot("acc_busy", Lane::Post, &format!("c{i}"), 15, window, now)
+                    .reserve_slot("acc_busy", Lane::Video, &format!("c{i}"), 15, window, now)
                     .await
                     .unwrap()
             })
@@ -387,7 +387,7 @@ async fn holds(store: Arc<dyn Store>) {
     let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
     let hold = |slot: &'static str, fingerprint: &'static str, limit: u32| CreateHold {
         account: "acc_h",
-        lane: Lane::Post,
+        lane: Lane::Video,
         slot,
         limit,
         window: std::time::Duration::from_secs(86_400),
@@ -423,11 +423,16 @@ async fn holds(store: Arc<dyn Store>) {
         }),
         "a settled claim names the post"
     );
-    assert!(
-        store
-            .record_created(&post, std::time::Duration::from_secs(60))
-            .await
-            .is_err(),
+    // Zernio's replay of the same post: recorded once, the first record kept as it was.
+    let mut replayed = post.clone();
+    replayed.status = "failed".into();
+    store
+        .record_created(&replayed, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.post("acme", "h1").await.unwrap(),
+        Some(post.clone()),
         "a post is recorded once"
     );
     // The duplicates above gave their slots back: one is left.
@@ -559,7 +564,7 @@ async fn sqlite_budgets_and_duplicates_survive_a_restart() {
         for (i, fingerprint) in ["fp-r1", "fp-r2"].into_iter().enumerate() {
             assert!(matches!(
                 store
-                    .hold(&hold("r", fingerprint, Lane::Post))
+                    .hold(&hold("r", fingerprint, Lane::Video))
                     .await
                     .unwrap(),
                 HoldDecision::Held { .. }
@@ -589,7 +594,7 @@ async fn sqlite_budgets_and_duplicates_survive_a_restart() {
     }
     let store = store::open(&url).await.unwrap();
     assert_eq!(
-        store.hold(&hold("r3", "fp-r3", Lane::Post)).await.unwrap(),
+        store.hold(&hold("r3", "fp-r3", Lane::Video)).await.unwrap(),
         HoldDecision::Full {
             retry_at: DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap()
                 + Duration::hours(24)
@@ -614,7 +619,7 @@ async fn sqlite_budgets_and_duplicates_survive_a_restart() {
         let one_a_day = CreateHold {
             account,
             limit: 1,
-            ..hold("t", "fp-t", Lane::Post)
+            ..hold("t", "fp-t", Lane::Video)
         };
         assert!(
             matches!(

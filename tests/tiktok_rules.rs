@@ -888,25 +888,125 @@ fn camel_case_keys_are_named_as_sent() {
 }
 
 #[test]
-fn zernio_drafts_are_refused_not_guessed() {
-    let is_draft = edit(zernio(), &[("/isDraft", json!(true))]);
-    let got = violations(Shape::ZernioCompat, &is_draft, None);
-    assert_eq!(got.len(), 1);
+fn zernio_scheduling_precedence_is_the_specs() {
+    let mode = |body: &Value| {
+        let p = prepare(Shape::ZernioCompat, body, None, now()).unwrap();
+        (p.post.mode(), p.payload)
+    };
+    let at = "2030-01-01T09:00:00Z";
+    // isDraft beats publishNow and scheduledFor: a Zernio draft, said outright.
+    let (m, payload) = mode(&edit(
+        zernio(),
+        &[("/isDraft", json!(true)), ("/scheduledFor", json!(at))],
+    ));
+    assert_eq!(m, "saved");
+    assert_eq!(payload["isDraft"], true);
+    assert!(payload.get("publishNow").is_none() && payload.get("scheduledFor").is_none());
+    // publishNow beats scheduledFor.
+    let (m, payload) = mode(&edit(zernio(), &[("/scheduledFor", json!(at))]));
+    assert_eq!(m, "now");
+    assert_eq!(payload["publishNow"], true);
+    // scheduledFor alone schedules.
+    let (m, payload) = mode(&edit(
+        zernio(),
+        &[("/publishNow", gone()), ("/scheduledFor", json!(at))],
+    ));
+    assert_eq!(m, "scheduled");
+    assert_eq!(payload["scheduledFor"], at);
+    // None of them, or publishNow: false alone, is a Zernio draft, as Zernio saves it.
+    for body in [
+        edit(zernio(), &[("/publishNow", gone())]),
+        edit(zernio(), &[("/publishNow", json!(false))]),
+    ] {
+        let (m, payload) = mode(&body);
+        assert_eq!(m, "saved", "{body}");
+        assert_eq!(payload["isDraft"], true);
+    }
+    // The native shape keeps its documented default: published now.
+    let native = prepare(Shape::Native, &video(), None, now()).unwrap();
+    assert_eq!(native.post.mode(), "now");
+}
+
+#[test]
+fn the_tiktok_entry_overrides_the_root_as_the_spec_says() {
+    let body = edit(
+        zernio(),
+        &[
+            ("/tiktokSettings/privacy_level", json!("SELF_ONLY")),
+            (
+                "/platforms/0/platformSpecificData",
+                json!({"privacyLevel": "MUTUAL_FOLLOW_FRIENDS", "allow_duet": false, "videoCoverTimestampMs": 1500}),
+            ),
+            ("/platforms/0/customContent", json!("tiktok caption")),
+            (
+                "/platforms/0/customMedia",
+                json!([{"type": "video", "url": "https://cdn.example.com/tiktok-cut.mp4"}]),
+            ),
+        ],
+    );
+    let p = prepare(Shape::ZernioCompat, &body, None, now()).unwrap();
+    let settings = &p.payload["tiktokSettings"];
+    assert_eq!(settings["privacy_level"], "MUTUAL_FOLLOW_FRIENDS");
+    assert_eq!(settings["allow_duet"], false);
     assert_eq!(
-        (got[0].code, got[0].field.as_str()),
-        ("not_applicable", "isDraft")
+        settings["allow_stitch"], true,
+        "the root's where the entry says nothing"
+    );
+    assert_eq!(settings["video_cover_timestamp_ms"], 1500);
+    assert_eq!(p.payload["content"], "tiktok caption");
+    assert_eq!(
+        p.payload["mediaItems"],
+        json!([{"type": "video", "url": "https://cdn.example.com/tiktok-cut.mp4"}])
     );
 
-    let not_now = edit(zernio(), &[("/publishNow", json!(false))]);
-    let got = violations(Shape::ZernioCompat, &not_now, None);
-    assert_eq!(
-        (got[0].code, got[0].field.as_str()),
-        ("not_applicable", "publishNow")
-    );
+    // The spec's TikTokPlatformData alone, with no tiktokSettings at all, is a valid body.
+    let only_entry = json!({
+        "content": "hello",
+        "mediaItems": [{"type": "video", "url": "https://cdn.example.com/v.mp4"}],
+        "platforms": [{"platform": "tiktok", "accountId": "acc_1", "platformSpecificData": {
+            "privacy_level": "PUBLIC_TO_EVERYONE", "allowComment": true, "allowDuet": true,
+            "allowStitch": true, "contentPreviewConfirmed": true, "expressConsentGiven": true}}],
+        "publishNow": true
+    });
+    assert!(prepare(Shape::ZernioCompat, &only_entry, None, now()).is_ok());
 
-    // Without publishNow the post is published now, as the gateway's contract says.
-    let neither = edit(zernio(), &[("/publishNow", gone())]);
-    assert!(prepare(Shape::ZernioCompat, &neither, None, now()).is_ok());
+    // A refusal names the field where the caller put it.
+    let bad = edit(
+        only_entry,
+        &[(
+            "/platforms/0/platformSpecificData/allowComment",
+            json!("yes"),
+        )],
+    );
+    let got = violations(Shape::ZernioCompat, &bad, None);
+    assert!(
+        got.iter()
+            .any(|v| v.field == "platforms[0].platformSpecificData.allowComment"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn an_inbox_video_draft_needs_no_privacy_or_interactions() {
+    // The spec's own `tiktokVideoDraft` example: TikTok's inbox endpoint takes the media alone.
+    let example = json!({
+        "content": "New video draft!",
+        "mediaItems": [{"type": "video", "url": "https://example.com/video.mp4"}],
+        "platforms": [{"platform": "tiktok", "accountId": "64e1f0a9e2b5af0012ab34cd"}],
+        "tiktokSettings": {"draft": true, "contentPreviewConfirmed": true, "expressConsentGiven": true}
+    });
+    let p = prepare(Shape::ZernioCompat, &example, None, now()).unwrap();
+    assert_eq!(p.post.privacy, None);
+    assert_eq!(p.payload["tiktokSettings"]["draft"], true);
+    assert!(p.payload["tiktokSettings"].get("privacy_level").is_none());
+    // Consent is still the caller's to give.
+    let no_consent = edit(example, &[("/tiktokSettings/expressConsentGiven", gone())]);
+    let got = violations(Shape::ZernioCompat, &no_consent, None);
+    assert_eq!(got[0].code, "consent_required");
+    // A direct video post still needs them.
+    let direct = edit(zernio(), &[("/tiktokSettings/privacy_level", gone())]);
+    let got = violations(Shape::ZernioCompat, &direct, None);
+    assert_eq!(got[0].code, "privacy_required");
 }
 
 #[test]

@@ -670,7 +670,7 @@ async fn targets_must_be_public_https_unless_the_operator_allows_the_host() {
     }
     for events in [
         json!([]),
-        json!(["post.deleted"]),
+        json!(["post.removed"]),
         json!(["post.published", "*"]),
     ] {
         let response = gw
@@ -852,4 +852,125 @@ async fn register_webhook_sends_the_secret_and_the_post_events_and_prints_no_sec
     let printed: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(printed["webhook"]["_id"], "wh_1");
     assert!(!stdout.contains(ZERNIO_SECRET) && !stderr.contains(ZERNIO_SECRET));
+}
+
+/// A per-platform event as Zernio's spec has it (`WebhookPayloadPostPlatform`): the post
+/// envelope, and the `platform` that transitioned with its own status, URL or error.
+fn platform_event(event_id: &str, event: &str, post_id: &str, platform: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": event_id,
+        "event": event,
+        "post": {
+            "id": post_id, "content": "Sunset", "status": "published",
+            "scheduledFor": Utc::now().to_rfc3339(),
+            // TikTok gives its numeric id late: the terminal event's URL may be empty.
+            "platforms": [{"platform": "tiktok", "status": "published", "accountId": "acc_a1",
+                           "publishedUrl": ""}]
+        },
+        "platform": platform,
+        "account": {"accountId": "acc_a1", "platform": "tiktok", "username": "creator"},
+        "timestamp": Utc::now().to_rfc3339()
+    }))
+    .unwrap()
+}
+
+async fn send_signed(gw: &TestGateway, header_id: &str, event: &str, body: &[u8]) -> Value {
+    let signature = zernio_signature(ZERNIO_SECRET, body);
+    let response = send_event(gw, header_id, event, body, Some(&signature)).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_post_event_of_the_spec_updates_the_record_and_reaches_the_tenant() {
+    let (gw, _fake) = gateway("").await;
+    let subscriber = Subscriber::start().await;
+    let (subscription, _) = subscribe(
+        &gw,
+        ACME_KEY,
+        &subscriber.url,
+        &[
+            "post.published",
+            "post.failed",
+            "post.deleted",
+            "post.url_resolved",
+        ],
+    )
+    .await;
+    record_post(&gw, "post_u", "acme", "acc_a1").await;
+    let url = "https://www.tiktok.com/@creator/video/7300000000000000009";
+
+    // post.tiktok.url_resolved: the URL is in platform.publishedUrl only.
+    let body = platform_event(
+        "evt_url",
+        "post.tiktok.url_resolved",
+        "post_u",
+        json!({"name": "tiktok", "status": "published", "platformPostId": "7300000000000000009", "publishedUrl": url}),
+    );
+    let receipt = send_signed(&gw, "evt_url", "post.tiktok.url_resolved", &body).await;
+    assert_eq!(receipt, json!({"status": "accepted", "deliveries": 1}));
+    let record = gw.state.store.post_by_id("post_u").await.unwrap().unwrap();
+    assert_eq!(record.tiktok_url.as_deref(), Some(url));
+
+    // post.platform.failed: its error comes from the platform block.
+    let body = platform_event(
+        "evt_failed",
+        "post.platform.failed",
+        "post_u",
+        json!({"name": "tiktok", "status": "failed", "error": "Video could not be downloaded (video_pull_failed)", "errorCategory": "user_content"}),
+    );
+    send_signed(&gw, "evt_failed", "post.platform.failed", &body).await;
+    let record = gw.state.store.post_by_id("post_u").await.unwrap().unwrap();
+    assert_eq!(record.status, "failed");
+    assert_eq!(
+        record.error.as_deref(),
+        Some("Video could not be downloaded (video_pull_failed)")
+    );
+
+    // post.partial is a failure of a TikTok-only post.
+    let partial = zernio_event("evt_partial", "post.partial", "post_u", "partial");
+    send_signed(&gw, "evt_partial", "post.partial", &partial).await;
+
+    // post.platform.deleted: deleted on TikTok.
+    let body = platform_event(
+        "evt_deleted",
+        "post.platform.deleted",
+        "post_u",
+        json!({"name": "tiktok", "status": "deleted", "publishedUrl": url, "deletedAt": Utc::now().to_rfc3339()}),
+    );
+    send_signed(&gw, "evt_deleted", "post.platform.deleted", &body).await;
+    let record = gw.state.store.post_by_id("post_u").await.unwrap().unwrap();
+    assert_eq!(record.status, "deleted");
+
+    let mut kinds: Vec<String> = deliveries(&gw, ACME_KEY, &subscription)
+        .await
+        .iter()
+        .map(|d| d["event_type"].as_str().unwrap().to_owned())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "post.deleted",
+            "post.failed",
+            "post.failed",
+            "post.url_resolved"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_signed_body_replayed_under_a_new_header_id_is_one_event() {
+    let (gw, _fake) = gateway("").await;
+    let subscriber = Subscriber::start().await;
+    let (subscription, _) = subscribe(&gw, ACME_KEY, &subscriber.url, &["post.published"]).await;
+    record_post(&gw, "post_r", "acme", "acc_a1").await;
+    let body = zernio_event("evt_signed", "post.published", "post_r", "published");
+    let first = send_signed(&gw, "header-1", "post.published", &body).await;
+    assert_eq!(first["status"], "accepted");
+    for i in 2..=5 {
+        let again = send_signed(&gw, &format!("header-{i}"), "post.published", &body).await;
+        assert_eq!(again["status"], "duplicate", "replay {i}");
+    }
+    assert_eq!(deliveries(&gw, ACME_KEY, &subscription).await.len(), 1);
 }

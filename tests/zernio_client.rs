@@ -218,7 +218,14 @@ async fn create_sends_the_exact_request_and_reads_the_answer() {
         header(&r, "authorization"),
         Some(format!("Bearer {KEY}").as_str())
     );
-    assert_eq!(header(&r, "x-request-id"), Some("req-abc"));
+    // Zernio de-duplicates creates on x-request-id: the caller's id never goes upstream, a
+    // fresh UUID for this call does.
+    let sent_id = header(&r, "x-request-id").unwrap();
+    assert_ne!(sent_id, "req-abc");
+    assert!(
+        uuid::Uuid::parse_str(sent_id).is_ok(),
+        "{sent_id} is a UUID"
+    );
     assert_eq!(header(&r, "idempotency-key"), Some("idem-1"));
     assert_eq!(header(&r, "content-type"), Some("application/json"));
     assert_eq!(r.body, Some(video_body()));
@@ -258,6 +265,7 @@ async fn every_endpoint_uses_its_method_path_and_query() {
                 account_id: Some("acc_1".into()),
                 from_date: Some(Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap()),
                 to_date: None,
+                sort_by: None,
             },
         )
         .await
@@ -366,7 +374,7 @@ async fn every_endpoint_uses_its_method_path_and_query() {
                 "GET".into(),
                 "/api/v1/posts".into(),
                 q(
-                    "page=2&limit=2&platform=tiktok&status=published&accountId=acc_1&fromDate=2026-05-01T00%3A00%3A00Z"
+                    "page=2&limit=2&platform=tiktok&status=published&accountId=acc_1&fromDate=2026-05-01"
                 )
             ),
             ("PUT".into(), "/api/v1/posts/p1".into(), None),
@@ -411,9 +419,15 @@ async fn every_endpoint_uses_its_method_path_and_query() {
             header(r, "authorization"),
             Some(format!("Bearer {KEY}").as_str())
         );
-        assert_eq!(header(r, "x-request-id"), Some("req-abc"));
         assert_eq!(header(r, "idempotency-key"), None);
     }
+    // A fresh UUID per call, never the caller's request id.
+    let ids: std::collections::HashSet<&str> = requests
+        .iter()
+        .filter_map(|r| header(r, "x-request-id"))
+        .collect();
+    assert_eq!(ids.len(), requests.len(), "one x-request-id per call");
+    assert!(ids.iter().all(|id| uuid::Uuid::parse_str(id).is_ok()));
 }
 
 #[tokio::test]
@@ -827,8 +841,8 @@ async fn find_post_by_metadata_pages_through_the_account() {
     assert_eq!(
         queries,
         [
-            "page=1&limit=100&platform=tiktok&accountId=acc_1&fromDate=2026-05-01T09%3A00%3A00Z",
-            "page=2&limit=100&platform=tiktok&accountId=acc_1&fromDate=2026-05-01T09%3A00%3A00Z",
+            "page=1&limit=100&platform=tiktok&accountId=acc_1&fromDate=2026-05-01&sortBy=created-desc",
+            "page=2&limit=100&platform=tiktok&accountId=acc_1&fromDate=2026-05-01&sortBy=created-desc",
         ]
     );
 

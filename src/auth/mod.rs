@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, header};
 use chrono::Utc;
 
-pub use tenant::{Authenticated, Caller, Principal, Scope, ScopeSet, Tenant};
+pub use tenant::{Authenticated, Caller, DailyLimits, Principal, Scope, ScopeSet, Tenant};
 
 use crate::config::{Config, ConfigError, Environment};
 use crate::error::ApiError;
@@ -109,13 +109,28 @@ impl Authenticator {
         let mut tenants = HashMap::new();
         let mut entries = Vec::new();
         for t in &config.tenants {
-            let tenant = Arc::new(Tenant::new(
+            let each = t.daily_posts_per_account;
+            let daily = DailyLimits {
+                videos: t.daily_videos_per_account.unwrap_or(each),
+                photos: t.daily_photos_per_account.unwrap_or(each),
+                drafts: t.daily_drafts_per_account.unwrap_or(each),
+            };
+            let mut tenant = Tenant::new(
                 t.id.clone(),
                 t.accounts.clone(),
                 t.requests_per_minute,
                 t.burst,
-                t.daily_posts_per_account,
-            ));
+                daily,
+            );
+            for (account, own) in &t.account_daily_limits {
+                let limits = DailyLimits {
+                    videos: own.videos.unwrap_or(daily.videos),
+                    photos: own.photos.unwrap_or(daily.photos),
+                    drafts: own.drafts.unwrap_or(daily.drafts),
+                };
+                tenant = tenant.with_account_limits(account, limits);
+            }
+            let tenant = Arc::new(tenant);
             for k in &t.api_keys {
                 let digest = api_key::parse_digest(&k.sha256).ok_or_else(|| {
                     ConfigError(format!("tenants.api_keys `{}`: sha256 is not hex", k.id))

@@ -1,7 +1,7 @@
 //! Who is calling: the tenant, what its credential may do, and the extractor through which
 //! every route names the scope it needs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::store::RatePolicy;
+use crate::store::{Lane, RatePolicy};
 
 /// What a credential may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -91,7 +91,35 @@ pub struct Tenant {
     account_set: HashSet<String>,
     pub requests_per_minute: u32,
     pub burst: u32,
-    pub daily_posts_per_account: u32,
+    daily: DailyLimits,
+    account_daily: HashMap<String, DailyLimits>,
+}
+
+/// Posts per account in a trailing 24 h, per lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyLimits {
+    pub videos: u32,
+    pub photos: u32,
+    pub drafts: u32,
+}
+
+impl DailyLimits {
+    /// The same limit for every lane.
+    pub fn each(limit: u32) -> Self {
+        DailyLimits {
+            videos: limit,
+            photos: limit,
+            drafts: limit,
+        }
+    }
+
+    pub fn of(&self, lane: Lane) -> u32 {
+        match lane {
+            Lane::Video => self.videos,
+            Lane::Photo => self.photos,
+            Lane::Draft => self.drafts,
+        }
+    }
 }
 
 impl Tenant {
@@ -100,7 +128,7 @@ impl Tenant {
         accounts: Vec<String>,
         requests_per_minute: u32,
         burst: u32,
-        daily_posts_per_account: u32,
+        daily: DailyLimits,
     ) -> Self {
         let account_set = accounts.iter().cloned().collect();
         Tenant {
@@ -109,8 +137,23 @@ impl Tenant {
             account_set,
             requests_per_minute,
             burst,
-            daily_posts_per_account,
+            daily,
+            account_daily: HashMap::new(),
         }
+    }
+
+    /// Limits of one account's own, instead of the tenant's.
+    pub fn with_account_limits(mut self, account: &str, limits: DailyLimits) -> Self {
+        self.account_daily.insert(account.to_owned(), limits);
+        self
+    }
+
+    /// How many posts of a lane an account may make in a trailing 24 h.
+    pub fn daily_limit(&self, account: &str, lane: Lane) -> u32 {
+        self.account_daily
+            .get(account)
+            .unwrap_or(&self.daily)
+            .of(lane)
     }
 
     /// The tenant's request limit.

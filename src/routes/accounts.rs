@@ -17,7 +17,7 @@ use crate::http::ApiJson;
 use crate::pipeline::DAY;
 use crate::routes::posts::request_id;
 use crate::store::Lane;
-use crate::zernio::{CallContext, MediaKind};
+use crate::zernio::{CallContext, MediaKind, UpstreamKind};
 
 /// An account's use of one of TikTok's daily counts over the rolling 24 hours.
 #[derive(Serialize, ToSchema)]
@@ -44,9 +44,11 @@ pub struct AccountView {
     pub is_active: bool,
     /// The account must be reconnected in Zernio before it can post.
     pub needs_reconnection: bool,
-    /// Direct posts.
-    pub posts: Budget,
-    /// Creator Inbox drafts, which TikTok counts apart.
+    /// Videos posted directly (published or scheduled).
+    pub videos: Budget,
+    /// Photo posts, which TikTok counts apart from videos.
+    pub photos: Budget,
+    /// Creator Inbox drafts, counted apart again.
     pub drafts: Budget,
 }
 
@@ -105,13 +107,22 @@ pub async fn list(
             request_id: &request_id,
         })
         .await?;
-    let limit = auth.tenant.daily_posts_per_account;
+    let tenant = &auth.tenant;
     let mut items = Vec::new();
     // Only the tenant's: Zernio lists every account of the shared key.
-    for account in accounts.into_iter().filter(|a| auth.tenant.owns(&a.id)) {
+    for account in accounts.into_iter().filter(|a| tenant.owns(&a.id)) {
+        let lane = |lane| {
+            budget(
+                &state,
+                &account.id,
+                lane,
+                tenant.daily_limit(&account.id, lane),
+            )
+        };
         items.push(AccountView {
-            posts: budget(&state, &account.id, Lane::Post, limit).await?,
-            drafts: budget(&state, &account.id, Lane::Draft, limit).await?,
+            videos: lane(Lane::Video).await?,
+            photos: lane(Lane::Photo).await?,
+            drafts: lane(Lane::Draft).await?,
             id: account.id,
             username: account.username,
             display_name: account.display_name,
@@ -183,16 +194,21 @@ pub async fn creator_info(
         _ => MediaKind::Video,
     };
     let request_id = request_id(&headers);
-    let info = state
-        .upstream
-        .creator_info(
-            &CallContext {
-                request_id: &request_id,
-            },
-            &id,
-            kind,
-        )
-        .await?;
+    let ctx = CallContext {
+        request_id: &request_id,
+    };
+    let info = match state.upstream.creator_info(&ctx, &id, kind).await {
+        Ok(info) => info,
+        // The creator reached TikTok's daily cap: mark the account, as a create would.
+        Err(e) if e.kind == UpstreamKind::DailyLimitReached => {
+            let lane = match kind {
+                MediaKind::Photo => Lane::Photo,
+                MediaKind::Video => Lane::Video,
+            };
+            return Err(crate::pipeline::exhausted(&state, &auth.tenant.id, &id, lane, e).await);
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(ApiJson(CreatorView {
         account: id,
         nickname: info.nickname.clone(),

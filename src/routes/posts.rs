@@ -69,7 +69,8 @@ pub struct PostView {
     /// `video` or `photo`.
     #[schema(example = "video")]
     pub kind: String,
-    /// `now`, `scheduled` or `draft` (sent to the Creator Inbox).
+    /// `now`, `scheduled`, `draft` (sent to the Creator Inbox) or `saved` (a Zernio draft, made
+    /// through `/api/v1/posts` with no time: kept in Zernio, not sent to TikTok).
     #[schema(example = "now")]
     pub mode: String,
     pub schedule_at: Option<DateTime<Utc>>,

@@ -56,7 +56,8 @@ pub struct NewSubscription {
     /// Where events are POSTed: https (plain http only for hosts the operator allows).
     #[schema(example = "https://hooks.zapier.com/hooks/standard/123/abc")]
     pub target_url: String,
-    /// Any of `post.published`, `post.failed`, `post.scheduled`, `post.cancelled`.
+    /// Any of `post.published`, `post.failed`, `post.scheduled`, `post.cancelled`,
+    /// `post.deleted`, `post.url_resolved`.
     #[schema(example = json!(["post.published", "post.failed"]))]
     pub events: Vec<String>,
 }

@@ -36,7 +36,7 @@ pub struct PostRecord {
     pub account: String,
     /// `video` or `photo`.
     pub kind: String,
-    /// `now`, `scheduled` or `draft`.
+    /// `now`, `scheduled`, `draft` (Creator Inbox) or `saved` (a Zernio draft).
     pub mode: String,
     pub status: String,
     pub schedule_at: Option<DateTime<Utc>>,
@@ -106,29 +106,54 @@ pub enum Claim {
     },
 }
 
-/// Which of TikTok's daily counts a post uses: direct posts and Creator Inbox drafts are
-/// counted separately, as TikTok counts them.
+/// Which of TikTok's daily counts a post uses: videos and photo posts are counted apart, as
+/// TikTok counts them for accounts connected through its Business app (15 of each in a
+/// trailing 24 h), and Creator Inbox drafts apart again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lane {
-    Post,
+    Video,
+    Photo,
     Draft,
 }
 
 impl Lane {
-    /// The lane of a post's mode (`draft` counts as a draft, the rest as posts); also reads
-    /// back [`Lane::as_str`].
-    pub fn for_mode(mode: &str) -> Lane {
-        if mode == "draft" {
-            Lane::Draft
-        } else {
-            Lane::Post
+    pub const ALL: [Lane; 3] = [Lane::Video, Lane::Photo, Lane::Draft];
+
+    /// The lane of a post of this kind (`video`, `photo`) and mode (`draft` is the Creator
+    /// Inbox).
+    pub fn for_post(kind: &str, mode: &str) -> Lane {
+        match (kind, mode) {
+            (_, "draft") => Lane::Draft,
+            ("photo", _) => Lane::Photo,
+            _ => Lane::Video,
         }
     }
 
+    /// The stored name. Videos keep `post`, the name of the one lane direct posts had before
+    /// photos were counted apart, so budgets stored then still count.
     pub fn as_str(self) -> &'static str {
         match self {
-            Lane::Post => "post",
+            Lane::Video => "post",
+            Lane::Photo => "photo",
             Lane::Draft => "draft",
+        }
+    }
+
+    /// Reads back [`Lane::as_str`].
+    pub fn parse(stored: &str) -> Lane {
+        match stored {
+            "draft" => Lane::Draft,
+            "photo" => Lane::Photo,
+            _ => Lane::Video,
+        }
+    }
+
+    /// How the lane is named to callers.
+    pub fn label(self) -> &'static str {
+        match self {
+            Lane::Video => "videos",
+            Lane::Photo => "photos",
+            Lane::Draft => "drafts",
         }
     }
 }
@@ -320,7 +345,8 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     }
 
     /// Records a created post and settles its content claim with the post's id: every
-    /// create's last store step, in one round trip where the backend can.
+    /// create's last store step, in one round trip where the backend can. A post recorded
+    /// already (Zernio's replay of a create) is kept as it was; its claim is settled all the same.
     async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError>;
 }
 

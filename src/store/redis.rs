@@ -220,9 +220,9 @@ return r
 /// KEYS: post, index, claim. ARGV: index member, oldest member kept, retention, record,
 /// fingerprint, post id, claim ttl.
 const RECORD: &str = r#"
-if insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) == 0 then return 0 end
+local inserted = insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 settle(KEYS[3], ARGV[5], ARGV[6], ARGV[7])
-return 1
+return inserted
 "#;
 
 fn script(functions: &[&str], body: &str) -> Script {
@@ -673,11 +673,13 @@ impl Store for RedisStore {
             claim_key(&content_scope(&post.account), &post.fingerprint),
             ttl,
         ));
-        let inserted: i64 = post_invocation(&self.record, post, claim)
+        // 0 is a post recorded already (Zernio replayed a post it had made): the record stays
+        // as it was, and the claim is settled all the same.
+        let _inserted: i64 = post_invocation(&self.record, post, claim)
             .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;
-        recorded(inserted, post)
+        Ok(())
     }
 }
 

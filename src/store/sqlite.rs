@@ -102,21 +102,21 @@ async fn restore_holds(pool: &SqlitePool) -> Result<Holds, StoreError> {
     let start = now - ttl_ms(BUDGET_WINDOW);
     // Each tenant's last day through posts_by_tenant: the tenants come from a skip scan of
     // that index (one seek per tenant), so the rebuild reads only the window.
-    let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+    let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
         "WITH RECURSIVE tenants(tenant) AS ( \
              SELECT MIN(tenant) FROM posts \
              UNION ALL \
              SELECT (SELECT MIN(tenant) FROM posts WHERE tenant > tenants.tenant) \
              FROM tenants WHERE tenants.tenant IS NOT NULL) \
-         SELECT p.id, p.account, p.mode, p.fingerprint, p.created_at \
+         SELECT p.id, p.account, p.kind, p.mode, p.fingerprint, p.created_at \
          FROM tenants JOIN posts p ON p.tenant = tenants.tenant AND p.created_at > ?",
     )
     .bind(start)
     .fetch_all(pool)
     .await
     .map_err(store_error)?;
-    for (id, account, mode, fingerprint, created_at) in rows {
-        let lane = Lane::for_mode(&mode);
+    for (id, account, kind, mode, fingerprint, created_at) in rows {
+        let lane = Lane::for_post(&kind, &mode);
         holds.restore(
             &Restored {
                 id,
@@ -135,7 +135,7 @@ async fn restore_holds(pool: &SqlitePool) -> Result<Holds, StoreError> {
             .await
             .map_err(store_error)?;
     for (account, lane, until) in exhausted {
-        let lane = Lane::for_mode(&lane);
+        let lane = Lane::parse(&lane);
         holds.mark_exhausted(&account, lane, millis(until)?);
     }
     Ok(holds)
@@ -157,13 +157,19 @@ fn purge_expired(conn: &Connection) -> Result<(), StoreError> {
 
 // The writes, run on the writer's connection inside its transaction.
 
-fn insert(conn: &Connection, p: &PostRecord) -> Result<(), StoreError> {
-    conn.prepare_cached(
+/// Inserts a record; an id recorded already fails the insert, unless `keep_existing`, where
+/// the stored record stays as it was (Zernio's replay of a create it had made).
+fn insert(conn: &Connection, p: &PostRecord, keep_existing: bool) -> Result<(), StoreError> {
+    let sql = if keep_existing {
         "INSERT INTO posts (id, tenant, account, kind, mode, status, schedule_at, tiktok_url, \
          error, fingerprint, request_id, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(rusqlite::params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING"
+    } else {
+        "INSERT INTO posts (id, tenant, account, kind, mode, status, schedule_at, tiktok_url, \
+         error, fingerprint, request_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    };
+    conn.prepare_cached(sql)?.execute(rusqlite::params![
         p.id,
         p.tenant,
         p.account,
@@ -264,7 +270,9 @@ impl Store for SqliteStore {
 
     async fn insert_post(&self, p: &PostRecord) -> Result<(), StoreError> {
         let p = p.clone();
-        self.writer.write_one(move |conn| insert(conn, &p)).await
+        self.writer
+            .write_one(move |conn| insert(conn, &p, false))
+            .await
     }
 
     async fn post(&self, tenant: &str, id: &str) -> Result<Option<PostRecord>, StoreError> {
@@ -465,7 +473,10 @@ impl Store for SqliteStore {
     }
 
     async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
-        self.insert_post(post).await?;
+        let p = post.clone();
+        self.writer
+            .write_one(move |conn| insert(conn, &p, true))
+            .await?;
         self.holds.complete(
             &post.account,
             &post.fingerprint,
@@ -542,7 +553,7 @@ mod tests {
         store.claim("idem", "kept", "fp", minute).await.unwrap();
         let now = Utc::now();
         store
-            .mark_exhausted("acc", Lane::Post, now - chrono::Duration::seconds(1))
+            .mark_exhausted("acc", Lane::Video, now - chrono::Duration::seconds(1))
             .await
             .unwrap();
         store

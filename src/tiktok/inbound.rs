@@ -174,6 +174,8 @@ pub(crate) struct Draft {
     pub(crate) schedule_at: Option<String>,
     pub(crate) timezone: Option<String>,
     pub(crate) draft: Option<bool>,
+    /// A Zernio draft asked for (Zernio shape only: `isDraft`, or no time at all).
+    pub(crate) zernio_draft: bool,
     pub(crate) preview_consent: Option<bool>,
     pub(crate) express_consent: Option<bool>,
     pub(crate) cover_timestamp_ms: Option<i64>,
@@ -390,22 +392,81 @@ static ZERNIO_MEDIA: MediaKeys = MediaKeys {
     nested: true,
 };
 
+/// Paths of a platform entry's own fields, spelt with its index (the first four; a request
+/// with more entries is refused for them anyway, and its paths say `platforms[]`).
+const ENTRY_PREFIX: [&str; 5] = [
+    "platforms[0].",
+    "platforms[1].",
+    "platforms[2].",
+    "platforms[3].",
+    "platforms[].",
+];
+const ENTRY_DATA_PREFIX: [&str; 5] = [
+    "platforms[0].platformSpecificData.",
+    "platforms[1].platformSpecificData.",
+    "platforms[2].platformSpecificData.",
+    "platforms[3].platformSpecificData.",
+    "platforms[].platformSpecificData.",
+];
+const ENTRY_MEDIA: [&str; 5] = [
+    "platforms[0].customMedia",
+    "platforms[1].customMedia",
+    "platforms[2].customMedia",
+    "platforms[3].customMedia",
+    "platforms[].customMedia",
+];
+
+/// The TikTok entry of `platforms`, with its index: where its own overrides are read.
+fn tiktok_entry(body: &Map<String, Value>) -> Option<(usize, &Map<String, Value>)> {
+    body.get("platforms")?
+        .as_array()?
+        .iter()
+        .enumerate()
+        .find_map(|(i, p)| {
+            let p = p.as_object()?;
+            let name = p.get("platform")?.as_str()?;
+            name.trim()
+                .eq_ignore_ascii_case("tiktok")
+                .then_some((i.min(ENTRY_PREFIX.len() - 1), p))
+        })
+}
+
 /// Unknown keys are tolerated here (Zernio's SDKs add their own), but only the keys read below
-/// reach the payload, which is rebuilt from the model.
+/// reach the payload, which is rebuilt from the model. The TikTok entry of `platforms` overrides
+/// the root as Zernio's spec says: `customContent` over `content`, `customMedia` over
+/// `mediaItems`, its `scheduledFor` over the root's, and its `platformSpecificData` (the spec's
+/// `TikTokPlatformData`) key by key over `tiktokSettings`.
 fn zernio(body: &Map<String, Value>) -> Draft {
     let mut d = Draft::new(false);
-    d.set(F::Caption, At::top("content"), body.get("content"));
-    d.set(
-        F::ScheduleAt,
+    let entry = tiktok_entry(body);
+    let own = |key: &'static str| {
+        let (i, p) = entry?;
+        present(p.get(key)).map(|v| {
+            (
+                At {
+                    prefix: ENTRY_PREFIX[i],
+                    key,
+                },
+                v,
+            )
+        })
+    };
+    let (at, content) = own("customContent").unwrap_or((
+        At::top("content"),
+        body.get("content").unwrap_or(&Value::Null),
+    ));
+    d.set(F::Caption, at, present(Some(content)));
+    d.at[F::Title as usize] = at;
+    let (at, scheduled) = own("scheduledFor").unwrap_or((
         At::top("scheduledFor"),
-        body.get("scheduledFor"),
-    );
+        body.get("scheduledFor").unwrap_or(&Value::Null),
+    ));
+    d.set(F::ScheduleAt, at, present(Some(scheduled)));
     d.set(F::Timezone, At::top("timezone"), body.get("timezone"));
     d.set(F::Metadata, At::top("metadata"), body.get("metadata"));
     d.at[F::Account as usize] = At::top("platforms");
     d.at[F::Video as usize] = At::top("mediaItems");
     d.at[F::Photos as usize] = At::top("mediaItems");
-    d.at[F::Title as usize] = At::top("content");
 
     let settings_fields: Vec<F> = ZERNIO_SETTINGS.iter().map(|s| s.0).collect();
     for &(f, snake, _) in ZERNIO_SETTINGS {
@@ -414,29 +475,55 @@ fn zernio(body: &Map<String, Value>) -> Draft {
             key: snake,
         };
     }
-    if let Some(settings) = d.object(
+    let settings = d.object(
         body.get("tiktokSettings"),
         || "tiktokSettings".into(),
         &settings_fields,
-    ) {
-        for &(f, snake, camel) in ZERNIO_SETTINGS {
-            // snake_case wins when both are sent, as it is the spelling of the reference.
-            let (key, value) = match (present(settings.get(snake)), present(settings.get(camel))) {
-                (None, Some(v)) => (camel, Some(v)),
-                (v, _) => (snake, v),
-            };
-            let at = At {
-                prefix: "tiktokSettings.",
-                key,
-            };
-            d.set(f, at, value);
+    );
+    let entry_data = match entry {
+        Some((i, p)) => d
+            .object(
+                p.get("platformSpecificData"),
+                || format!("{}platformSpecificData", ENTRY_PREFIX[i]),
+                &settings_fields,
+            )
+            .map(|data| (ENTRY_DATA_PREFIX[i], data)),
+        None => None,
+    };
+    for &(f, snake, camel) in ZERNIO_SETTINGS {
+        let chosen = entry_data
+            .and_then(|(prefix, data)| pick_setting(prefix, data, snake, camel))
+            .or_else(|| settings.and_then(|m| pick_setting("tiktokSettings.", m, snake, camel)));
+        if let Some((at, value)) = chosen {
+            d.set(f, at, Some(value));
         }
     }
 
     zernio_platforms(&mut d, body);
-    zernio_media(&mut d, body);
+    match own("customMedia") {
+        Some((_, media)) => {
+            let i = entry.map_or(ENTRY_MEDIA.len() - 1, |(i, _)| i);
+            zernio_media(&mut d, Some(media), ENTRY_MEDIA[i]);
+        }
+        None => zernio_media(&mut d, body.get("mediaItems"), "mediaItems"),
+    }
     zernio_mode(&mut d, body);
     d
+}
+
+/// A setting from one object, snake_case or camelCase; snake_case wins when both are sent, as it
+/// is the spelling of the reference.
+fn pick_setting<'v>(
+    prefix: &'static str,
+    m: &'v Map<String, Value>,
+    snake: &'static str,
+    camel: &'static str,
+) -> Option<(At, &'v Value)> {
+    match (present(m.get(snake)), present(m.get(camel))) {
+        (None, Some(v)) => Some((At { prefix, key: camel }, v)),
+        (Some(v), _) => Some((At { prefix, key: snake }, v)),
+        (None, None) => None,
+    }
 }
 
 fn zernio_platforms(d: &mut Draft, body: &Map<String, Value>) {
@@ -491,16 +578,18 @@ fn zernio_platforms(d: &mut Draft, body: &Map<String, Value>) {
     }
 }
 
-fn zernio_media(d: &mut Draft, body: &Map<String, Value>) {
-    let Some(items) = d.array(body.get("mediaItems"), "mediaItems", F::Video) else {
+fn zernio_media(d: &mut Draft, items: Option<&Value>, list: &'static str) {
+    d.at[F::Video as usize] = At::top(list);
+    d.at[F::Photos as usize] = At::top(list);
+    let Some(items) = d.array(items, list, F::Video) else {
         return;
     };
     for (i, item) in items.iter().enumerate() {
-        let at = || format!("mediaItems[{i}]");
+        let at = || format!("{list}[{i}]");
         let Some(obj) = d.object(Some(item), at, &[F::Video]) else {
             continue;
         };
-        let media = MediaDraft::new("mediaItems", Some(i), &ZERNIO_MEDIA);
+        let media = MediaDraft::new(list, Some(i), &ZERNIO_MEDIA);
         let media = d.media_item(obj, media, false);
         let declared = d.read(obj.get("type"), &TEXT, || format!("{}.type", at()));
         let kind = match declared {
@@ -541,38 +630,32 @@ fn guess_format(media: &MediaDraft) -> Option<Format> {
     from_mime.or_else(from_url)
 }
 
-/// Zernio's precedence is isDraft over publishNow over scheduledFor, and "none of them" makes a
-/// Zernio draft. The gateway has no Zernio drafts (a post that never reaches TikTok is not what
-/// it is for), so it refuses the two ways of asking for one instead of guessing.
+/// Zernio's precedence, exactly: `isDraft` over `publishNow` over `scheduledFor`, and with none
+/// of them the post is a Zernio draft (kept in Zernio, not sent to TikTok), as Zernio saves it.
 fn zernio_mode(d: &mut Draft, body: &Map<String, Value>) {
     let is_draft = d.read(body.get("isDraft"), &BOOL, || "isDraft".into());
-    if let Ok(Some(true)) = is_draft {
-        d.found.add(
-            Rule::NotApplicable,
-            "isDraft".into(),
-            "isDraft: true makes a Zernio draft that never reaches TikTok; the gateway publishes, schedules, or sends to the creator's TikTok inbox".into(),
-            "Leave isDraft out; set tiktokSettings.draft: true to send the post to the creator's TikTok inbox, or scheduledFor to schedule it.".into(),
-        );
-    }
     let publish_now = d.read(body.get("publishNow"), &BOOL, || "publishNow".into());
-    match publish_now {
-        Ok(Some(true)) if d.schedule_at.is_some() => {
-            d.schedule_at = None;
+    let ignored = |d: &mut Draft, by: &str| {
+        if d.schedule_at.take().is_some() {
             d.warnings.push(Warning {
                 field: "scheduledFor".into(),
                 code: "schedule_ignored",
-                message: "publishNow: true takes precedence over scheduledFor (as in Zernio); the post is published now".into(),
+                message: format!(
+                    "{by} takes precedence over scheduledFor (as in Zernio); the time is not used"
+                ),
             });
         }
-        Ok(Some(false)) if d.schedule_at.is_none() && d.draft != Some(true) => {
-            d.found.add(
-                Rule::NotApplicable,
-                "publishNow".into(),
-                "publishNow: false without scheduledFor makes a Zernio draft that never reaches TikTok".into(),
-                "Set publishNow: true, give scheduledFor, or set tiktokSettings.draft: true for the creator's TikTok inbox.".into(),
-            );
+    };
+    match (is_draft, publish_now) {
+        (Ok(Some(true)), _) => {
+            d.zernio_draft = true;
+            ignored(d, "isDraft: true");
         }
-        _ => {}
+        (_, Ok(Some(true))) => ignored(d, "publishNow: true"),
+        _ if d.schedule_at.is_some() => {}
+        // A wrong type is reported already; no draft is guessed from it.
+        (Err(()), _) | (_, Err(())) => {}
+        _ => d.zernio_draft = true,
     }
 }
 
@@ -872,6 +955,7 @@ impl Draft {
             schedule_at: None,
             timezone: None,
             draft: None,
+            zernio_draft: false,
             preview_consent: None,
             express_consent: None,
             cover_timestamp_ms: None,

@@ -29,11 +29,15 @@
 //!   `publishNow: true` (or at its `scheduledFor`): a Zernio post with neither stays a Zernio
 //!   draft and would never reach the creator's inbox. `timezone` is sent whenever
 //!   `scheduledFor` is ("UTC" when none was given).
-//! - Zernio shape: Zernio's own precedence (`publishNow` beats `scheduledFor`, with a
-//!   `schedule_ignored` warning); `isDraft: true`, or `publishNow: false` with nothing
-//!   scheduled, asks for a Zernio draft the gateway does not make (`not_applicable`); with none
-//!   of them the post is published now, as the native contract says. One TikTok account per
-//!   request (`too_many_accounts`). A media item without `type` is told by its file.
+//! - Zernio shape: Zernio's own precedence, exactly (`isDraft` over `publishNow` over
+//!   `scheduledFor`; a time that loses gets a `schedule_ignored` warning), and with none of
+//!   them the post is a Zernio draft (`saved`: kept in Zernio, no daily slot, no content claim),
+//!   as Zernio saves it. The TikTok entry of `platforms` overrides the root: `customContent`,
+//!   `customMedia`, its `scheduledFor`, and `platformSpecificData` key by key over
+//!   `tiktokSettings`. One TikTok account per request (`too_many_accounts`). A media item
+//!   without `type` is told by its file.
+//! - A Creator Inbox video draft needs no privacy level or interactions: TikTok's inbox endpoint
+//!   takes the media alone and the creator sets them in the app (the spec's `tiktokVideoDraft`).
 //! - An empty `privacy_levels` in `CreatorConstraints` means "not known", not "none allowed".
 
 mod edit;

@@ -18,13 +18,17 @@ pub(crate) fn zernio_payload(post: &TikTokPost) -> Value {
     let mut set = |key: &str, value: Value| {
         settings.insert(key.to_owned(), value);
     };
-    set("privacy_level", post.privacy.as_str().into());
-    set("allow_comment", post.interactions.allow_comment.into());
-    if let Some(duet) = post.interactions.allow_duet {
-        set("allow_duet", duet.into());
+    if let Some(privacy) = post.privacy {
+        set("privacy_level", privacy.as_str().into());
     }
-    if let Some(stitch) = post.interactions.allow_stitch {
-        set("allow_stitch", stitch.into());
+    if let Some(interactions) = post.interactions {
+        set("allow_comment", interactions.allow_comment.into());
+        if let Some(duet) = interactions.allow_duet {
+            set("allow_duet", duet.into());
+        }
+        if let Some(stitch) = interactions.allow_stitch {
+            set("allow_stitch", stitch.into());
+        }
     }
     set(
         "content_preview_confirmed",
@@ -70,18 +74,28 @@ pub(crate) fn zernio_payload(post: &TikTokPost) -> Value {
     // Zernio draft that never reaches TikTok. An inbox draft must reach TikTok to land in the
     // creator's inbox, so it goes out now (publishNow) or at its time (scheduledFor).
     let when = match &post.schedule {
-        Schedule::Now => None,
-        Schedule::At(at) => Some(at),
+        Schedule::Now => Some(None),
+        Schedule::At(at) => Some(Some(at)),
         Schedule::Draft { scheduled: at } => {
             set("draft", true.into());
-            at.as_ref()
+            Some(at.as_ref())
+        }
+        Schedule::Saved { inbox } => {
+            if *inbox {
+                set("draft", true.into());
+            }
+            None
         }
     };
     match when {
+        // Said outright, though Zernio's default would make the same draft.
         None => {
+            body.insert("isDraft".into(), true.into());
+        }
+        Some(None) => {
             body.insert("publishNow".into(), true.into());
         }
-        Some(at) => {
+        Some(Some(at)) => {
             let utc = at.at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
             body.insert("scheduledFor".into(), utc.into());
             body.insert("timezone".into(), at.timezone.clone().into());

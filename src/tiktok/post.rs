@@ -207,6 +207,12 @@ pub enum Schedule {
     Draft {
         scheduled: Option<ScheduledAt>,
     },
+    /// A Zernio draft: kept in Zernio, sent to TikTok only once it is published (Zernio's own
+    /// default for a create that names no time; the native shape never asks for it). `inbox`:
+    /// once published, it goes to the creator's TikTok inbox.
+    Saved {
+        inbox: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,8 +241,10 @@ pub struct TikTokPost {
     pub media: Media,
     /// The long caption of a photo post (`tiktokSettings.description`).
     pub description: Option<String>,
-    pub privacy: PrivacyLevel,
-    pub interactions: Interactions,
+    /// `None` only on a Creator Inbox video draft: TikTok's inbox endpoint takes the media alone,
+    /// and the creator picks privacy and interactions in the app.
+    pub privacy: Option<PrivacyLevel>,
+    pub interactions: Option<Interactions>,
     /// Photo posts only.
     pub auto_add_music: Option<bool>,
     pub ai_generated: Option<bool>,
@@ -263,13 +271,20 @@ impl TikTokPost {
             Schedule::Now => "now",
             Schedule::At(_) => "scheduled",
             Schedule::Draft { .. } => "draft",
+            Schedule::Saved { .. } => "saved",
         }
+    }
+
+    /// Whether the post reaches TikTok when created (not a Zernio draft): only those take a
+    /// daily slot and a content claim.
+    pub fn reaches_tiktok(&self) -> bool {
+        !matches!(self.schedule, Schedule::Saved { .. })
     }
 
     pub fn schedule_at(&self) -> Option<DateTime<Utc>> {
         match &self.schedule {
             Schedule::At(s) | Schedule::Draft { scheduled: Some(s) } => Some(s.at),
-            Schedule::Now | Schedule::Draft { scheduled: None } => None,
+            Schedule::Now | Schedule::Draft { scheduled: None } | Schedule::Saved { .. } => None,
         }
     }
 

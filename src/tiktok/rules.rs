@@ -1076,7 +1076,11 @@ pub(crate) fn schedule(d: &Draft, now: DateTime<Utc>, out: &mut Findings) -> Opt
     let timezone = name.map_or_else(|| "UTC".to_owned(), str::to_owned);
     tz?;
     let at = at.map(|at| ScheduledAt { at, timezone });
-    Some(match (d.draft == Some(true), at) {
+    let inbox = d.draft == Some(true);
+    if d.zernio_draft {
+        return Some(Schedule::Saved { inbox });
+    }
+    Some(match (inbox, at) {
         (true, scheduled) => Schedule::Draft { scheduled },
         (false, Some(at)) => Schedule::At(at),
         (false, None) => Schedule::Now,

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::inbound::{Draft, Kind};
+use super::inbound::{Draft, F, Kind};
 use super::post::{Consent, CreatorConstraints, Media, Photo, TikTokPost, Video};
 use super::rules::{self, Violation, Warning};
 
@@ -33,11 +33,26 @@ pub(crate) fn validate(
         Some(Kind::Photo) => rules::photo_description(&d, &mut out),
         None => {}
     }
-    let privacy = rules::privacy(&d, creator, &mut out);
+    // TikTok's inbox endpoint for videos takes the media alone (the spec's `tiktokVideoDraft`):
+    // the creator sets privacy and interactions while finishing the post in the app.
+    let inbox_video = d.draft == Some(true) && kind == Some(Kind::Video);
+    let privacy = if inbox_video && d.privacy.is_none() && !d.is_reported(F::Privacy) {
+        Some(None)
+    } else {
+        rules::privacy(&d, creator, &mut out).map(Some)
+    };
     let commercial = rules::commercial(&d, &mut out);
-    rules::branded_content_private(&d, privacy, commercial.ok().flatten(), &mut out);
+    rules::branded_content_private(&d, privacy.flatten(), commercial.ok().flatten(), &mut out);
     rules::consent(&d, &mut out);
-    let interactions = rules::interactions(&d, kind, creator, &mut out);
+    let no_interactions = [d.allow_comment, d.allow_duet, d.allow_stitch] == [None, None, None]
+        && ![F::AllowComment, F::AllowDuet, F::AllowStitch]
+            .into_iter()
+            .any(|f| d.is_reported(f));
+    let interactions = if inbox_video && no_interactions {
+        Some(None)
+    } else {
+        rules::interactions(&d, kind, creator, &mut out).map(Some)
+    };
     rules::not_applicable(&d, kind, &mut out);
     rules::cover(&d, kind, &mut out);
     let schedule = rules::schedule(&d, now, &mut out);

@@ -81,9 +81,14 @@ pub async fn receive(
         .unwrap_or_default()
         .to_owned();
     let label = zernio_event_label(&name);
-    let event_id = header(headers, "x-zernio-event-id")
+    // The body's id first: the signature covers it, not the header, so a replay with a new
+    // header id is still the same event.
+    let event_id = event
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
         .map(str::to_owned)
-        .or_else(|| event.get("id").and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| header(headers, "x-zernio-event-id").map(str::to_owned))
         .filter(|id| !id.is_empty() && id.len() <= 256)
         .ok_or_else(|| {
             metrics.received(label, "invalid_payload");
@@ -173,7 +178,8 @@ async fn route(
     };
 
     let kind = tenant_event(name);
-    let update = update_of(name, kind, &post);
+    let platform = PlatformBlock::of(event);
+    let update = update_of(kind, &post, platform.as_ref());
     if update != PostUpdate::default() {
         state.store.update_post(&post.id, &update).await?;
     }
@@ -224,11 +230,44 @@ pub fn delivery_id(event_id: &str, subscription: &str) -> String {
     format!("msg_{}", hex::encode(&digest[..16]))
 }
 
+/// The `platform` block of a per-platform event (`post.platform.*`, `post.tiktok.url_resolved`:
+/// the spec's `WebhookPayloadPostPlatform`), when it is TikTok's.
+struct PlatformBlock {
+    status: Option<String>,
+    published_url: Option<String>,
+    error: Option<String>,
+}
+
+impl PlatformBlock {
+    fn of(event: &Value) -> Option<PlatformBlock> {
+        let block = event.get("platform").filter(|p| p.is_object())?;
+        let text = |key: &str| {
+            block
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        // `name` in the spec; `platform` as the post's own entries spell it.
+        let name = text("name").or_else(|| text("platform"));
+        if name.is_some_and(|n| !n.eq_ignore_ascii_case("tiktok")) {
+            return None;
+        }
+        Some(PlatformBlock {
+            status: text("status"),
+            published_url: text("publishedUrl"),
+            error: text("error"),
+        })
+    }
+}
+
 /// What the event changes about the gateway's record of the post.
-fn update_of(zernio_event: &str, kind: Option<&str>, post: &Post) -> PostUpdate {
+fn update_of(kind: Option<&str>, post: &Post, platform: Option<&PlatformBlock>) -> PostUpdate {
     let tiktok = post.tiktok();
-    let url = tiktok
-        .and_then(|p| p.platform_post_url.clone())
+    let url = platform
+        .and_then(|p| p.published_url.clone())
+        .or_else(|| tiktok.and_then(|p| p.platform_post_url.clone()))
         .filter(|u| !u.is_empty());
     match kind {
         Some("post.published") => PostUpdate {
@@ -242,7 +281,11 @@ fn update_of(zernio_event: &str, kind: Option<&str>, post: &Post) -> PostUpdate 
                 PostStatus::Partial => "partial".into(),
                 _ => "failed".into(),
             }),
-            error: Some(Some(failure(post).1)),
+            error: Some(Some(
+                platform
+                    .and_then(|p| p.error.clone())
+                    .unwrap_or_else(|| failure(post).1),
+            )),
             ..PostUpdate::default()
         },
         Some("post.scheduled") => PostUpdate {
@@ -254,7 +297,17 @@ fn update_of(zernio_event: &str, kind: Option<&str>, post: &Post) -> PostUpdate 
             status: Some("cancelled".into()),
             ..PostUpdate::default()
         },
-        _ if zernio_event == "post.tiktok.url_resolved" => PostUpdate {
+        // Deleted on TikTok after it was published: the record says so.
+        Some("post.deleted") => PostUpdate {
+            status: Some(
+                platform
+                    .and_then(|p| p.status.clone())
+                    .filter(|s| s == "deleted")
+                    .unwrap_or_else(|| "deleted".into()),
+            ),
+            ..PostUpdate::default()
+        },
+        Some("post.url_resolved") => PostUpdate {
             tiktok_url: url,
             ..PostUpdate::default()
         },
@@ -310,9 +363,8 @@ fn payload(
     })
 }
 
-/// The events the gateway registers for at Zernio: every post event, including the ones that
-/// only update the gateway's record (`post.tiktok.url_resolved`).
-pub const ZERNIO_POST_EVENTS: [&str; 8] = [
+/// The events the gateway registers for at Zernio: every post event of Zernio's spec.
+pub const ZERNIO_POST_EVENTS: [&str; 9] = [
     "post.scheduled",
     "post.published",
     "post.failed",
@@ -320,6 +372,7 @@ pub const ZERNIO_POST_EVENTS: [&str; 8] = [
     "post.cancelled",
     "post.platform.published",
     "post.platform.failed",
+    "post.platform.deleted",
     "post.tiktok.url_resolved",
 ];
 
@@ -330,7 +383,7 @@ pub async fn register_at_zernio(
     url: &str,
     name: &str,
 ) -> anyhow::Result<Value> {
-    use crate::zernio::{CallContext, ClientConfig, NoopObserver, WebhookSettings, ZernioClient};
+    use crate::zernio::{CallContext, NoopObserver, WebhookSettings, ZernioClient};
     let api_key = config.zernio_api_key.as_ref().ok_or_else(|| {
         anyhow::anyhow!("ZERNIO_API_KEY is not set: there is no Zernio account to register at")
     })?;
@@ -350,12 +403,11 @@ pub async fn register_at_zernio(
         );
     }
     let client = ZernioClient::new(
-        ClientConfig {
-            base_url: config.zernio.base_url.clone(),
-            api_key: api_key.expose().to_owned(),
-            connect_timeout: Duration::from_millis(config.zernio.connect_timeout_ms),
-            request_timeout: Duration::from_millis(config.zernio.request_timeout_ms),
-        },
+        crate::upstream::client_config(
+            &config.zernio,
+            config.zernio.base_url.clone(),
+            api_key.expose().to_owned(),
+        ),
         std::sync::Arc::new(NoopObserver),
     )?;
     let settings = WebhookSettings {
@@ -434,7 +486,7 @@ mod tests {
             request_id: "req-1".into(),
             created_at: Utc::now(),
         };
-        let update = update_of("post.failed", Some("post.failed"), &post);
+        let update = update_of(Some("post.failed"), &post, None);
         assert_eq!(update.status.as_deref(), Some("failed"));
         let body = payload("post.failed", Utc::now(), &post, &record, &update);
         assert_eq!(body["type"], "post.failed");

@@ -19,24 +19,30 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// The events a tenant can subscribe to.
-pub const EVENTS: [&str; 4] = [
+pub const EVENTS: [&str; 6] = [
     "post.published",
     "post.failed",
     "post.scheduled",
     "post.cancelled",
+    "post.deleted",
+    "post.url_resolved",
 ];
 
 /// The scope of the store claims that de-duplicate Zernio's events on their id.
 pub const EVENT_CLAIM_SCOPE: &str = "zernio-event";
 
-/// Zernio's event name as the gateway's, for the events tenants hear about (UPSTREAM.md,
-/// "Zernio webhooks"). A partial post is a failed one here: the gateway makes TikTok-only posts.
+/// Zernio's event name as the gateway's, for the events tenants hear about (Zernio's spec,
+/// `webhooks`). A partial post is a failed one here: the gateway makes TikTok-only posts.
+/// `post.platform.deleted` (the post was deleted on TikTok) and `post.tiktok.url_resolved` (the
+/// TikTok URL arrived after the publication) have events of their own.
 pub fn tenant_event(zernio_event: &str) -> Option<&'static str> {
     match zernio_event {
         "post.published" | "post.platform.published" => Some("post.published"),
         "post.failed" | "post.platform.failed" | "post.partial" => Some("post.failed"),
         "post.scheduled" => Some("post.scheduled"),
         "post.cancelled" => Some("post.cancelled"),
+        "post.platform.deleted" => Some("post.deleted"),
+        "post.tiktok.url_resolved" => Some("post.url_resolved"),
         _ => None,
     }
 }
@@ -44,7 +50,7 @@ pub fn tenant_event(zernio_event: &str) -> Option<&'static str> {
 /// Zernio's event names, as metric labels; anything else is `other`, so that a label can only
 /// take a known value.
 pub fn zernio_event_label(zernio_event: &str) -> &'static str {
-    const KNOWN: [&str; 10] = [
+    const KNOWN: [&str; 11] = [
         "post.scheduled",
         "post.published",
         "post.failed",
@@ -52,6 +58,7 @@ pub fn zernio_event_label(zernio_event: &str) -> &'static str {
         "post.cancelled",
         "post.platform.published",
         "post.platform.failed",
+        "post.platform.deleted",
         "post.tiktok.url_resolved",
         "account.disconnected",
         "webhook.test",

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -26,9 +26,8 @@ use super::types::{
 const READ_RETRIES: u32 = 2;
 /// First backoff step; each retry doubles it, jittered down to half.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// A `Retry-After` longer than this is taken as this: one bogus header must not stop the gateway
-/// for days.
-const MAX_PAUSE: Duration = Duration::from_secs(3600);
+/// The default cap on the pause after Zernio's API rate limit ([`ClientConfig::max_pause`]).
+const MAX_PAUSE: Duration = Duration::from_secs(60);
 /// `find_post_by_metadata` looks at most at this many pages of this size.
 const FIND_PAGE_SIZE: u32 = 100;
 const FIND_MAX_PAGES: u32 = 20;
@@ -43,16 +42,20 @@ pub struct ClientConfig {
     pub api_key: String,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// The longest a 429 of Zernio's API rate limit holds every call, whatever its
+    /// `Retry-After` says.
+    pub max_pause: Duration,
 }
 
 impl ClientConfig {
-    /// Defaults of 5 s to connect and 30 s per request.
+    /// Defaults of 5 s to connect, 30 s per request and a pause of at most 60 s.
     pub fn new(base_url: Url, api_key: impl Into<String>) -> Self {
         ClientConfig {
             base_url,
             api_key: api_key.into(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            max_pause: MAX_PAUSE,
         }
     }
 }
@@ -64,11 +67,14 @@ impl fmt::Debug for ClientConfig {
             .field("api_key", &"<redacted>")
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("max_pause", &self.max_pause)
             .finish()
     }
 }
 
-/// Per-call context: the caller's request id, sent as `x-request-id`.
+/// Per-call context: the caller's request id, for logs and correlation only. Zernio gets a
+/// fresh UUID as `x-request-id` for every logical call, because it de-duplicates creates on that
+/// header: a caller's id reused for two posts would make Zernio answer the first post for both.
 #[derive(Debug, Clone, Copy)]
 pub struct CallContext<'a> {
     pub request_id: &'a str,
@@ -108,6 +114,7 @@ struct Inner {
     /// Unix millis until which no call goes out (0: no pause). Shared by every caller so that a
     /// 429 for one tenant holds all of them, as Zernio's limit is per key.
     paused_until_ms: AtomicU64,
+    max_pause: Duration,
 }
 
 impl fmt::Debug for ZernioClient {
@@ -191,8 +198,9 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn iso(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+/// A `format: date` query value.
+fn day(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
 }
 
 /// One request to make.
@@ -239,9 +247,10 @@ impl Answer {
     }
 }
 
-/// `{post}` or, in older answers, the post itself at the top level.
+/// `{post}`, `{existingPost}` (an older answer's idempotent replay) or, in older answers, the
+/// post itself at the top level.
 fn post_of(v: &Value) -> Option<Post> {
-    match v.get("post") {
+    match v.get("post").or_else(|| v.get("existingPost")) {
         Some(p) if p.is_object() => Some(Post::from(p.clone())),
         _ if v.get("_id").is_some() || v.get("id").is_some() => Some(Post::from(v.clone())),
         _ => None,
@@ -295,6 +304,7 @@ impl ZernioClient {
                 observer,
                 rate: RateCell::new(),
                 paused_until_ms: AtomicU64::new(0),
+                max_pause: config.max_pause,
             }),
         })
     }
@@ -397,10 +407,13 @@ impl ZernioClient {
             q.push(("accountId", a.clone()));
         }
         if let Some(t) = &query.from_date {
-            q.push(("fromDate", iso(t)));
+            q.push(("fromDate", day(t)));
         }
         if let Some(t) = &query.to_date {
-            q.push(("toDate", iso(t)));
+            q.push(("toDate", day(t)));
+        }
+        if let Some(sort) = query.sort_by {
+            q.push(("sortBy", sort.to_owned()));
         }
         let answer = self
             .send(ctx, self.get("list_posts", &["v1", "posts"], &q))
@@ -618,7 +631,7 @@ impl ZernioClient {
     }
 
     /// Finds a post the gateway created with `metadata.<key> == value`, paging through
-    /// `GET /v1/posts?accountId=..&fromDate=since` newest first. Used after a create timed out:
+    /// `GET /v1/posts?accountId=..&fromDate=<since's day>&sortBy=created-desc`. Used after a create timed out:
     /// the create is never re-sent; the gateway looks for it instead. Looks at most at
     /// 20 pages of 100, far beyond a creator's daily cap.
     pub async fn find_post_by_metadata(
@@ -635,6 +648,8 @@ impl ZernioClient {
                 limit: Some(FIND_PAGE_SIZE),
                 account_id: Some(account_id.to_string()),
                 from_date: Some(since),
+                // Newest first, so the post just made is on the first page.
+                sort_by: Some("created-desc"),
                 ..ListPosts::default()
             };
             let found = self.list_posts(ctx, &query).await?;
@@ -690,9 +705,12 @@ impl ZernioClient {
         } else {
             0
         };
+        // One id for every attempt of this call, so that Zernio sees a retried read as the same
+        // request, and a new one for the next call.
+        let upstream_id = uuid::Uuid::new_v4().to_string();
         let mut attempt = 0;
         loop {
-            match self.attempt(ctx, &call).await {
+            match self.attempt(ctx, &call, &upstream_id).await {
                 Err(e) if attempt < retries && retryable(&e) => {
                     attempt += 1;
                     let step = BACKOFF_BASE * 2u32.pow(attempt - 1);
@@ -715,6 +733,7 @@ impl ZernioClient {
         &self,
         ctx: &CallContext<'_>,
         call: &Call<'_>,
+        upstream_id: &str,
     ) -> Result<Answer, UpstreamError> {
         let inner = &self.inner;
         if let Some(wait) = self.paused_for() {
@@ -735,9 +754,7 @@ impl ZernioClient {
             .request(call.method.clone(), call.url.clone())
             .header(AUTHORIZATION, inner.auth.clone())
             .header(ACCEPT, "application/json");
-        if let Ok(rid) = HeaderValue::from_str(ctx.request_id)
-            && !ctx.request_id.is_empty()
-        {
+        if let Ok(rid) = HeaderValue::from_str(upstream_id) {
             req = req.header("x-request-id", rid);
         }
         if let Some(key) = call.idempotency_key {
@@ -769,6 +786,8 @@ impl ZernioClient {
         match &result {
             Ok(a) => tracing::debug!(
                 endpoint = call.endpoint,
+                request_id = ctx.request_id,
+                upstream_request_id = upstream_id,
                 status = a.status,
                 zernio_request_id = a.request_id.as_deref(),
                 seconds,
@@ -776,6 +795,8 @@ impl ZernioClient {
             ),
             Err(e) => tracing::info!(
                 endpoint = call.endpoint,
+                request_id = ctx.request_id,
+                upstream_request_id = upstream_id,
                 status = e.status,
                 code = e.code(),
                 zernio_request_id = e.zernio_request_id.as_deref(),
@@ -839,8 +860,9 @@ impl ZernioClient {
     }
 
     /// Holds every call for the 429's `Retry-After` (or, without one, until the window's
-    /// `X-RateLimit-Reset` when nothing remains). A daily-cap 429 never gets here: it concerns
-    /// one creator, not the key.
+    /// `X-RateLimit-Reset` when nothing remains), at most `max_pause`. Only Zernio's API rate
+    /// limit gets here: a daily cap, a velocity cap or a cooldown concerns one account, not the
+    /// key.
     fn pause(&self, err: &mut UpstreamError) {
         let wait = err.retry_after.or_else(|| {
             let info = self.inner.rate.load()?;
@@ -850,7 +872,10 @@ impl ZernioClient {
             (info.reset? - Utc::now()).to_std().ok()
         });
         // The cap applies to the pause only; the error keeps what Zernio said.
-        let Some(wait) = wait.map(|w| w.min(MAX_PAUSE)).filter(|w| !w.is_zero()) else {
+        let Some(wait) = wait
+            .map(|w| w.min(self.inner.max_pause))
+            .filter(|w| !w.is_zero())
+        else {
             return;
         };
         let until = now_ms().saturating_add(wait.as_millis() as u64);

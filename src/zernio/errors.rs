@@ -45,6 +45,9 @@ pub enum UpstreamKind {
     AccountDisconnected,
     /// Zernio's per-minute limit (429 with Retry-After). PRODUCT.md: 429 `upstream_rate_limited`.
     RateLimited,
+    /// Zernio's velocity cap (25 posts an hour per account) or an account cooldown: this
+    /// account waits, the key and every other account do not. 429 `account_velocity_limited`.
+    AccountVelocityLimited,
     /// Zernio down or unreachable, 5xx, unreadable answers. PRODUCT.md: 502 `upstream_unavailable`.
     Unavailable,
     /// Zernio refused the gateway's own key (401). Not in PRODUCT.md (502: the caller cannot
@@ -84,6 +87,7 @@ impl UpstreamKind {
             Self::MissingPermissions => "missing_permissions",
             Self::AccountDisconnected => "account_disconnected",
             Self::RateLimited => "upstream_rate_limited",
+            Self::AccountVelocityLimited => "account_velocity_limited",
             Self::Unavailable => "upstream_unavailable",
             Self::Unauthorized => "upstream_unauthorized",
             Self::PaymentRequired => "analytics_addon_required",
@@ -120,6 +124,9 @@ impl UpstreamKind {
                 "Reconnect the TikTok account with all required permissions."
             }
             Self::AccountDisconnected => "Reconnect the TikTok account, then retry.",
+            Self::AccountVelocityLimited => {
+                "Zernio allows 25 posts an hour per account; retry this account after Retry-After."
+            }
             Self::RateLimited => {
                 "Retry after the time given in Retry-After; calls to Zernio are held until then."
             }
@@ -416,6 +423,8 @@ fn by_code(c: &str) -> Option<UpstreamKind> {
         || has("posting_limit")
     {
         UpstreamKind::DailyLimitReached
+    } else if has("velocity") || has("cooldown") {
+        UpstreamKind::AccountVelocityLimited
     } else if has("duplicate") {
         UpstreamKind::DuplicateContent {
             existing_post_id: None,
@@ -451,8 +460,20 @@ fn by_code(c: &str) -> Option<UpstreamKind> {
 /// The reference's "Common Errors" table, by message (lower-cased).
 fn by_message(m: &str) -> Option<UpstreamKind> {
     let has = |s: &str| m.contains(s);
-    let kind = if has("too many posts in the last 24 hours") || has("too_many_posts") {
+    let kind = if has("too many posts in the last 24 hours")
+        || has("too_many_posts")
+        || (has("daily") && has("limit"))
+        || has("posting limit")
+    {
+        // e.g. creator-info's 429: "TikTok creator has reached the daily posting limit".
         UpstreamKind::DailyLimitReached
+    } else if has("velocity")
+        || has("cooldown")
+        || has("posts per hour")
+        || has("posts/hour")
+        || has("posts an hour")
+    {
+        UpstreamKind::AccountVelocityLimited
     } else if has("timeout waiting for platform response") {
         UpstreamKind::Timeout
     } else if has("privacy level") && has("not available") {

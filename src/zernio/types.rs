@@ -430,8 +430,12 @@ pub struct ListPosts {
     pub limit: Option<u32>,
     pub status: Option<String>,
     pub account_id: Option<String>,
+    /// Sent as the day (`format: date` in Zernio's spec): Zernio filters by whole days.
     pub from_date: Option<DateTime<Utc>>,
     pub to_date: Option<DateTime<Utc>>,
+    /// One of the spec's `sortBy` values, e.g. `created-desc`; Zernio's default is
+    /// `scheduled-desc`.
+    pub sort_by: Option<&'static str>,
 }
 
 /// One page of posts.

@@ -50,6 +50,9 @@ pub struct Reply {
     /// Deliberately not Zernio's contract (a status it never answers, a broken body): not
     /// checked against the spec.
     pub off_spec: bool,
+    /// A create scripted with this still makes its post, as Zernio does when only its answer
+    /// is lost (late, reset, or replaced by a proxy's error).
+    pub creates: bool,
 }
 
 impl Reply {
@@ -60,7 +63,14 @@ impl Reply {
             body,
             delay: None,
             off_spec: false,
+            creates: false,
         }
+    }
+
+    /// The post is made all the same (see [`Reply::creates`]).
+    pub fn created_anyway(mut self) -> Reply {
+        self.creates = true;
+        self
     }
 
     pub fn header(mut self, name: &'static str, value: &str) -> Reply {
@@ -282,6 +292,11 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         .and_then(VecDeque::pop_front);
     let (status, answer, headers, off_spec) = match scripted {
         Some(reply) => {
+            if reply.creates && endpoint == "create" {
+                let n = inner.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+                let post = post_from_create(&format!("post_{n}"), &body, mode_of(&body), now());
+                lock(&inner.posts).push(post);
+            }
             if let Some(delay) = reply.delay {
                 tokio::time::sleep(delay).await;
             }

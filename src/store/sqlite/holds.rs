@@ -25,9 +25,9 @@ pub struct Holds {
 #[derive(Default)]
 struct Account {
     /// Per lane, the slots in the window, oldest first: (time in ms, slot).
-    slots: [VecDeque<(i64, String)>; 2],
+    slots: [VecDeque<(i64, String)>; 3],
     /// Per lane, until when upstream said the account is out of posts (ms).
-    exhausted: [i64; 2],
+    exhausted: [i64; 3],
     /// The duplicate guard: content fingerprint -> its claim.
     content: HashMap<String, Content>,
 }
@@ -40,8 +40,9 @@ struct Content {
 
 fn lane_index(lane: Lane) -> usize {
     match lane {
-        Lane::Post => 0,
-        Lane::Draft => 1,
+        Lane::Video => 0,
+        Lane::Photo => 1,
+        Lane::Draft => 2,
     }
 }
 
@@ -250,7 +251,7 @@ mod tests {
     fn hold<'a>(slot: &'a str, fingerprint: &'a str, now: DateTime<Utc>) -> CreateHold<'a> {
         CreateHold {
             account: "acc",
-            lane: Lane::Post,
+            lane: Lane::Video,
             slot,
             limit: 2,
             window: DAY,
@@ -269,7 +270,7 @@ mod tests {
             &Restored {
                 id: "p1".into(),
                 account: "acc".into(),
-                lane: Lane::Post,
+                lane: Lane::Video,
                 fingerprint: "fp1".into(),
                 created_at: ms(t0),
             },
@@ -307,12 +308,12 @@ mod tests {
         let holds = Holds::default();
         let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
         let until = t0 + chrono::Duration::hours(3);
-        holds.mark_exhausted("acc", Lane::Post, until);
+        holds.mark_exhausted("acc", Lane::Video, until);
         assert_eq!(
             holds.hold(&hold("r1", "fp1", t0)).unwrap(),
             HoldDecision::Full { retry_at: until }
         );
-        let usage = holds.usage("acc", Lane::Post, DAY, t0).unwrap();
+        let usage = holds.usage("acc", Lane::Video, DAY, t0).unwrap();
         assert_eq!(usage.exhausted_until, Some(until));
         assert_eq!(
             holds.hold(&hold("r1", "fp1", until)).unwrap(),
