@@ -149,17 +149,20 @@ async fn publish_now_schedule_and_inbox_draft_then_read_and_list() {
         .await
         .unwrap();
     assert_eq!(published.posts[0].id, now.post.id);
-    let since = client
-        .list_posts(
-            &CTX,
-            &ListPosts {
-                from_date: Some(clock.now()),
-                ..ListPosts::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(since.posts.len(), 1);
+    // fromDate is a day (the spec's `format: date`): from yesterday all, from tomorrow none.
+    for (days, want) in [(-1, 3), (1, 0)] {
+        let since = client
+            .list_posts(
+                &CTX,
+                &ListPosts {
+                    from_date: Some(clock.now() + chrono::Duration::days(days)),
+                    ..ListPosts::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(since.posts.len(), want, "from {days} day(s)");
+    }
 
     let missing = client
         .get_post(&CTX, "000000000000000000000000")
