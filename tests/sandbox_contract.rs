@@ -316,6 +316,30 @@ async fn every_sandbox_answer_and_webhook_is_zernios() {
         )
         .await;
     assert_eq!((status, &replay["post"]["_id"]), (200, &json!(video_id)));
+    // The same x-request-id within minutes: the same create, 200.
+    let rid = [("x-request-id", "0b4a7c9e-1f2d-4e3a-8b5c-6d7e8f9a0b1c")];
+    let (status, first) = p
+        .call(
+            Method::POST,
+            "/v1/posts",
+            &rid,
+            Some(&video("sandbox_private", "Once")),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, again) = p
+        .call(
+            Method::POST,
+            "/v1/posts",
+            &rid,
+            Some(&video("sandbox_private", "Twice?")),
+        )
+        .await;
+    assert_eq!(
+        (status, &again["post"]["_id"]),
+        (200, &first["post"]["_id"])
+    );
+    assert_eq!(again["message"], "Post already exists (idempotent retry)");
     // Duplicate content: 409 naming the first post.
     let (status, dup) = p
         .call(
@@ -418,6 +442,10 @@ async fn every_sandbox_answer_and_webhook_is_zernios() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(page["posts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        page["posts"][0]["_id"], photos["post"]["_id"],
+        "created-desc: newest first"
+    );
     assert!(page["pagination"]["total"].as_u64().unwrap() > 2);
     assert!(page["posts"][0]["content"].is_string() && page["posts"][0]["mediaItems"].is_array());
     for q in [
@@ -669,6 +697,7 @@ async fn every_sandbox_answer_and_webhook_is_zernios() {
 
     let coverage = contract::coverage();
     println!("{coverage}");
+    contract::write_coverage();
     println!(
         "sandbox: {} answers validated, {} off-spec; {} webhooks",
         p.answers,

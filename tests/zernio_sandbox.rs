@@ -122,7 +122,8 @@ async fn publish_now_schedule_and_inbox_draft_then_read_and_list() {
         .await
         .unwrap();
     let ids: Vec<&str> = all.posts.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(ids, [&draft.post.id, &later.post.id, &now.post.id]);
+    // Zernio's default order, scheduled-desc: the post due in an hour first.
+    assert_eq!(ids, [&later.post.id, &draft.post.id, &now.post.id]);
     assert_eq!((all.total, all.pages), (3, 1));
 
     let private = client
@@ -148,17 +149,20 @@ async fn publish_now_schedule_and_inbox_draft_then_read_and_list() {
         .await
         .unwrap();
     assert_eq!(published.posts[0].id, now.post.id);
-    let since = client
-        .list_posts(
-            &CTX,
-            &ListPosts {
-                from_date: Some(clock.now()),
-                ..ListPosts::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(since.posts.len(), 1);
+    // fromDate is a day (the spec's `format: date`): from yesterday all, from tomorrow none.
+    for (days, want) in [(-1, 3), (1, 0)] {
+        let since = client
+            .list_posts(
+                &CTX,
+                &ListPosts {
+                    from_date: Some(clock.now() + chrono::Duration::days(days)),
+                    ..ListPosts::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(since.posts.len(), want, "from {days} day(s)");
+    }
 
     let missing = client
         .get_post(&CTX, "000000000000000000000000")

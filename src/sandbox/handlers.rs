@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::SandboxState;
-use super::model::{AnalyticsFilter, CREATORS, Kind, ListFilter, Rejection, creator};
+use super::model::{AnalyticsFilter, CREATORS, Kind, ListFilter, Rejection, SortBy, creator};
 use super::webhooks::compact;
 use crate::zernio::types::parse_time_str;
 
@@ -197,13 +197,34 @@ async fn create_post(
         let verdict = state.data().dry_run(&body, cap, now);
         return reply(StatusCode::OK, verdict);
     }
+    // Zernio's second layer: the same x-request-id (a UUID) within minutes is the same create.
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| uuid::Uuid::parse_str(v).is_ok())
+        .map(str::to_owned);
     let (status, answer, events) = {
         let mut data = state.data();
-        if let Some(k) = &key
-            && let Some(first) = data.replay(k, now)
-        {
-            // A replay is answered 200, as Zernio does for an idempotent retry.
-            return reply(StatusCode::OK, first);
+        let replayed = key
+            .as_deref()
+            .and_then(|k| data.replay(k, now))
+            .or_else(|| {
+                request_id
+                    .as_deref()
+                    .and_then(|r| data.replay_request(r, now))
+            });
+        if let Some(first) = replayed {
+            // A replay is answered 200 with the post as it is now, as Zernio does for an
+            // idempotent retry.
+            let current = first["post"]["_id"]
+                .as_str()
+                .and_then(|id| data.get(id))
+                .map(|p| post_json(&p))
+                .unwrap_or_else(|| first["post"].clone());
+            return reply(
+                StatusCode::OK,
+                json!({"message": "Post already exists (idempotent retry)", "post": current}),
+            );
         }
         match data.create(&body, cap, now) {
             Ok((status, post, events)) => {
@@ -215,6 +236,9 @@ async fn create_post(
                 let answer = json!({"message": message, "post": post_json(&post)});
                 if let Some(k) = &key {
                     data.remember(k, answer.clone(), now);
+                }
+                if let Some(r) = &request_id {
+                    data.remember_request(r, answer.clone(), now);
                 }
                 (status, answer, events)
             }
@@ -234,9 +258,20 @@ async fn get_post(State(state): State<SandboxState>, Path(id): Path<String>) -> 
 
 async fn list_posts(State(state): State<SandboxState>, RawQuery(raw): RawQuery) -> Response {
     let q = query_map(raw);
+    // dateFrom/dateTo are the spec's aliases of fromDate/toDate.
+    let from_key = if q.contains_key("fromDate") {
+        "fromDate"
+    } else {
+        "dateFrom"
+    };
+    let to_key = if q.contains_key("toDate") {
+        "toDate"
+    } else {
+        "dateTo"
+    };
     let filter = match (
-        date_param(&q, "fromDate", false),
-        date_param(&q, "toDate", true),
+        date_param(&q, from_key, false),
+        date_param(&q, to_key, true),
     ) {
         (Ok(from), Ok(to)) => ListFilter {
             page: number_param(&q, "page", 1, u64::from(u32::MAX)),
@@ -245,6 +280,19 @@ async fn list_posts(State(state): State<SandboxState>, RawQuery(raw): RawQuery) 
             account_id: q.get("accountId").filter(|s| !s.is_empty()).cloned(),
             from,
             to,
+            sort: match q.get("sortBy").map(String::as_str) {
+                None | Some("") | Some("scheduled-desc") => SortBy::ScheduledDesc,
+                Some("scheduled-asc") => SortBy::ScheduledAsc,
+                Some("created-asc") => SortBy::CreatedAsc,
+                Some("created-desc") | Some("status") | Some("platform") => SortBy::CreatedDesc,
+                Some(_) => {
+                    return Rejection::invalid(
+                        "invalid_sort",
+                        "sortBy must be scheduled-desc, scheduled-asc, created-desc, created-asc, status or platform",
+                    )
+                    .into_response();
+                }
+            },
         },
         (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };

@@ -10,8 +10,9 @@
 //!   disabled); a create must use one of the creator's privacy levels and give both consents;
 //! - the daily cap per account over a rolling 24 h, videos, photo posts and Creator Inbox drafts
 //!   counted apart (15 each by default), duplicate content (same account, caption and media)
-//!   within 24 h (409 with `details.existingPostId`), `Idempotency-Key` replay (200 with the
-//!   original post), `dryRun: true` (a `TikTokDryRunVerdict`, nothing stored);
+//!   within 24 h (409 with `details.existingPostId`), `Idempotency-Key` (24 h) and `x-request-id`
+//!   (10 minutes) replays (200 with the original post), `dryRun: true` (a
+//!   `TikTokDryRunVerdict`, nothing stored);
 //! - Zernio's scheduling precedence: `isDraft` > `publishNow` > `scheduledFor`, none of them a
 //!   Zernio draft; TikTok settings in the root `tiktokSettings` or, winning field by field, in
 //!   `platforms[].platformSpecificData`;

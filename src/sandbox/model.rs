@@ -17,6 +17,8 @@ use crate::zernio::types::{
 
 /// TikTok's (and Zernio's) rolling window for the daily cap, duplicate content and idempotency.
 const DAY: TimeDelta = TimeDelta::hours(24);
+/// How long the same `x-request-id` is the same create ("in flight or within minutes").
+const REQUEST_ID_WINDOW: TimeDelta = TimeDelta::minutes(10);
 /// How long after publication a post's analytics are not synced yet (202).
 const ANALYTICS_SYNC: TimeDelta = TimeDelta::minutes(1);
 /// Marker that makes a post fail like TikTok's spam_risk moderation.
@@ -360,6 +362,9 @@ struct Replay {
 pub(super) struct Data {
     posts: Vec<SimPost>,
     replays: HashMap<String, Replay>,
+    /// Creates by `x-request-id`, for the minutes Zernio treats a resend as the same request
+    /// (memory only: a restart is longer than that).
+    request_ids: HashMap<String, Replay>,
     hook: Option<Hook>,
     next_seq: u64,
     /// The file the posts are kept in across restarts; `None`: memory only.
@@ -374,6 +379,16 @@ pub(super) struct ListFilter {
     pub account_id: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    pub sort: SortBy,
+}
+
+/// `sortBy` of `GET /v1/posts`; Zernio's default is `scheduled-desc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SortBy {
+    ScheduledDesc,
+    ScheduledAsc,
+    CreatedDesc,
+    CreatedAsc,
 }
 
 /// Filters of `GET /v1/analytics`.
@@ -399,6 +414,7 @@ impl Data {
         Data {
             posts: Vec::new(),
             replays: HashMap::new(),
+            request_ids: HashMap::new(),
             hook,
             next_seq: 0,
             path: None,
@@ -507,6 +523,18 @@ impl Data {
     pub fn replay(&mut self, key: &str, now: DateTime<Utc>) -> Option<Value> {
         self.replays.retain(|_, r| now - r.at < DAY);
         self.replays.get(key).map(|r| r.body.clone())
+    }
+
+    /// The create made under this `x-request-id` within the last minutes.
+    pub fn replay_request(&mut self, request_id: &str, now: DateTime<Utc>) -> Option<Value> {
+        self.request_ids
+            .retain(|_, r| now - r.at < REQUEST_ID_WINDOW);
+        self.request_ids.get(request_id).map(|r| r.body.clone())
+    }
+
+    pub fn remember_request(&mut self, request_id: &str, body: Value, now: DateTime<Utc>) {
+        self.request_ids
+            .insert(request_id.to_string(), Replay { at: now, body });
     }
 
     /// Only successful creates are remembered, so a caller can fix a refused request and send
@@ -692,7 +720,14 @@ impl Data {
                     && f.to.is_none_or(|t| p.created_at <= t)
             })
             .collect();
-        matching.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.seq.cmp(&a.seq)));
+        // A post without a time of its own (a draft) sorts by when it was made.
+        let scheduled = |p: &SimPost| p.scheduled_for.unwrap_or(p.created_at);
+        matching.sort_by(|a, b| match f.sort {
+            SortBy::ScheduledDesc => scheduled(b).cmp(&scheduled(a)).then(b.seq.cmp(&a.seq)),
+            SortBy::ScheduledAsc => scheduled(a).cmp(&scheduled(b)).then(a.seq.cmp(&b.seq)),
+            SortBy::CreatedDesc => b.created_at.cmp(&a.created_at).then(b.seq.cmp(&a.seq)),
+            SortBy::CreatedAsc => a.created_at.cmp(&b.created_at).then(a.seq.cmp(&b.seq)),
+        });
         let total = matching.len() as u64;
         let skip = f.page.saturating_sub(1).saturating_mul(f.limit);
         let page = matching

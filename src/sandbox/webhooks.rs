@@ -65,30 +65,30 @@ pub(super) fn delivery(target: &Target, event: &Event, now: DateTime<Utc>) -> Op
     });
     // The platform-level events (`WebhookPayloadPostPlatform`) name the platform that moved and
     // the account behind it beside the post.
-    if event.name.starts_with("post.platform.") || event.name == "post.tiktok.url_resolved" {
-        if let Some(p) = event.post.platforms.first() {
-            let status = match event.name {
-                "post.platform.failed" => "failed",
-                "post.platform.deleted" => "deleted",
-                _ => "published",
-            };
-            payload["platform"] = compact(json!({
-                "name": p.platform,
-                "status": status,
-                "platformPostId": p.platform_post_id,
-                "publishedUrl": p.platform_post_url,
-                "error": p.error_message,
-                "errorCategory": p.error_category,
-                "errorSource": p.error_source,
-            }));
-            let account = p.account_id.clone().unwrap_or_default();
-            payload["account"] = json!({
-                "accountId": account,
-                "platform": p.platform,
-                // The sandbox's creators are their own usernames.
-                "username": account,
-            });
-        }
+    let platform_level =
+        event.name.starts_with("post.platform.") || event.name == "post.tiktok.url_resolved";
+    if platform_level && let Some(p) = event.post.platforms.first() {
+        let status = match event.name {
+            "post.platform.failed" => "failed",
+            "post.platform.deleted" => "deleted",
+            _ => "published",
+        };
+        payload["platform"] = compact(json!({
+            "name": p.platform,
+            "status": status,
+            "platformPostId": p.platform_post_id,
+            "publishedUrl": p.platform_post_url,
+            "error": p.error_message,
+            "errorCategory": p.error_category,
+            "errorSource": p.error_source,
+        }));
+        let account = p.account_id.clone().unwrap_or_default();
+        payload["account"] = json!({
+            "accountId": account,
+            "platform": p.platform,
+            // The sandbox's creators are their own usernames.
+            "username": account,
+        });
     }
     let body = serde_json::to_vec(&payload).ok()?;
     Some(Delivery {

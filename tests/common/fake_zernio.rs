@@ -47,12 +47,12 @@ pub struct Reply {
     pub body: Value,
     /// Wait this long before answering (to provoke the gateway's timeout).
     pub delay: Option<Duration>,
-    /// A create scripted with this still makes its post, as Zernio does when only its answer
-    /// is lost (late, reset, or replaced by a proxy's error).
-    pub creates: bool,
     /// Deliberately not Zernio's contract (a status it never answers, a broken body): not
     /// checked against the spec.
     pub off_spec: bool,
+    /// A create scripted with this still makes its post, as Zernio does when only its answer
+    /// is lost (late, reset, or replaced by a proxy's error).
+    pub creates: bool,
 }
 
 impl Reply {
@@ -62,8 +62,8 @@ impl Reply {
             headers: vec![("x-request-id", ZERNIO_REQUEST_ID.to_owned())],
             body,
             delay: None,
-            creates: false,
             off_spec: false,
+            creates: false,
         }
     }
 
@@ -118,6 +118,7 @@ struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        contract::write_coverage();
         if std::thread::panicking() {
             return;
         }
@@ -292,8 +293,9 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let (status, answer, headers, off_spec) = match scripted {
         Some(reply) => {
             if reply.creates && endpoint == "create" {
-                // Made as the default answer would make it; only the answer is the script's.
-                let _ = default_answer(&inner, endpoint, &path, &query, &parts.headers, &body);
+                let n = inner.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+                let post = post_from_create(&format!("post_{n}"), &body, mode_of(&body), now());
+                lock(&inner.posts).push(post);
             }
             if let Some(delay) = reply.delay {
                 tokio::time::sleep(delay).await;
@@ -314,13 +316,13 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let known = contract::contract()
         .operation(parts.method.as_str(), &path)
         .is_some();
-    if !off_spec && known {
-        if let Err(errors) =
-            contract::validate_response(parts.method.as_str(), &path, status, Some(&answer))
-        {
-            lock(&inner.violations)
-                .extend(errors.into_iter().map(|e| format!("fake answered: {e}")));
-        }
+    let checked = if !off_spec && known {
+        contract::validate_response(parts.method.as_str(), &path, status, Some(&answer))
+    } else {
+        Ok(())
+    };
+    if let Err(errors) = checked {
+        lock(&inner.violations).extend(errors.into_iter().map(|e| format!("fake answered: {e}")));
     }
     let mut response = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -664,10 +664,10 @@ impl Contract {
     fn count_response(&self, id: Option<&'static str>, status: u16, errors: &[String]) {
         let mut c = lock(&self.coverage);
         c.responses += 1;
-        if let Some(id) = id {
-            if errors.is_empty() {
-                c.statuses.insert((id, status.to_string()));
-            }
+        if let Some(id) = id
+            && errors.is_empty()
+        {
+            c.statuses.insert((id, status.to_string()));
         }
         if !errors.is_empty() {
             c.responses_invalid += 1;
@@ -762,4 +762,40 @@ pub fn validate_webhook(event: &str, body: &Value) -> Result<(), Vec<String>> {
 /// A snapshot of this test binary's figures; `Display` prints them for the closing note.
 pub fn coverage() -> Coverage {
     contract().coverage()
+}
+
+/// With `CONTRACT_COVERAGE_DIR` set, writes this test binary's figures so far to
+/// `<dir>/<binary>.txt` (the fake does it each time one of them goes), so that a whole run's
+/// figures can be added up; without it, nothing.
+pub fn write_coverage() {
+    let Some(dir) = std::env::var_os("CONTRACT_COVERAGE_DIR") else {
+        return;
+    };
+    let name = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "tests".into());
+    let dir = std::path::PathBuf::from(dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let c = coverage();
+    let statuses: Vec<String> = c
+        .statuses
+        .iter()
+        .map(|(op, s)| format!("{op} {s}"))
+        .collect();
+    let text = format!(
+        "requests {}\nrequests_invalid {}\nresponses {}\nresponses_invalid {}\nwebhooks {}\nwebhooks_invalid {}\n{}\n",
+        c.requests,
+        c.requests_invalid,
+        c.responses,
+        c.responses_invalid,
+        c.webhooks,
+        c.webhooks_invalid,
+        statuses
+            .iter()
+            .map(|s| format!("status {s}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let _ = std::fs::write(dir.join(format!("{name}.txt")), text);
 }
