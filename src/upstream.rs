@@ -96,7 +96,12 @@ impl Upstream {
         };
         let target = std::net::SocketAddr::new(ip, address.port());
         match url::Url::parse(&format!("http://{target}/v1/upstream/zernio/webhooks")) {
-            Ok(url) => sandbox.state().set_webhook_target(url, secret.expose()),
+            // Registered as `zernio register-webhook` registers the gateway at Zernio.
+            Ok(url) => sandbox.state().set_webhook_target(
+                url,
+                secret.expose(),
+                &crate::webhooks::inbound::ZERNIO_POST_EVENTS,
+            ),
             Err(e) => tracing::warn!(error = %e, "sandbox webhooks stay off"),
         }
     }

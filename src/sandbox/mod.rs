@@ -235,8 +235,9 @@ impl SandboxState {
     /// Sends every post event to `url`, signed with `secret`, as a registration through
     /// `POST /v1/webhooks/settings` would (for a gateway whose address is known only once it
     /// listens). Loopback URLs only, like every sandbox webhook.
-    pub fn set_webhook_target(&self, url: Url, secret: &str) {
-        self.data().set_webhook(url, secret.to_owned());
+    pub fn set_webhook_target(&self, url: Url, secret: &str, events: &[&str]) {
+        let events = events.iter().map(|e| e.to_string()).collect();
+        self.data().set_webhook(url, secret.to_owned(), events);
     }
 
     /// Moves the clock forward and publishes whatever became due (sending its webhooks).

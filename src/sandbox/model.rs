@@ -991,13 +991,13 @@ impl Data {
     }
 
     /// Replaces the registration with one for every event to `url`.
-    pub fn set_webhook(&mut self, url: Url, secret: String) {
+    pub fn set_webhook(&mut self, url: Url, secret: String, events: Vec<String>) {
         self.hook = Some(Hook {
             id: "wh_gateway".into(),
             name: "gateway".into(),
             url,
             secret: Some(secret),
-            events: Vec::new(),
+            events,
             active: true,
         });
     }

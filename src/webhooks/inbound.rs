@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::{EVENT_CLAIM_SCOPE, signing, tenant_event, zernio_event_label};
+use super::{EVENT_CLAIM_SCOPE, reaches_tenants, signing, tenant_event, zernio_event_label};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::pipeline::REQUEST_TAG;
@@ -183,7 +183,7 @@ async fn route(
     if update != PostUpdate::default() {
         state.store.update_post(&post.id, &update).await?;
     }
-    let Some(kind) = kind else {
+    let Some(kind) = kind.filter(|_| reaches_tenants(name)) else {
         return Ok(Receipt {
             status: "accepted",
             deliveries: 0,

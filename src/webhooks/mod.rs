@@ -47,6 +47,19 @@ pub fn tenant_event(zernio_event: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether Zernio's event reaches tenants, or only updates the record. Zernio sends a TikTok-only
+/// post's transition twice, once per post (`post.published`, `post.failed`, `post.partial`) and
+/// once per platform (`post.platform.published`, `post.platform.failed`), and the gateway
+/// registers for both: the tenant hears of it once, from the post-level event. The per-platform
+/// events with no post-level twin (`post.platform.deleted`, `post.tiktok.url_resolved`) do reach
+/// tenants.
+pub fn reaches_tenants(zernio_event: &str) -> bool {
+    !matches!(
+        zernio_event,
+        "post.platform.published" | "post.platform.failed"
+    )
+}
+
 /// Zernio's event names, as metric labels; anything else is `other`, so that a label can only
 /// take a known value.
 pub fn zernio_event_label(zernio_event: &str) -> &'static str {
