@@ -3,13 +3,11 @@
 //! through the same pipeline and tenant checks as the native routes; only the shapes differ.
 //!
 //! The SDKs send extra query parameters and body keys of their own: those are ignored, never
-//! forwarded. Errors stay problem+json, with Zernio's `error` member added, which is where the
-//! SDKs read the message from.
+//! forwarded. Errors are Zernio's `ErrorResponse` at the statuses Zernio lists for each
+//! operation (`errors`); the native surface keeps RFC 9457.
 
-use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
@@ -19,7 +17,7 @@ use utoipa::IntoParams;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::auth::tenant::{AnalyticsRead, MediaWrite, PostsRead, PostsWrite};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::ApiJson;
 use crate::limits::idempotency::IdempotencyKey;
 use crate::pipeline::{self, CreateRequest};
@@ -28,30 +26,9 @@ use crate::store::{PostCursor, PostFilter, PostRecord};
 use crate::tiktok::{self, Shape};
 use crate::zernio::{AnalyticsQuery, CallContext, MediaKind, PresignRequest};
 
-/// Layer of the compatible routes: adds Zernio's `error` member to every problem.
-pub async fn zernio_errors(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(crate::http::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let response = crate::error::render_now(next.run(request).await, request_id);
-    if !(response.status().is_client_error() || response.status().is_server_error()) {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
-        return Response::from_parts(parts, Body::empty());
-    };
-    let mut problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if let Some(map) = problem.as_object_mut() {
-        let message = map.get("detail").cloned().unwrap_or(Value::Null);
-        map.insert("error".to_owned(), message);
-    }
-    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    let body = serde_json::to_vec(&problem).unwrap_or_else(|_| bytes.to_vec());
-    Response::from_parts(parts, Body::from(body))
-}
+mod errors;
+
+pub use errors::zernio_errors;
 
 fn ctx(request_id: &str) -> CallContext<'_> {
     CallContext { request_id }
@@ -87,15 +64,14 @@ fn post_of_record(record: &PostRecord) -> Value {
     security(("bearer" = []), ("api_key" = [])),
     request_body(content = Object, description = "Zernio's create-post body (TikTok only)", content_type = "application/json"),
     responses(
-        (status = 201, description = "`{message, post}` as Zernio answers", body = Object),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope, or an account of another tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Duplicate content or an idempotency conflict", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Refused: TikTok's rules, or a platform other than TikTok", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "A limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "Zernio did not answer in time", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "`dryRun: true`: Zernio's `TikTokDryRunVerdict`, nothing created", body = Object),
+        (status = 201, description = "`{message, post, warnings}` as Zernio answers", body = Object),
+        (status = 400, description = "`validation_failed` (TikTok's rules, each in `details.errors` with its fix), a body that is not JSON, a platform other than TikTok", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 403, description = "Missing scope, an account of another tenant (no `code`), or `ACCOUNT_DISCONNECTED` / `ACCOUNT_NOT_ENABLED_FOR_POSTING`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 409, description = "`duplicate_content` (`details.existingPostId`) or `idempotency_conflict`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -134,11 +110,11 @@ pub async fn create(
     params(("id" = String, Path, description = "The post id")),
     responses(
         (status = 200, description = "`{post}`", body = Object),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -175,10 +151,10 @@ pub struct ListParams {
     params(ListParams),
     responses(
         (status = 200, description = "`{posts, pagination}`", body = Object),
-        (status = 400, description = "A bad page or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad page, limit, date, status or sortBy", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -247,13 +223,13 @@ pub async fn list(
     request_body(content = Object, content_type = "application/json"),
     responses(
         (status = 200, description = "`{message, post}`", body = Object),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not editable", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A body that is not JSON, or `validation_failed`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 409, description = "Not editable in its status", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn update(
     State(state): State<AppState>,
@@ -298,11 +274,12 @@ pub async fn update(
     params(("id" = String, Path, description = "The post id")),
     responses(
         (status = 200, description = "`{message}`", body = Object),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not deletable", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not deletable in its status", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -320,11 +297,13 @@ pub async fn delete(
     params(("id" = String, Path, description = "The post id")),
     responses(
         (status = 200, description = "`{message, post}`", body = Object),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Only failed posts can be retried", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed Idempotency-Key", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 409, description = "Only failed posts can be retried", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn retry(
     State(state): State<AppState>,
@@ -342,10 +321,9 @@ pub async fn retry(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "`{accounts, hasAnalyticsAccess}`", body = Object),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn accounts(
     State(state): State<AppState>,
@@ -394,11 +372,10 @@ pub struct CreatorParams {
     params(("id" = String, Path, description = "The account id"), CreatorParams),
     responses(
         (status = 200, description = "Zernio's creator info", body = Object),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such account for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "The creator reached the daily limit, or a rate limit; see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn creator_info(
     State(state): State<AppState>,
@@ -463,11 +440,10 @@ struct PresignBody {
     request_body(content = PresignBody, content_type = "application/json"),
     responses(
         (status = 200, description = "`{uploadUrl, publicUrl, key, expiresIn}`", body = Object),
-        (status = 400, description = "The body is not JSON of this shape", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A type TikTok does not take", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "filename or contentType missing, or a type TikTok does not take", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn presign(
     State(state): State<AppState>,
@@ -532,14 +508,15 @@ pub struct AnalyticsParams {
     security(("bearer" = []), ("api_key" = [])),
     params(AnalyticsParams),
     responses(
-        (status = 200, description = "`{posts, ...}` as Zernio answers", body = Object),
-        (status = 400, description = "A bad date", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 402, description = "Zernio's Analytics add-on is required", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account or post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Zernio is syncing analytics", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "With `postId`, Zernio's `AnalyticsSinglePostResponse`; else `{overview, posts, pagination, accounts, hasAnalyticsAccess}`", body = Object),
+        (status = 202, description = "With `postId`: Zernio is still syncing the post's analytics (`syncStatus: pending`)", body = Object),
+        (status = 400, description = "A bad date or paging", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 402, description = "`analytics_addon_required`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such account or post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 424, description = "With `postId`: the post failed everywhere, so it has no analytics", body = Object),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 500, description = "Zernio or the store did not answer", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn analytics(
     State(state): State<AppState>,

@@ -139,7 +139,7 @@ def test_list_posts_finds_created_post(client: Zernio, created) -> None:
     pytest.fail(f"post {post.field_id} not listed; saw {len(seen)} posts: {seen[:20]}")
 
 
-def test_non_tiktok_platform_is_refused_with_422(client: Zernio) -> None:
+def test_non_tiktok_platform_is_refused_with_400(client: Zernio) -> None:
     with pytest.raises(LateAPIError) as excinfo:
         client.posts.create(
             content=f"{CAPTION} {uuid.uuid4().hex}",
@@ -148,7 +148,7 @@ def test_non_tiktok_platform_is_refused_with_422(client: Zernio) -> None:
             publish_now=True,
         )
     error = excinfo.value
-    assert error.status_code == 422, f"expected 422, got {error.status_code}: {error}"
+    assert error.status_code == 400, f"expected 400, got {error.status_code}: {error}"
     # The SDK takes its message from the body's `error` string (Zernio's error shape); without
     # it the caller only sees "HTTP 422".
     assert isinstance(error.details.get("error"), str) and error.details["error"], error.details

@@ -1,0 +1,285 @@
+//! The Zernio-compatible surface (`/api/v1`), black-box against the recording fake Zernio: every
+//! answer in the shape and at the status Zernio's OpenAPI gives for the operation, errors as
+//! Zernio's `ErrorResponse`.
+
+mod common;
+
+use common::fake_zernio::Reply;
+use common::*;
+use serde_json::{Value, json};
+
+const CAPTION: &str = "Check out this amazing sunset! #sunset #nature";
+const VIDEO_URL: &str = "https://cdn.example.com/sunset-video.mp4";
+
+/// Zernio's create body for a TikTok video, as the SDKs send it.
+fn video(account: &str, caption: &str) -> Value {
+    json!({
+        "content": caption,
+        "mediaItems": [{"type": "video", "url": VIDEO_URL}],
+        "platforms": [{"platform": "tiktok", "accountId": account}],
+        "tiktokSettings": {
+            "privacy_level": "PUBLIC_TO_EVERYONE",
+            "allow_comment": true, "allow_duet": true, "allow_stitch": true,
+            "content_preview_confirmed": true, "express_consent_given": true
+        },
+        "publishNow": true
+    })
+}
+
+/// An `ErrorResponse` answer: its status, `application/json`, and the members every one has.
+async fn zernio_error(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/json");
+    let body: Value = response.json().await.expect("an error body is JSON");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "no `error` message: {body}"
+    );
+    let types = [
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found",
+        "rate_limit_error",
+        "platform_error",
+        "api_error",
+    ];
+    assert!(
+        body["type"].as_str().is_some_and(|t| types.contains(&t)),
+        "`type` outside Zernio's enum: {body}"
+    );
+    assert!(body["details"].is_object(), "no details: {body}");
+    for native in ["title", "status", "detail", "request_id"] {
+        assert!(
+            body.get(native).is_none(),
+            "problem member `{native}`: {body}"
+        );
+    }
+    body
+}
+
+#[tokio::test]
+async fn a_post_breaking_tiktoks_rules_is_a_400_naming_each_violation_and_its_fix() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let mut body = video("acc_a1", CAPTION);
+    body["tiktokSettings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("privacy_level");
+    body["mediaItems"][0]["url"] = json!("http://cdn.example.com/clip.mp4");
+    let answer = zernio_error(gw.post_json("/api/v1/posts", ACME_KEY, &body).await, 400).await;
+    assert_eq!(answer["type"], "invalid_request_error");
+    assert_eq!(answer["code"], "validation_failed");
+    let errors = answer["details"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{answer}");
+    let first = &errors[0];
+    assert_eq!(answer["param"], first["field"]);
+    let message = answer["error"].as_str().unwrap();
+    for e in errors {
+        let (field, fix) = (e["field"].as_str().unwrap(), e["fix"].as_str().unwrap());
+        assert!(!fix.is_empty());
+        assert!(
+            message.contains(field) && message.contains(fix),
+            "`error` names {field} and its fix: {message}"
+        );
+    }
+    let codes: Vec<&str> = errors.iter().map(|e| e["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"privacy_required"), "{codes:?}");
+    assert!(codes.contains(&"media_url_not_direct"), "{codes:?}");
+    assert_eq!(answer["details"]["gatewayCode"], "validation_failed");
+    assert!(fake.calls("create").is_empty());
+}
+
+#[tokio::test]
+async fn an_answer_to_a_body_of_thousands_of_violations_is_small_and_never_empty() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let mut body = video("acc_a1", CAPTION);
+    // Just under the 1 MiB body limit: each item a share page, which is a violation each.
+    let items: Vec<Value> = (0..9000)
+        .map(|i| json!({"type": "image", "url": format!("https://drive.google.com/file/{i}")}))
+        .collect();
+    body["mediaItems"] = json!(items);
+    assert!(serde_json::to_vec(&body).unwrap().len() < 1024 * 1024);
+    let response = gw.post_json("/api/v1/posts", ACME_KEY, &body).await;
+    let length = response.content_length();
+    let answer = zernio_error(response, 400).await;
+    assert!(length.is_some_and(|n| n > 0 && n < 64 * 1024), "{length:?}");
+    let errors = answer["details"]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 50);
+    assert!(answer["details"]["errorCount"].as_u64().unwrap() > 9000);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("more in details.errors")
+    );
+    assert!(fake.calls("create").is_empty());
+}
+
+#[tokio::test]
+async fn credentials_missing_or_unknown_are_401_with_zernios_codes() {
+    let (gw, _fake) = TestGateway::with_fake("").await;
+    let response = gw
+        .client
+        .get(gw.url("/api/v1/accounts"))
+        .send()
+        .await
+        .unwrap();
+    let answer = zernio_error(response, 401).await;
+    assert_eq!(answer["type"], "authentication_error");
+    assert_eq!(answer["code"], "missing_credentials");
+    let answer = zernio_error(
+        gw.get_with_key("/api/v1/posts", &format!("tgw_{}", "x".repeat(43)))
+            .await,
+        401,
+    )
+    .await;
+    assert_eq!(answer["code"], "invalid_credentials");
+    assert_eq!(answer["details"]["gatewayCode"], "invalid_api_key");
+}
+
+#[tokio::test]
+async fn an_account_of_another_tenant_is_a_403_without_a_code_as_zernio_answers_it() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let answer = zernio_error(
+        gw.post_json("/api/v1/posts", ACME_KEY, &video("acc_b1", CAPTION))
+            .await,
+        403,
+    )
+    .await;
+    assert_eq!(answer["type"], "permission_error");
+    assert!(answer.get("code").is_none(), "{answer}");
+    assert_eq!(answer["details"]["gatewayCode"], "account_not_allowed");
+    assert!(fake.calls("create").is_empty());
+}
+
+#[tokio::test]
+async fn a_duplicate_is_a_409_naming_the_existing_post() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let first = gw
+        .post_json("/api/v1/posts", ACME_KEY, &video("acc_a1", CAPTION))
+        .await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let answer = zernio_error(
+        gw.post_json("/api/v1/posts", ACME_KEY, &video("acc_a1", CAPTION))
+            .await,
+        409,
+    )
+    .await;
+    assert_eq!(answer["code"], "duplicate_content");
+    assert_eq!(answer["details"]["existingPostId"], first["post"]["_id"]);
+    assert_eq!(answer["details"]["platform"], "tiktok");
+    assert_eq!(fake.calls("create").len(), 1);
+}
+
+#[tokio::test]
+async fn an_upstream_account_state_is_a_403_with_zernios_code_never_a_5xx() {
+    for (reply, code, reason) in [
+        (
+            json!({"error": "Account disconnected", "code": "ACCOUNT_DISCONNECTED", "type": "permission_error"}),
+            "ACCOUNT_DISCONNECTED",
+            "account_disconnected",
+        ),
+        (
+            json!({"error": "Account is connected for ads only", "code": "ACCOUNT_NOT_ENABLED_FOR_POSTING"}),
+            "ACCOUNT_NOT_ENABLED_FOR_POSTING",
+            "account_not_enabled",
+        ),
+    ] {
+        let (gw, fake) = TestGateway::with_fake("").await;
+        fake.script("create", Reply::json(403, reply));
+        let answer = zernio_error(
+            gw.post_json("/api/v1/posts", ACME_KEY, &video("acc_a1", code))
+                .await,
+            403,
+        )
+        .await;
+        assert_eq!(answer["code"], code);
+        assert_eq!(answer["type"], "permission_error");
+        assert_eq!(answer["details"]["gatewayCode"], reason);
+        assert!(
+            answer["error"].as_str().unwrap().contains("Fix:"),
+            "{answer}"
+        );
+        assert_eq!(answer["details"]["zernioRequestId"], "zr-req-1");
+    }
+}
+
+#[tokio::test]
+async fn a_platform_other_than_tiktok_is_a_400() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let mut body = video("acc_a1", CAPTION);
+    body["platforms"][0]["platform"] = json!("twitter");
+    let answer = zernio_error(gw.post_json("/api/v1/posts", ACME_KEY, &body).await, 400).await;
+    assert_eq!(answer["type"], "invalid_request_error");
+    assert!(fake.calls("create").is_empty());
+}
+
+#[tokio::test]
+async fn unknown_posts_are_404_and_a_conflict_on_delete_is_the_400_the_operation_lists() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let answer = zernio_error(gw.get_with_key("/api/v1/posts/nope", ACME_KEY).await, 404).await;
+    assert_eq!(answer["type"], "not_found");
+    assert_eq!(answer["code"], "not_found");
+
+    let created: Value = gw
+        .post_json("/api/v1/posts", ACME_KEY, &video("acc_a1", CAPTION))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["post"]["_id"].as_str().unwrap();
+    fake.script(
+        "delete",
+        Reply::json(
+            409,
+            json!({"error": "Published posts cannot be deleted", "type": "invalid_request_error"}),
+        ),
+    );
+    let response = gw
+        .client
+        .delete(gw.url(&format!("/api/v1/posts/{id}")))
+        .bearer_auth(ACME_KEY)
+        .send()
+        .await
+        .unwrap();
+    let answer = zernio_error(response, 400).await;
+    assert_eq!(answer["details"]["gatewayCode"], "upstream_conflict");
+}
+
+#[tokio::test]
+async fn a_missing_scope_is_a_403_where_the_operation_lists_it_else_a_401() {
+    let (gw, _fake) = TestGateway::with_fake("").await;
+    let answer = zernio_error(
+        gw.post_json("/api/v1/posts", ACME_READ_KEY, &video("acc_a1", CAPTION))
+            .await,
+        403,
+    )
+    .await;
+    assert_eq!(answer["details"]["gatewayCode"], "insufficient_scope");
+    let answer = zernio_error(
+        gw.get_with_key("/api/v1/analytics", ACME_READ_KEY).await,
+        401,
+    )
+    .await;
+    assert_eq!(answer["type"], "permission_error");
+    assert_eq!(answer["details"]["gatewayCode"], "insufficient_scope");
+}
+
+#[tokio::test]
+async fn native_errors_stay_problem_json() {
+    let (gw, _fake) = TestGateway::with_fake("").await;
+    let body = problem(
+        gw.get_with_key("/v1/tiktok/posts/nope", ACME_KEY).await,
+        404,
+    )
+    .await;
+    assert_eq!(body["code"], "not_found");
+}
