@@ -283,3 +283,87 @@ async fn native_errors_stay_problem_json() {
     .await;
     assert_eq!(body["code"], "not_found");
 }
+
+/// The account's budget as `GET /v1/tiktok/accounts` shows it.
+async fn posts_used(gw: &TestGateway, account: &str) -> Value {
+    let list: Value = gw
+        .get_with_key("/v1/tiktok/accounts", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == account)
+        .map(|a| a["posts"]["used"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn a_dry_run_answers_the_verdict_and_creates_nothing_nor_holds_anything() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let mut body = video("acc_a1", CAPTION);
+    body["dryRun"] = json!(true);
+    for _ in 0..2 {
+        let response = gw.post_json("/api/v1/posts", ACME_KEY, &body).await;
+        assert_eq!(response.status(), 200);
+        let verdict: Value = response.json().await.unwrap();
+        assert_eq!(
+            verdict,
+            json!({"dryRun": true, "canPublish": true, "tiktok": [{
+                "accountId": "acc_a1", "canPublish": true, "alreadyPostedToday": false,
+                "reason": "The post passes TikTok's rules for this creator."
+            }]})
+        );
+    }
+    assert!(fake.calls("create").is_empty(), "nothing that creates");
+    assert_eq!(posts_used(&gw, "acc_a1").await, 0, "no slot taken");
+    // No duplicate claim either: the same post for real goes through, once.
+    body.as_object_mut().unwrap().remove("dryRun");
+    let response = gw.post_json("/api/v1/posts", ACME_KEY, &body).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(fake.calls("create").len(), 1);
+    assert_eq!(posts_used(&gw, "acc_a1").await, 1);
+}
+
+#[tokio::test]
+async fn a_dry_run_says_no_when_the_daily_budget_is_spent_and_refuses_a_broken_post() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let _ = gw
+        .post_json("/api/v1/posts", ACME_KEY, &video("acc_a1", "one"))
+        .await;
+    // (tenants_toml's acme has the default 15 a day: spend them all.)
+    for i in 1..15 {
+        let r = gw
+            .post_json(
+                "/api/v1/posts",
+                ACME_KEY,
+                &video("acc_a1", &format!("post {i}")),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+    }
+    let mut body = video("acc_a1", "sixteenth");
+    body["dryRun"] = json!(true);
+    let verdict: Value = gw
+        .post_json("/api/v1/posts", ACME_KEY, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verdict["canPublish"], false, "{verdict}");
+    assert_eq!(verdict["tiktok"][0]["canPublish"], false);
+    assert_eq!(verdict["tiktok"][0]["alreadyPostedToday"], true);
+    assert!(
+        verdict["tiktok"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("daily")
+    );
+    body["tiktokSettings"]["privacy_level"] = json!("EVERYONE_AND_THEIR_DOG");
+    let answer = zernio_error(gw.post_json("/api/v1/posts", ACME_KEY, &body).await, 400).await;
+    assert_eq!(answer["code"], "validation_failed");
+    assert_eq!(fake.calls("create").len(), 15);
+}

@@ -81,6 +81,9 @@ pub async fn create(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let request_id = request_id(&headers);
+    if body.get("dryRun").and_then(Value::as_bool) == Some(true) {
+        return dry_run(&state, &auth, &body, &request_id).await;
+    }
     let created = pipeline::create(
         &state,
         &auth,
@@ -102,6 +105,54 @@ pub async fn create(
         ApiJson(json!({"message": "Post created", "post": created.post, "warnings": warnings})),
     )
         .into_response())
+}
+
+/// `dryRun: true`: the validate pipeline (ownership, the creator's options, every rule) and a
+/// look at the account's daily budget, answered as Zernio's `TikTokDryRunVerdict`. Nothing that
+/// creates is sent and nothing is held: no slot, no duplicate claim. A post that breaks a rule
+/// is refused as its create would be; the verdict says whether the account can take it now.
+async fn dry_run(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    body: &Value,
+    request_id: &str,
+) -> Result<Response, ApiError> {
+    let prepared = pipeline::prepare(state, caller, Shape::ZernioCompat, body, request_id).await?;
+    let account = prepared.post.account().to_owned();
+    let lane = crate::store::Lane::for_mode(prepared.post.mode());
+    let now = Utc::now();
+    let usage = state
+        .store
+        .slot_usage(&account, lane, pipeline::DAY, now)
+        .await?;
+    let limit = caller.tenant.daily_posts_per_account;
+    let exhausted = usage.exhausted_until.is_some_and(|until| until > now);
+    let (can_publish, reason) = if exhausted || usage.used >= limit {
+        (
+            false,
+            "The account reached its daily TikTok posting limit; wait until the oldest post of \
+             the last 24 hours leaves the window, or post in the TikTok app."
+                .to_owned(),
+        )
+    } else {
+        let mut reason = "The post passes TikTok's rules for this creator.".to_owned();
+        for w in &prepared.warnings {
+            reason.push(' ');
+            reason.push_str(&w.message);
+        }
+        (true, reason)
+    };
+    let verdict = json!({
+        "dryRun": true,
+        "canPublish": can_publish,
+        "tiktok": [{
+            "accountId": account,
+            "canPublish": can_publish,
+            "alreadyPostedToday": usage.used > 0,
+            "reason": reason,
+        }],
+    });
+    Ok((StatusCode::OK, ApiJson(verdict)).into_response())
 }
 
 /// Zernio's get: `{post}`.
