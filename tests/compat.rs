@@ -367,3 +367,158 @@ async fn a_dry_run_says_no_when_the_daily_budget_is_spent_and_refuses_a_broken_p
     assert_eq!(answer["code"], "validation_failed");
     assert_eq!(fake.calls("create").len(), 15);
 }
+
+async fn list(gw: &TestGateway, query: &str) -> (u16, Value) {
+    let response = gw
+        .get_with_key(&format!("/api/v1/posts{query}"), ACME_KEY)
+        .await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// Three posts: two published now, one scheduled for 2030; returns their ids, oldest first.
+async fn three_posts(gw: &TestGateway) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (i, scheduled) in [(1, false), (2, true), (3, false)] {
+        let mut body = video(
+            if i == 3 { "acc_a2" } else { "acc_a1" },
+            &format!("post {i}"),
+        );
+        if scheduled {
+            body.as_object_mut().unwrap().remove("publishNow");
+            body["scheduledFor"] = json!("2030-01-01T09:00:00Z");
+        }
+        let response = gw.post_json("/api/v1/posts", ACME_KEY, &body).await;
+        assert_eq!(response.status(), 201);
+        let created: Value = response.json().await.unwrap();
+        // Posts created in the same millisecond are ordered by id, which the fake counts up.
+        ids.push(created["post"]["_id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+fn ids_of(answer: &Value) -> Vec<&str> {
+    answer["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["_id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_list_pages_with_a_true_total_and_posts_with_their_content_and_media() {
+    let (gw, _fake) = TestGateway::with_fake("").await;
+    let ids = three_posts(&gw).await;
+    let (status, first) = list(&gw, "?page=1&limit=2&sortBy=created-desc").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        first["pagination"],
+        json!({"page": 1, "limit": 2, "total": 3, "pages": 2})
+    );
+    assert_eq!(ids_of(&first), [ids[2].as_str(), ids[1].as_str()]);
+    let (_, second) = list(&gw, "?page=2&limit=2&sortBy=created-desc").await;
+    assert_eq!(ids_of(&second), [ids[0].as_str()]);
+    assert_eq!(second["pagination"]["total"], 3);
+    let post = &second["posts"][0];
+    assert_eq!(post["content"], "post 1");
+    assert_eq!(
+        post["mediaItems"],
+        json!([{"type": "video", "url": VIDEO_URL}])
+    );
+    assert_eq!(post["status"], "published");
+    assert_eq!(post["platforms"][0]["platform"], "tiktok");
+    assert_eq!(post["platforms"][0]["accountId"], "acc_a1");
+    assert_eq!(post["platforms"][0]["status"], "published");
+    // offset wins over page.
+    let (_, by_offset) = list(&gw, "?page=1&offset=1&limit=1&sortBy=created-desc").await;
+    assert_eq!(ids_of(&by_offset), [ids[1].as_str()]);
+    assert_eq!(by_offset["pagination"]["page"], 2);
+}
+
+#[tokio::test]
+async fn the_list_takes_the_specs_filters_orders_and_limits() {
+    let (gw, _fake) = TestGateway::with_fake("").await;
+    let ids = three_posts(&gw).await;
+    // The default order is scheduled-desc: the post scheduled for 2030 first.
+    let (_, answer) = list(&gw, "").await;
+    assert_eq!(ids_of(&answer)[0], ids[1]);
+    assert_eq!(answer["pagination"]["limit"], 10);
+    let (_, answer) = list(&gw, "?sortBy=created-asc").await;
+    assert_eq!(
+        ids_of(&answer),
+        ids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let (_, answer) = list(&gw, "?status=scheduled").await;
+    assert_eq!(ids_of(&answer), [ids[1].as_str()]);
+    assert_eq!(answer["pagination"]["total"], 1);
+    let (_, answer) = list(&gw, "?accountId=acc_a2").await;
+    assert_eq!(ids_of(&answer), [ids[2].as_str()]);
+    let (_, answer) = list(&gw, "?platform=twitter").await;
+    assert_eq!(answer["pagination"]["total"], 0);
+
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = today.pred_opt().unwrap();
+    for (query, total) in [
+        (format!("?fromDate={today}"), 3),
+        (format!("?dateFrom={today}"), 3),
+        (format!("?toDate={yesterday}"), 0),
+        (format!("?dateTo={yesterday}"), 0),
+        (format!("?toDate={today}"), 3),
+        ("?fromDate=&toDate=".to_owned(), 3),
+        (
+            format!("?fromDate={yesterday}T00:00:00Z&toDate={today}T23:59:59Z"),
+            3,
+        ),
+    ] {
+        let (status, answer) = list(&gw, &query).await;
+        assert_eq!(status, 200, "{query}: {answer}");
+        assert_eq!(answer["pagination"]["total"], total, "{query}");
+    }
+
+    let (status, answer) = list(&gw, "?limit=500").await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["pagination"]["pages"], 1);
+    for query in [
+        "?limit=501",
+        "?limit=0",
+        "?page=0",
+        "?fromDate=yesterday",
+        "?status=sent",
+        "?sortBy=newest",
+    ] {
+        let answer = zernio_error(
+            gw.get_with_key(&format!("/api/v1/posts{query}"), ACME_KEY)
+                .await,
+            400,
+        )
+        .await;
+        assert_eq!(answer["type"], "invalid_request_error", "{query}");
+    }
+}
+
+#[tokio::test]
+async fn get_answers_the_post_with_a_status_of_the_specs_enum() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let ids = three_posts(&gw).await;
+    fake.script(
+        "get",
+        Reply::json(
+            200,
+            json!({"post": {"_id": ids[0], "content": "post 1", "status": "pending",
+                   "platforms": [{"platform": "tiktok", "accountId": "acc_a1", "status": "processing"}]}}),
+        ),
+    );
+    let response = gw
+        .client
+        .get(gw.url(&format!("/api/v1/posts/{}", ids[0])))
+        .bearer_auth(ACME_KEY)
+        .header("cache-control", "no-cache")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["post"]["_id"], ids[0].as_str());
+    assert_eq!(answer["post"]["status"], "publishing");
+}

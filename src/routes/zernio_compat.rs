@@ -22,41 +22,17 @@ use crate::http::ApiJson;
 use crate::limits::idempotency::IdempotencyKey;
 use crate::pipeline::{self, CreateRequest};
 use crate::routes::posts::{owned, request_id};
-use crate::store::{PostCursor, PostFilter, PostRecord};
 use crate::tiktok::{self, Shape};
 use crate::zernio::{AnalyticsQuery, CallContext, MediaKind, PresignRequest};
 
 mod errors;
+mod list;
 
 pub use errors::zernio_errors;
+pub use list::ListParams;
 
 fn ctx(request_id: &str) -> CallContext<'_> {
     CallContext { request_id }
-}
-
-/// A post the gateway only knows from its record, in Zernio's shape.
-fn post_of_record(record: &PostRecord) -> Value {
-    let mut platform = json!({
-        "platform": "tiktok",
-        "accountId": record.account,
-        "status": record.status,
-    });
-    if let Some(url) = &record.tiktok_url {
-        platform["platformPostUrl"] = url.clone().into();
-    }
-    if let Some(error) = &record.error {
-        platform["errorMessage"] = error.clone().into();
-    }
-    let mut post = json!({
-        "_id": record.id,
-        "status": record.status,
-        "platforms": [platform],
-        "createdAt": record.created_at.to_rfc3339(),
-    });
-    if let Some(at) = record.schedule_at {
-        post["scheduledFor"] = at.to_rfc3339().into();
-    }
-    post
 }
 
 /// Zernio's create: `{message, post}`.
@@ -102,7 +78,9 @@ pub async fn create(
         .collect();
     Ok((
         StatusCode::CREATED,
-        ApiJson(json!({"message": "Post created", "post": created.post, "warnings": warnings})),
+        ApiJson(
+            json!({"message": "Post created", "post": list::spec_post(&created.post), "warnings": warnings}),
+        ),
     )
         .into_response())
 }
@@ -175,25 +153,7 @@ pub async fn get(
 ) -> Result<ApiJson<Value>, ApiError> {
     let (_, post) =
         crate::posts::fetch(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
-    Ok(ApiJson(json!({ "post": post })))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// 1-based page.
-    #[param(minimum = 1)]
-    pub page: Option<u32>,
-    /// Posts per page, 1 to 100.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    pub status: Option<String>,
-    #[serde(rename = "accountId")]
-    #[param(rename = "accountId")]
-    pub account_id: Option<String>,
-    #[serde(rename = "fromDate")]
-    #[param(rename = "fromDate")]
-    pub from_date: Option<String>,
+    Ok(ApiJson(json!({ "post": list::spec_post(&post) })))
 }
 
 /// Zernio's list: the tenant's posts, `{posts, pagination}`.
@@ -214,57 +174,9 @@ pub async fn list(
 ) -> Result<ApiJson<Value>, ApiError> {
     let Query(params) =
         params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let page = params.page.unwrap_or(1);
-    let limit = params.limit.unwrap_or(10);
-    if page == 0 || page > 1000 || !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "page must be 1 to 1000 and limit 1 to 100",
-        ));
-    }
-    let since = params.from_date.as_deref().and_then(|d| {
-        DateTime::parse_from_rfc3339(d)
-            .map(|t| t.with_timezone(&Utc))
-            .ok()
-            .or_else(|| {
-                NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                    .ok()
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-                    .map(|t| t.and_utc())
-            })
-    });
-    let filter = PostFilter {
-        status: params.status,
-        account: params.account_id,
-        since,
-    };
-    // Pages of the newest-first list, walked with the store's cursor.
-    let mut after: Option<PostCursor> = None;
-    let mut current = Vec::new();
-    let mut more = false;
-    for _ in 0..page {
-        let mut records = state
-            .store
-            .posts(&auth.tenant.id, &filter, after.as_ref(), limit + 1)
-            .await?;
-        more = records.len() > limit as usize;
-        records.truncate(limit as usize);
-        after = records.last().map(|r| PostCursor {
-            created_at: r.created_at,
-            id: r.id.clone(),
-        });
-        current = records;
-        if !more {
-            break;
-        }
-    }
-    let posts: Vec<Value> = current.iter().map(post_of_record).collect();
-    let pages = if more { page + 1 } else { page };
-    let total = u64::from(page - 1) * u64::from(limit) + posts.len() as u64 + u64::from(more);
-    Ok(ApiJson(json!({
-        "posts": posts,
-        "pagination": {"page": page, "limit": limit, "total": total, "pages": pages}
-    })))
+    Ok(ApiJson(
+        list::list(state.store.as_ref(), &auth.tenant.id, params).await?,
+    ))
 }
 
 /// Zernio's edit of a scheduled post or draft (`content`, `scheduledFor`, `timezone`).
@@ -316,7 +228,9 @@ pub async fn update(
         },
     )
     .await?;
-    Ok(ApiJson(json!({"message": "Post updated", "post": post})))
+    Ok(ApiJson(
+        json!({"message": "Post updated", "post": list::spec_post(&post)}),
+    ))
 }
 
 /// Zernio's delete of a draft or scheduled post.
@@ -364,7 +278,9 @@ pub async fn retry(
 ) -> Result<ApiJson<Value>, ApiError> {
     let (_, post) =
         crate::posts::retry(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
-    Ok(ApiJson(json!({"message": "Retry started", "post": post})))
+    Ok(ApiJson(
+        json!({"message": "Retry started", "post": list::spec_post(&post)}),
+    ))
 }
 
 /// Zernio's account list, the tenant's TikTok accounts only.

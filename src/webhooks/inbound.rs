@@ -433,6 +433,8 @@ mod tests {
             fingerprint: "f".into(),
             request_id: "req-1".into(),
             created_at: Utc::now(),
+            content: None,
+            media_items: Vec::new(),
         };
         let update = update_of("post.failed", Some("post.failed"), &post);
         assert_eq!(update.status.as_deref(), Some("failed"));
