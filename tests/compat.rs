@@ -522,3 +522,189 @@ async fn get_answers_the_post_with_a_status_of_the_specs_enum() {
     assert_eq!(answer["post"]["_id"], ids[0].as_str());
     assert_eq!(answer["post"]["status"], "publishing");
 }
+
+/// A page of Zernio's analytics list for acc_a1: `n` posts numbered from `first`.
+fn analytics_page(first: usize, n: usize, page: u32, pages: u32) -> Reply {
+    let posts: Vec<Value> = (first..first + n)
+        .map(|i| {
+            json!({"_id": format!("zp_{i}"), "platform": "tiktok", "status": "published",
+                        "analytics": {"likes": i, "comments": 0, "shares": 0, "views": 10 * i}})
+        })
+        .collect();
+    Reply::json(
+        200,
+        json!({"posts": posts, "pagination": {"page": page, "limit": 100, "total": 150, "pages": pages}}),
+    )
+}
+
+#[tokio::test]
+async fn analytics_read_every_upstream_page_on_both_surfaces() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    fake.script("analytics", analytics_page(0, 100, 1, 2));
+    fake.script("analytics", analytics_page(100, 50, 2, 2));
+    let response = gw
+        .get_with_key(
+            "/api/v1/analytics?accountId=acc_a1&limit=100&page=2",
+            ACME_KEY,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer["pagination"],
+        json!({"page": 2, "limit": 100, "total": 150, "pages": 2})
+    );
+    assert_eq!(answer["posts"].as_array().unwrap().len(), 50);
+    assert_eq!(answer["posts"][0]["_id"], "zp_100");
+    assert_eq!(answer["posts"][0]["analytics"]["likes"], 100);
+    assert_eq!(answer["hasAnalyticsAccess"], true);
+    let queries: Vec<String> = fake
+        .calls("analytics")
+        .iter()
+        .map(|c| c.query.clone())
+        .collect();
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    assert!(
+        queries[0].contains("page=1") && queries[0].contains("limit=100"),
+        "{queries:?}"
+    );
+    assert!(queries[1].contains("page=2"), "{queries:?}");
+
+    fake.script("analytics", analytics_page(0, 100, 1, 2));
+    fake.script("analytics", analytics_page(100, 50, 2, 2));
+    let native: Value = gw
+        .get_with_key("/v1/tiktok/analytics?account=acc_a1", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(native["items"].as_array().unwrap().len(), 150);
+    assert_eq!(native["items"][149]["post_id"], "zp_149");
+}
+
+#[tokio::test]
+async fn analytics_of_one_post_are_the_single_shape_with_zernios_202_and_424() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let created: Value = gw
+        .post_json("/api/v1/posts", ACME_KEY, &video("acc_a1", CAPTION))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["post"]["_id"].as_str().unwrap().to_owned();
+    fake.script(
+        "analytics",
+        Reply::json(
+            200,
+            json!({"postId": id, "status": "published", "platform": "tiktok", "syncStatus": "synced",
+                   "analytics": {"likes": 7, "comments": 1, "shares": 2, "views": 90, "impressions": 120}}),
+        ),
+    );
+    let path = format!("/api/v1/analytics?postId={id}");
+    let response = gw.get_with_key(&path, ACME_KEY).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer,
+        json!({"postId": id, "status": "published", "platform": "tiktok", "syncStatus": "synced",
+               "analytics": {"likes": 7, "comments": 1, "shares": 2, "views": 90, "impressions": 120}})
+    );
+    assert!(
+        fake.calls("analytics")[0]
+            .query
+            .contains(&format!("postId={id}"))
+    );
+
+    fake.script(
+        "analytics",
+        Reply::json(
+            202,
+            json!({"postId": id, "syncStatus": "pending", "message": "Analytics are syncing"}),
+        ),
+    );
+    let response = gw.get_with_key(&path, ACME_KEY).await;
+    assert_eq!(response.status(), 202, "passed through, not a 503");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["postId"], id.as_str());
+    assert_eq!(answer["syncStatus"], "pending");
+    assert_eq!(answer["message"], "Analytics are syncing");
+
+    fake.script(
+        "analytics",
+        Reply::json(
+            424,
+            json!({"postId": id, "status": "failed", "error": "The post failed on every platform"}),
+        ),
+    );
+    let response = gw.get_with_key(&path, ACME_KEY).await;
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(status, 424, "{answer}");
+    assert_eq!(answer["postId"], id.as_str());
+    assert_eq!(answer["syncStatus"], "unavailable");
+
+    fake.script(
+        "analytics",
+        Reply::json(
+            402,
+            json!({"error": "Analytics add-on required", "code": "analytics_addon_required"}),
+        ),
+    );
+    let answer = zernio_error(gw.get_with_key(&path, ACME_KEY).await, 402).await;
+    assert_eq!(answer["code"], "analytics_addon_required");
+}
+
+#[tokio::test]
+async fn creator_info_answers_zernios_objects() {
+    let (gw, _fake) = TestGateway::with_fake("").await;
+    let video: Value = gw
+        .get_with_key("/api/v1/accounts/acc_a1/tiktok/creator-info", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let setting =
+        |label: &str| json!({"enabled": true, "required": true, "default": false, "label": label});
+    assert_eq!(
+        video,
+        json!({
+            "creator": {"nickname": "Creator", "avatarUrl": "https://cdn.example.com/a.png",
+                        "isVerified": false, "canPostMore": true},
+            "privacyLevels": [
+                {"value": "PUBLIC_TO_EVERYONE", "label": "Everyone"},
+                {"value": "MUTUAL_FOLLOW_FRIENDS", "label": "Friends"},
+                {"value": "SELF_ONLY", "label": "Only me"}
+            ],
+            "postingLimits": {"maxVideoDurationSec": 600, "interactionSettings": {
+                "allow_comment": setting("Allow comments"),
+                "allow_duet": setting("Allow duets"),
+                "allow_stitch": setting("Allow stitches"),
+            }},
+            "commercialContentTypes": [
+                {"value": "none", "label": "None", "requires": []},
+                {"value": "brand_organic", "label": "Your brand", "requires": []},
+                {"value": "brand_content", "label": "Branded content", "requires": ["privacy_level_not_self_only"]}
+            ]
+        })
+    );
+    let photo: Value = gw
+        .get_with_key(
+            "/api/v1/accounts/acc_a1/tiktok/creator-info?mediaType=photo",
+            ACME_KEY,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let interactions = &photo["postingLimits"]["interactionSettings"];
+    assert_eq!(interactions["allow_duet"], Value::Null);
+    assert_eq!(interactions["allow_stitch"], Value::Null);
+    assert_eq!(interactions["allow_comment"]["enabled"], true);
+    let answer = zernio_error(
+        gw.get_with_key("/api/v1/accounts/acc_b1/tiktok/creator-info", ACME_KEY)
+            .await,
+        404,
+    )
+    .await;
+    assert_eq!(answer["type"], "not_found");
+}

@@ -306,16 +306,20 @@ pub async fn accounts(
         .into_iter()
         .filter(|a| auth.tenant.owns(&a.id))
         .map(|a| {
-            json!({
+            let mut account = json!({
                 "_id": a.id,
                 "platform": "tiktok",
                 "username": a.username,
-                "displayName": a.display_name,
                 "isActive": a.is_active,
                 "needsReconnection": a.needs_reconnection,
                 // The SDK requires a profile; the tenant stands for it.
                 "profileId": auth.tenant.id,
-            })
+            });
+            // The spec's displayName is a string: absent rather than null.
+            if let Some(name) = a.display_name {
+                account["displayName"] = name.into();
+            }
+            account
         })
         .collect();
     let analytics = auth.scopes.contains(crate::auth::Scope::AnalyticsRead);
@@ -364,29 +368,77 @@ pub async fn creator_info(
         .upstream
         .creator_info(&ctx(&request_id), &id, kind)
         .await?;
+    Ok(ApiJson(creator_answer(&info, kind)))
+}
+
+/// TikTok's names of its privacy levels and commercial content types, for `label`.
+fn label(value: &str) -> String {
+    match value {
+        "PUBLIC_TO_EVERYONE" => "Everyone",
+        "MUTUAL_FOLLOW_FRIENDS" => "Friends",
+        "FOLLOWER_OF_CREATOR" => "Followers",
+        "SELF_ONLY" => "Only me",
+        "none" => "None",
+        "brand_organic" => "Your brand",
+        "brand_content" => "Branded content",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// Zernio's creator-info answer from the normalised creator: interaction settings as
+/// `{enabled, required, default, label}` (duet and stitch `null` for photos, as Zernio sends
+/// them), commercial content types as `{value, label, requires}`.
+fn creator_answer(info: &crate::zernio::CreatorInfo, kind: MediaKind) -> Value {
     let levels: Vec<Value> = info
         .privacy_levels
         .iter()
-        .map(|l| json!({"value": l, "label": l}))
+        .map(|l| json!({"value": l, "label": label(l)}))
         .collect();
-    Ok(ApiJson(json!({
-        "creator": {
-            "nickname": info.nickname,
-            "avatarUrl": info.avatar_url,
-            "isVerified": info.is_verified,
-            "canPostMore": info.can_post_more,
-        },
+    // TikTok requires each interaction to be chosen (none preselected), so required and off.
+    let setting = |disabled: bool, name: &str| json!({"enabled": !disabled, "required": true, "default": false, "label": name});
+    let video_only = |disabled: bool, name: &str| match kind {
+        MediaKind::Video => setting(disabled, name),
+        MediaKind::Photo => Value::Null,
+    };
+    let commercial: Vec<Value> = info
+        .commercial_content_types
+        .iter()
+        .map(|value| {
+            // Branded content cannot be private (TikTok's content-sharing guidelines).
+            let requires: Vec<&str> = if value == "brand_content" {
+                vec!["privacy_level_not_self_only"]
+            } else {
+                Vec::new()
+            };
+            json!({"value": value, "label": label(value), "requires": requires})
+        })
+        .collect();
+    let mut creator = serde_json::Map::new();
+    if let Some(nickname) = &info.nickname {
+        creator.insert("nickname".to_owned(), nickname.clone().into());
+    }
+    if let Some(avatar) = &info.avatar_url {
+        creator.insert("avatarUrl".to_owned(), avatar.clone().into());
+    }
+    creator.insert("isVerified".to_owned(), info.is_verified.into());
+    creator.insert("canPostMore".to_owned(), info.can_post_more.into());
+    let mut limits = json!({
+        "interactionSettings": {
+            "allow_comment": setting(info.comment_disabled, "Allow comments"),
+            "allow_duet": video_only(info.duet_disabled, "Allow duets"),
+            "allow_stitch": video_only(info.stitch_disabled, "Allow stitches"),
+        }
+    });
+    if let Some(max) = info.max_video_duration_sec {
+        limits["maxVideoDurationSec"] = max.into();
+    }
+    json!({
+        "creator": creator,
         "privacyLevels": levels,
-        "postingLimits": {
-            "maxVideoDurationSec": info.max_video_duration_sec,
-            "interactionSettings": {
-                "allow_comment": !info.comment_disabled,
-                "allow_duet": !info.duet_disabled,
-                "allow_stitch": !info.stitch_disabled,
-            }
-        },
-        "commercialContentTypes": info.commercial_content_types,
-    })))
+        "postingLimits": limits,
+        "commercialContentTypes": commercial,
+    })
 }
 
 /// The body of Zernio's media presign, for the document (the handler reads it leniently, as
@@ -445,12 +497,16 @@ pub async fn presign(
             },
         )
         .await?;
-    Ok(ApiJson(json!({
+    let mut answer = json!({
         "uploadUrl": presigned.upload_url,
         "publicUrl": presigned.public_url,
         "key": presigned.key,
-        "expiresIn": presigned.expires_in,
-    })))
+    });
+    // An integer in the spec: absent rather than null when Zernio did not say.
+    if let Some(expires) = presigned.expires_in {
+        answer["expiresIn"] = expires.into();
+    }
+    Ok(ApiJson(answer))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -468,6 +524,12 @@ pub struct AnalyticsParams {
     #[serde(rename = "toDate")]
     #[param(rename = "toDate")]
     pub to_date: Option<NaiveDate>,
+    /// 1-based page of the tenant's posts.
+    #[param(minimum = 1)]
+    pub page: Option<u32>,
+    /// Posts per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
 }
 
 /// Zernio's analytics, for the tenant's accounts only.
@@ -490,25 +552,33 @@ pub async fn analytics(
     auth: Authenticated<AnalyticsRead>,
     headers: HeaderMap,
     params: Result<Query<AnalyticsParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<ApiJson<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(params) =
         params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let tenant = &auth.tenant;
-    let (accounts, post) = match (&params.post_id, &params.account_id) {
-        (Some(post), _) => {
-            let record = owned(&state, &tenant.id, post).await?;
-            (vec![record.account], Some(record.id))
-        }
-        (None, Some(account)) if tenant.owns(account) => (vec![account.clone()], None),
-        (None, Some(_)) => return Err(ApiError::NotFound),
-        (None, None) => (tenant.accounts.clone(), None),
-    };
     let request_id = request_id(&headers);
+    if let Some(post) = &params.post_id {
+        let record = owned(&state, &tenant.id, post).await?;
+        return single_post_analytics(&state, &request_id, &record).await;
+    }
+    let page = params.page.unwrap_or(1);
+    let limit = params.limit.unwrap_or(50);
+    if page == 0 || !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "page starts at 1 and limit is 1 to 100",
+        ));
+    }
+    let accounts = match &params.account_id {
+        Some(account) if tenant.owns(account) => vec![account.clone()],
+        Some(_) => return Err(ApiError::NotFound),
+        None => tenant.accounts.clone(),
+    };
+    // Every upstream page of every account, then the caller's page of them.
     let mut posts = Vec::new();
     for account in accounts {
         let query = AnalyticsQuery {
             account_id: Some(account),
-            post_id: post.clone(),
             from_date: params.from_date,
             to_date: params.to_date,
             ..AnalyticsQuery::default()
@@ -516,9 +586,89 @@ pub async fn analytics(
         let answer = state
             .upstream
             .client
-            .analytics(&ctx(&request_id), &query)
+            .analytics_all(&ctx(&request_id), &query)
             .await?;
         posts.extend(answer.posts);
     }
-    Ok(ApiJson(json!({ "posts": posts })))
+    let total = posts.len() as u64;
+    let skip = usize::try_from(u64::from(page - 1) * u64::from(limit)).unwrap_or(usize::MAX);
+    let posts: Vec<Value> = posts
+        .into_iter()
+        .skip(skip)
+        .take(limit as usize)
+        .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+        .collect();
+    Ok(ApiJson(json!({
+        "posts": posts,
+        "pagination": {
+            "page": page,
+            "limit": limit,
+            "total": total,
+            "pages": total.div_ceil(u64::from(limit)),
+        },
+        "hasAnalyticsAccess": true,
+    }))
+    .into_response())
+}
+
+/// One post's analytics, Zernio's `AnalyticsSinglePostResponse`: 200 when synced, 202 while
+/// Zernio syncs it (passed through: a retry later answers), 424 when it failed everywhere.
+async fn single_post_analytics(
+    state: &AppState,
+    request_id: &str,
+    record: &crate::store::PostRecord,
+) -> Result<Response, ApiError> {
+    let query = AnalyticsQuery {
+        account_id: Some(record.account.clone()),
+        post_id: Some(record.id.clone()),
+        ..AnalyticsQuery::default()
+    };
+    let pending = |status: StatusCode, sync: &str, message: &str| {
+        let mut body = json!({
+            "postId": record.id,
+            "status": list::spec_status(&record.status),
+            "platform": "tiktok",
+            "syncStatus": sync,
+            "message": message,
+        });
+        if let Some(url) = &record.tiktok_url {
+            body["platformPostUrl"] = url.clone().into();
+        }
+        let mut response = (status, ApiJson(body)).into_response();
+        // A 424 is Zernio's analytics answer, not an error to rewrite.
+        response.extensions_mut().insert(crate::error::OwnFormat);
+        response
+    };
+    match state
+        .upstream
+        .client
+        .analytics(&ctx(request_id), &query)
+        .await
+    {
+        Ok(answer) => {
+            let mut body = answer
+                .posts
+                .into_iter()
+                .next()
+                .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({}));
+            // Zernio's own keys of a list item are not the single shape's.
+            if let Some(map) = body.as_object_mut() {
+                map.remove("_id");
+                map.insert("postId".to_owned(), record.id.clone().into());
+                map.entry("platform").or_insert_with(|| "tiktok".into());
+            }
+            Ok(ApiJson(body).into_response())
+        }
+        Err(e) if e.kind == crate::zernio::UpstreamKind::AnalyticsPending => {
+            Ok(pending(StatusCode::ACCEPTED, "pending", &e.message))
+        }
+        Err(e) if e.status == Some(424) => Ok(pending(
+            StatusCode::FAILED_DEPENDENCY,
+            "unavailable",
+            &e.message,
+        )),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -347,7 +347,12 @@ pub async fn zernio_errors(request: Request, next: Next) -> Response {
     let Some(operation) = operation else {
         return crate::error::render_now(response, request_id);
     };
-    if !(status.is_client_error() || status.is_server_error()) {
+    // A success, or an answer the handler wrote in Zernio's shape itself (analytics' 424).
+    let own = response
+        .extensions()
+        .get::<crate::error::OwnFormat>()
+        .is_some();
+    if own || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let problem = match response.extensions_mut().remove::<Problem>() {
