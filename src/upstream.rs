@@ -35,6 +35,7 @@ impl Upstream {
             None => {
                 let sandbox = sandbox::spawn(SandboxOptions {
                     daily_cap: config.sandbox.daily_cap,
+                    store_path: Some(sandbox_file(&config.store)),
                     ..SandboxOptions::default()
                 })
                 .await?;
@@ -129,5 +130,20 @@ pub fn constraints(info: &CreatorInfo) -> CreatorConstraints {
         duet_disabled: info.duet_disabled,
         stitch_disabled: info.stitch_disabled,
         max_video_duration_sec: info.max_video_duration_sec,
+    }
+}
+
+/// The sandbox's posts live beside the embedded store (`data/sandbox.json` by default), so that
+/// a restart does not turn the posts the gateway recorded into 404s upstream.
+fn sandbox_file(store: &crate::config::StoreUrl) -> std::path::PathBuf {
+    match store {
+        crate::config::StoreUrl::Sqlite(db) => db
+            .parent()
+            .map_or_else(
+                || std::path::PathBuf::from("data"),
+                std::path::Path::to_path_buf,
+            )
+            .join("sandbox.json"),
+        crate::config::StoreUrl::Redis(_) => std::path::PathBuf::from("data").join("sandbox.json"),
     }
 }

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::SandboxState;
-use super::model::{AnalyticsFilter, CREATORS, ListFilter, Rejection, creator};
+use super::model::{AnalyticsFilter, CREATORS, Kind, ListFilter, Rejection, creator};
+use super::webhooks::compact;
 use crate::zernio::types::parse_time_str;
 
 /// The sandbox as a router: Zernio's endpoints at `/api/v1/...`, uploads at
@@ -67,8 +68,10 @@ impl IntoResponse for Rejection {
     }
 }
 
+/// A post as Zernio's `Post` schema has it: fields it types as strings are left out when
+/// unknown, never null.
 fn post_json(post: &crate::zernio::types::Post) -> Value {
-    serde_json::to_value(post).unwrap_or(Value::Null)
+    compact(serde_json::to_value(post).unwrap_or(Value::Null))
 }
 
 fn parse_body(bytes: &Bytes) -> Result<Value, Rejection> {
@@ -188,6 +191,12 @@ async fn create_post(
     };
     let now = state.clock().now();
     let cap = state.options().daily_cap;
+    // A dry run checks what a create would, stores nothing and takes no slot (TikTok only, as
+    // the spec says: the sandbox is nothing else).
+    if body.get("dryRun") == Some(&Value::Bool(true)) {
+        let verdict = state.data().dry_run(&body, cap, now);
+        return reply(StatusCode::OK, verdict);
+    }
     let (status, answer, events) = {
         let mut data = state.data();
         if let Some(k) = &key
@@ -330,6 +339,7 @@ async fn accounts(RawQuery(raw): RawQuery) -> Response {
                 json!({
                     "_id": c.id,
                     "platform": "tiktok",
+                    "profileId": "sandbox_profile",
                     "username": c.id,
                     "displayName": c.display_name,
                     "isActive": true,
@@ -338,7 +348,10 @@ async fn accounts(RawQuery(raw): RawQuery) -> Response {
             })
             .collect()
     };
-    reply(StatusCode::OK, json!({"accounts": accounts}))
+    reply(
+        StatusCode::OK,
+        json!({"accounts": accounts, "hasAnalyticsAccess": true}),
+    )
 }
 
 async fn creator_info(
@@ -360,9 +373,10 @@ async fn creator_info(
     };
     let now = state.clock().now();
     // A creator at the daily cap makes this look-up answer 429, as Zernio's does.
+    let kind = if is_photo { Kind::Photo } else { Kind::Video };
     if let Some(r) = state
         .data()
-        .daily_cap_rejection(c.id, state.options().daily_cap, now)
+        .daily_cap_rejection(c.id, kind, state.options().daily_cap, now)
     {
         return r.into_response();
     }
@@ -399,9 +413,9 @@ async fn creator_info(
                 },
             },
             "commercialContentTypes": [
-                {"value": "none", "label": "No commercial content"},
-                {"value": "brand_organic", "label": "Your brand"},
-                {"value": "brand_content", "label": "Branded content"},
+                {"value": "none", "label": "No commercial content", "requires": []},
+                {"value": "brand_organic", "label": "Your brand", "requires": ["disclosure"]},
+                {"value": "brand_content", "label": "Branded content", "requires": ["disclosure", "not_private"]},
             ],
         }),
     )
@@ -548,7 +562,7 @@ async fn analytics(State(state): State<SandboxState>, RawQuery(raw): RawQuery) -
     let now = state.clock().now();
     let result = state.data().analytics(&filter, now);
     match result {
-        Ok(v) => reply(StatusCode::OK, v),
+        Ok((status, v)) => reply(status_of(status), v),
         Err(r) => r.into_response(),
     }
 }

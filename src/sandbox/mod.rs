@@ -8,8 +8,13 @@
 //! - two creators: `sandbox_public` (PUBLIC_TO_EVERYONE, MUTUAL_FOLLOW_FRIENDS, SELF_ONLY) and
 //!   `sandbox_private` (FOLLOWER_OF_CREATOR, MUTUAL_FOLLOW_FRIENDS, SELF_ONLY; duet and stitch
 //!   disabled); a create must use one of the creator's privacy levels and give both consents;
-//! - the daily cap per account over a rolling 24 h, duplicate content (same account, caption and
-//!   media) within 24 h, `Idempotency-Key` replay;
+//! - the daily cap per account over a rolling 24 h, videos, photo posts and Creator Inbox drafts
+//!   counted apart (15 each by default), duplicate content (same account, caption and media)
+//!   within 24 h (409 with `details.existingPostId`), `Idempotency-Key` replay (200 with the
+//!   original post), `dryRun: true` (a `TikTokDryRunVerdict`, nothing stored);
+//! - Zernio's scheduling precedence: `isDraft` > `publishNow` > `scheduledFor`, none of them a
+//!   Zernio draft; TikTok settings in the root `tiktokSettings` or, winning field by field, in
+//!   `platforms[].platformSpecificData`;
 //! - publish now, schedule (moved to `published` when due: lazily on every request and by a
 //!   background tick), Zernio drafts, Creator Inbox drafts, edit, cancel, retry;
 //! - presigned uploads on its own address (the PUT is accepted and discarded), analytics that grow
@@ -29,12 +34,17 @@
 //! The daily cap is checked when a post is created (scheduled posts included), where Zernio would
 //! fail a scheduled post only at publish time; that keeps the refusal where tests can see it.
 //!
+//! Its posts can be kept in a file ([`SandboxOptions::store_path`]; the gateway's development
+//! profile uses `sandbox.json` beside its SQLite store) so that a restart keeps what was listed.
+//! Every answer and webhook validates against Zernio's OpenAPI (tests/sandbox_contract.rs).
+//!
 //! The only traffic it ever sends is its webhooks, and only to loopback addresses.
 
 mod handlers;
 mod model;
 mod webhooks;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -114,8 +124,11 @@ impl std::fmt::Debug for Clock {
 /// How the sandbox behaves. `Debug` leaves the webhook secret out.
 #[derive(Clone)]
 pub struct SandboxOptions {
-    /// Posts per account over a rolling 24 h (TikTok's "around 15").
+    /// Posts per account and kind over a rolling 24 h: videos, photo posts and Creator Inbox
+    /// drafts each have this many (TikTok for Business accounts: 15 videos and 15 photo posts).
     pub daily_cap: u32,
+    /// The file posts are kept in across restarts (`None`: memory only, as tests want).
+    pub store_path: Option<PathBuf>,
     /// Where to send webhooks from the start (a registration through
     /// `POST /v1/webhooks/settings` replaces it). Loopback URLs only.
     pub webhook_url: Option<Url>,
@@ -131,6 +144,7 @@ impl Default for SandboxOptions {
     fn default() -> Self {
         SandboxOptions {
             daily_cap: 15,
+            store_path: None,
             webhook_url: None,
             webhook_secret: None,
             requests_per_minute: 600,
@@ -144,6 +158,7 @@ impl std::fmt::Debug for SandboxOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SandboxOptions")
             .field("daily_cap", &self.daily_cap)
+            .field("store_path", &self.store_path)
             .field("webhook_url", &self.webhook_url.as_ref().map(Url::as_str))
             .field(
                 "webhook_secret",
@@ -182,7 +197,11 @@ impl SandboxState {
                 None
             }
         };
-        let data = Data::new(options.webhook_url.clone(), options.webhook_secret.clone());
+        let (url, secret) = (options.webhook_url.clone(), options.webhook_secret.clone());
+        let data = match &options.store_path {
+            Some(path) => Data::open(url, secret, path.clone()),
+            None => Data::new(url, secret),
+        };
         SandboxState {
             inner: Arc::new(Shared {
                 options,
@@ -251,7 +270,7 @@ impl SandboxState {
             return;
         };
         let now = self.clock().now();
-        for event in events {
+        for event in events.iter().flat_map(model::Event::with_platform_events) {
             if !target.wants(event.name) {
                 continue;
             }

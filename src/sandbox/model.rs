@@ -3,8 +3,10 @@
 //! decide what time it is.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use chrono::{DateTime, Duration as TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -15,6 +17,8 @@ use crate::zernio::types::{
 
 /// TikTok's (and Zernio's) rolling window for the daily cap, duplicate content and idempotency.
 const DAY: TimeDelta = TimeDelta::hours(24);
+/// How long after publication a post's analytics are not synced yet (202).
+const ANALYTICS_SYNC: TimeDelta = TimeDelta::minutes(1);
 /// Marker that makes a post fail like TikTok's spam_risk moderation.
 pub(super) const SPAM_MARKER: &str = "#sandbox_spam";
 
@@ -98,11 +102,62 @@ impl Rejection {
     }
 }
 
+/// What a post counts against: TikTok caps videos and photo posts apart (15 each per trailing
+/// 24 h for accounts connected through TikTok for Business), and Creator Inbox drafts are
+/// counted apart again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Video,
+    Photo,
+    Inbox,
+}
+
+impl Kind {
+    fn of(is_photo: bool, inbox: bool) -> Kind {
+        if inbox {
+            Kind::Inbox
+        } else if is_photo {
+            Kind::Photo
+        } else {
+            Kind::Video
+        }
+    }
+}
+
 /// A post status change that webhooks report.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Event {
     pub name: &'static str,
     pub post: Post,
+}
+
+impl Event {
+    /// The event and the platform-level ones Zernio sends with it: `post.platform.published`
+    /// (and `post.tiktok.url_resolved` once the TikTok URL is known) after a publish,
+    /// `post.platform.failed` after a failure.
+    pub fn with_platform_events(&self) -> Vec<Event> {
+        let mut all = vec![self.clone()];
+        let also = |name| Event {
+            name,
+            post: self.post.clone(),
+        };
+        match self.name {
+            "post.published" => {
+                all.push(also("post.platform.published"));
+                let url = self
+                    .post
+                    .platforms
+                    .first()
+                    .and_then(|p| p.platform_post_url.as_deref());
+                if url.is_some_and(|u| !u.is_empty()) {
+                    all.push(also("post.tiktok.url_resolved"));
+                }
+            }
+            "post.failed" => all.push(also("post.platform.failed")),
+            _ => {}
+        }
+        all
+    }
 }
 
 /// When a new post goes out.
@@ -142,6 +197,10 @@ struct SimPost {
 }
 
 impl SimPost {
+    fn kind(&self) -> Kind {
+        Kind::of(self.is_photo, self.inbox)
+    }
+
     fn to_post(&self) -> Post {
         let (error_message, error_category) = match &self.error {
             Some((m, c)) => (Some(m.clone()), Some(c.clone())),
@@ -183,21 +242,24 @@ impl SimPost {
                 .is_some_and(|h| h == "invalid" || h.ends_with(".invalid"))
         });
         if unreachable_media {
-            let category = if self.is_photo {
+            let reason = if self.is_photo {
                 "photo_pull_failed"
             } else {
                 "video_pull_failed"
             };
+            // errorCategory is Zernio's taxonomy (the spec's enum); TikTok's own reason is in
+            // the message, as Zernio words it.
             return Some((
-                "TikTok video upload failed: Your video URL returned an error (download failed)"
-                    .into(),
-                category.into(),
+                format!(
+                    "TikTok video upload failed: Your video URL returned an error (download failed: {reason})"
+                ),
+                "user_content".into(),
             ));
         }
         if self.content.contains(SPAM_MARKER) {
             return Some((
                 "TikTok flagged this post as potentially risky (spam_risk)".into(),
-                "spam_risk".into(),
+                "platform_rejected".into(),
             ));
         }
         None
@@ -261,6 +323,16 @@ struct Hook {
     active: bool,
 }
 
+/// The post-level events (the platform-level ones and `post.tiktok.url_resolved` are sent
+/// only to registrations that name them).
+const POST_EVENTS: [&str; 5] = [
+    "post.scheduled",
+    "post.published",
+    "post.failed",
+    "post.partial",
+    "post.cancelled",
+];
+
 /// Where webhooks go now.
 pub(super) struct Target {
     pub url: Url,
@@ -269,8 +341,13 @@ pub(super) struct Target {
 }
 
 impl Target {
+    /// An explicit list is honoured as given; none (the options' or the gateway's own target)
+    /// means the post-level events, the ones every Zernio client handles.
     pub fn wants(&self, event: &str) -> bool {
-        self.events.is_empty() || self.events.iter().any(|e| e == event || e == "*")
+        if self.events.is_empty() {
+            return POST_EVENTS.contains(&event);
+        }
+        self.events.iter().any(|e| e == event || e == "*")
     }
 }
 
@@ -285,6 +362,8 @@ pub(super) struct Data {
     replays: HashMap<String, Replay>,
     hook: Option<Hook>,
     next_seq: u64,
+    /// The file the posts are kept in across restarts; `None`: memory only.
+    path: Option<PathBuf>,
 }
 
 /// Filters of `GET /v1/posts`.
@@ -322,6 +401,71 @@ impl Data {
             replays: HashMap::new(),
             hook,
             next_seq: 0,
+            path: None,
+        }
+    }
+
+    /// `new`, keeping posts (and idempotency replays) in `path`: what is there is loaded, and
+    /// every change is written back. A file that cannot be read is set aside (`.unreadable`)
+    /// rather than overwritten, and the sandbox starts empty.
+    pub fn open(webhook_url: Option<Url>, webhook_secret: Option<String>, path: PathBuf) -> Self {
+        let mut data = Self::new(webhook_url, webhook_secret);
+        match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<Stored>(&bytes) {
+                Ok(stored) => {
+                    data.next_seq = stored.next_seq;
+                    data.posts = stored
+                        .posts
+                        .into_iter()
+                        .filter_map(StoredPost::load)
+                        .collect();
+                    data.replays = stored
+                        .replays
+                        .into_iter()
+                        .map(|(k, at, body)| (k, Replay { at, body }))
+                        .collect();
+                    tracing::info!(path = %path.display(), posts = data.posts.len(), "sandbox posts loaded");
+                }
+                Err(e) => {
+                    let aside = path.with_extension("unreadable");
+                    tracing::warn!(path = %path.display(), error = %e, aside = %aside.display(), "sandbox file unreadable: set aside, starting empty");
+                    let _ = std::fs::rename(&path, aside);
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "sandbox file unreadable: starting empty")
+            }
+        }
+        data.path = Some(path);
+        data
+    }
+
+    /// Writes everything to the file, if there is one: to a temporary file first, renamed over
+    /// the old one, so a crash mid-write leaves the previous state whole.
+    fn persist(&self) {
+        let Some(path) = &self.path else { return };
+        let stored = Stored {
+            version: 1,
+            next_seq: self.next_seq,
+            posts: self.posts.iter().map(StoredPost::from).collect(),
+            replays: self
+                .replays
+                .iter()
+                .map(|(k, r)| (k.clone(), r.at, r.body.clone()))
+                .collect(),
+        };
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let bytes = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(path = %path.display(), error = %e, "sandbox posts not saved");
         }
     }
 
@@ -336,15 +480,23 @@ impl Data {
     /// Publishes every scheduled post that is due.
     pub fn promote_due(&mut self, now: DateTime<Utc>) -> Vec<Event> {
         let mut events = Vec::new();
+        let mut changed = false;
         for p in self.posts.iter_mut() {
             let due =
                 p.status == PostStatus::Scheduled && p.scheduled_for.is_some_and(|t| t <= now);
-            if due && let Some(name) = p.publish(now) {
+            if !due {
+                continue;
+            }
+            changed = true;
+            if let Some(name) = p.publish(now) {
                 events.push(Event {
                     name,
                     post: p.to_post(),
                 });
             }
+        }
+        if changed {
+            self.persist();
         }
         events
     }
@@ -362,17 +514,19 @@ impl Data {
     pub fn remember(&mut self, key: &str, body: Value, now: DateTime<Utc>) {
         self.replays
             .insert(key.to_string(), Replay { at: now, body });
+        self.persist();
     }
 
     // -- the daily cap ----------------------------------------------------------------------
 
     /// Seconds until the account is under the cap again, if it is at it now.
-    pub fn over_cap(&self, account: &str, cap: u32, now: DateTime<Utc>) -> Option<u64> {
+    pub fn over_cap(&self, account: &str, kind: Kind, cap: u32, now: DateTime<Utc>) -> Option<u64> {
         let recent: Vec<DateTime<Utc>> = self
             .posts
             .iter()
             .filter(|p| {
                 p.account.id == account
+                    && p.kind() == kind
                     && p.reaches_tiktok
                     && p.status != PostStatus::Cancelled
                     && now - p.created_at < DAY
@@ -390,10 +544,54 @@ impl Data {
     pub fn daily_cap_rejection(
         &self,
         account: &str,
+        kind: Kind,
         cap: u32,
         now: DateTime<Utc>,
     ) -> Option<Rejection> {
-        self.over_cap(account, cap, now).map(Rejection::daily_cap)
+        self.over_cap(account, kind, cap, now)
+            .map(Rejection::daily_cap)
+    }
+
+    // -- dry run ----------------------------------------------------------------------------
+
+    /// `dryRun: true`: Zernio's `TikTokDryRunVerdict` for the create this body asks for, with
+    /// nothing stored (and no numbers: a go/no-go and a reason, as the spec says).
+    pub fn dry_run(&self, body: &Value, cap: u32, now: DateTime<Utc>) -> Value {
+        let account = body["platforms"][0]["accountId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let (can, reason, posted) = match NewPost::parse(body, now) {
+            Err(r) => (
+                false,
+                r.body["error"].as_str().unwrap_or("refused").to_owned(),
+                None,
+            ),
+            Ok(input) => {
+                let kind = Kind::of(input.is_photo, input.inbox);
+                let posted_today = self.posts.iter().any(|p| {
+                    p.account.id == input.account.id
+                        && p.reaches_tiktok
+                        && p.kind() == kind
+                        && now - p.created_at < DAY
+                });
+                let posted = (kind != Kind::Inbox).then_some(posted_today);
+                if self.over_cap(input.account.id, kind, cap, now).is_some() {
+                    (
+                        false,
+                        "The account reached TikTok's daily posting limit".to_owned(),
+                        posted,
+                    )
+                } else {
+                    (true, "The account can publish now".to_owned(), posted)
+                }
+            }
+        };
+        let mut verdict = json!({"accountId": account, "canPublish": can, "reason": reason});
+        if let Some(p) = posted {
+            verdict["alreadyPostedToday"] = json!(p);
+        }
+        json!({"dryRun": true, "canPublish": can, "tiktok": [verdict]})
     }
 
     // -- create -----------------------------------------------------------------------------
@@ -429,7 +627,8 @@ impl Data {
                 });
                 return Err(r);
             }
-            if let Some(r) = self.daily_cap_rejection(input.account.id, cap, now) {
+            let kind = Kind::of(input.is_photo, input.inbox);
+            if let Some(r) = self.daily_cap_rejection(input.account.id, kind, cap, now) {
                 return Err(r);
             }
         }
@@ -466,6 +665,7 @@ impl Data {
             201
         };
         self.posts.push(post);
+        self.persist();
         let events = event
             .map(|name| Event {
                 name,
@@ -593,7 +793,9 @@ impl Data {
                 });
             }
         }
-        Ok((post.to_post(), events))
+        let answer = post.to_post();
+        self.persist();
+        Ok((answer, events))
     }
 
     /// `DELETE /v1/posts/{id}`: draft or scheduled posts become `cancelled`.
@@ -614,10 +816,12 @@ impl Data {
         post.status = PostStatus::Cancelled;
         post.platform_state = PlatformState::Cancelled;
         post.updated_at = now;
-        Ok(vec![Event {
+        let events = vec![Event {
             name: "post.cancelled",
             post: post.to_post(),
-        }])
+        }];
+        self.persist();
+        Ok(events)
     }
 
     /// `POST /v1/posts/{id}/retry`: failed posts only. 200 when it now publishes, 207 when it
@@ -664,12 +868,19 @@ impl Data {
             })
             .into_iter()
             .collect();
+        self.persist();
         Ok((status, snapshot, events))
     }
 
     // -- analytics --------------------------------------------------------------------------
 
-    pub fn analytics(&self, f: &AnalyticsFilter, now: DateTime<Utc>) -> Result<Value, Rejection> {
+    /// The figures; with `postId` the single-post shape, 202 (`syncStatus: pending`) during the
+    /// first minute after publication, before Zernio's first sync of it.
+    pub fn analytics(
+        &self,
+        f: &AnalyticsFilter,
+        now: DateTime<Utc>,
+    ) -> Result<(u16, Value), Rejection> {
         let public = |p: &&SimPost| {
             p.status == PostStatus::Published && !p.inbox && p.published_at.is_some()
         };
@@ -679,8 +890,14 @@ impl Data {
             };
             let mut single = analytics_record(p, now);
             single["postId"] = json!(p.id);
+            let published = p.published_at.unwrap_or(p.created_at);
+            if now - published < ANALYTICS_SYNC {
+                single["syncStatus"] = json!("pending");
+                single["message"] = json!("Analytics are being synced; try again shortly");
+                return Ok((202, single));
+            }
             single["syncStatus"] = json!("synced");
-            return Ok(single);
+            return Ok((200, single));
         }
         let mut matching: Vec<&SimPost> = self
             .posts
@@ -717,11 +934,14 @@ impl Data {
             .skip(skip)
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .collect();
-        Ok(json!({
-            "overview": overview,
-            "posts": posts,
-            "pagination": {"page": f.page, "limit": limit, "total": total, "pages": total.div_ceil(limit)},
-        }))
+        Ok((
+            200,
+            json!({
+                "overview": overview,
+                "posts": posts,
+                "pagination": {"page": f.page, "limit": limit, "total": total, "pages": total.div_ceil(limit)},
+            }),
+        ))
     }
 
     // -- webhooks ---------------------------------------------------------------------------
@@ -794,6 +1014,101 @@ impl Data {
     }
 }
 
+/// The sandbox file: its posts and replays, as JSON.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    version: u32,
+    next_seq: u64,
+    posts: Vec<StoredPost>,
+    replays: Vec<(String, DateTime<Utc>, Value)>,
+}
+
+/// A post as the file keeps it: the creator by id, statuses by their Zernio names.
+#[derive(Serialize, Deserialize)]
+struct StoredPost {
+    id: String,
+    seq: u64,
+    account: String,
+    content: String,
+    media_items: Vec<Value>,
+    media_urls: Vec<String>,
+    is_photo: bool,
+    settings: Value,
+    inbox: bool,
+    status: String,
+    platform_state: String,
+    scheduled_for: Option<DateTime<Utc>>,
+    timezone: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    published_at: Option<DateTime<Utc>>,
+    platform_post_id: Option<String>,
+    platform_post_url: Option<String>,
+    error: Option<(String, String)>,
+    metadata: Option<Value>,
+    fingerprint: String,
+    reaches_tiktok: bool,
+}
+
+impl From<&SimPost> for StoredPost {
+    fn from(p: &SimPost) -> Self {
+        StoredPost {
+            id: p.id.clone(),
+            seq: p.seq,
+            account: p.account.id.to_owned(),
+            content: p.content.clone(),
+            media_items: p.media_items.clone(),
+            media_urls: p.media_urls.clone(),
+            is_photo: p.is_photo,
+            settings: p.settings.clone(),
+            inbox: p.inbox,
+            status: p.status.as_str().to_owned(),
+            platform_state: p.platform_state.as_str().to_owned(),
+            scheduled_for: p.scheduled_for,
+            timezone: p.timezone.clone(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            published_at: p.published_at,
+            platform_post_id: p.platform_post_id.clone(),
+            platform_post_url: p.platform_post_url.clone(),
+            error: p.error.clone(),
+            metadata: p.metadata.clone(),
+            fingerprint: p.fingerprint.clone(),
+            reaches_tiktok: p.reaches_tiktok,
+        }
+    }
+}
+
+impl StoredPost {
+    /// `None` for a post of a creator the sandbox no longer simulates.
+    fn load(self) -> Option<SimPost> {
+        Some(SimPost {
+            account: creator(&self.account)?,
+            id: self.id,
+            seq: self.seq,
+            content: self.content,
+            media_items: self.media_items,
+            media_urls: self.media_urls,
+            is_photo: self.is_photo,
+            settings: self.settings,
+            inbox: self.inbox,
+            status: PostStatus::parse(&self.status),
+            platform_state: PlatformState::parse(&self.platform_state),
+            scheduled_for: self.scheduled_for,
+            timezone: self.timezone,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            published_at: self.published_at,
+            platform_post_id: self.platform_post_id,
+            platform_post_url: self.platform_post_url,
+            error: self.error,
+            metadata: self.metadata,
+            fingerprint: self.fingerprint,
+            reaches_tiktok: self.reaches_tiktok,
+        })
+    }
+}
+
 /// A create request, validated.
 struct NewPost {
     account: &'static Creator,
@@ -854,10 +1169,23 @@ impl NewPost {
         };
         let (media_items, media_urls, is_photo) =
             parse_media(body.get("mediaItems").unwrap_or(&Value::Null))?;
-        let settings = tiktok_settings(body)
-            .or_else(|| target.get("platformSpecificData").filter(|d| d.is_object()))
-            .cloned()
-            .unwrap_or(Value::Null);
+        // The spec's precedence: the platform entry's platformSpecificData (TikTokPlatformData)
+        // over the root tiktokSettings, field by field.
+        let mut settings = tiktok_settings(body).cloned().unwrap_or(json!({}));
+        if let (Some(root), Some(specific)) = (
+            settings.as_object_mut(),
+            target
+                .get("platformSpecificData")
+                .and_then(Value::as_object),
+        ) {
+            for (k, v) in specific {
+                root.insert(k.clone(), v.clone());
+            }
+        }
+        let content = match target.get("customContent") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => content,
+        };
         validate_settings(account, &settings, is_photo)?;
         let mode = parse_mode(body, now)?
             .or(parse_mode(target, now)?)
@@ -937,6 +1265,21 @@ fn parse_media(v: &Value) -> Result<(Vec<Value>, Vec<String>, bool), Rejection> 
 
 /// The TikTok settings every post needs, checked against the creator.
 fn validate_settings(creator: &Creator, s: &Value, is_photo: bool) -> Result<(), Rejection> {
+    let consent = |snake: &str, camel: &str| bool_at(s, &[snake, camel]).unwrap_or(false);
+    // A video for the Creator Inbox goes through TikTok's inbox endpoint, which takes the media
+    // only: the creator picks privacy and interactions in TikTok's own editor (the spec's
+    // tiktokVideoDraft example). Consent is still the caller's to give.
+    if !is_photo && bool_at(s, &["draft"]) == Some(true) {
+        if !consent("content_preview_confirmed", "contentPreviewConfirmed")
+            || !consent("express_consent_given", "expressConsentGiven")
+        {
+            return Err(Rejection::invalid(
+                "consent_required",
+                "TikTok requires content_preview_confirmed and express_consent_given to be true",
+            ));
+        }
+        return Ok(());
+    }
     let privacy = str_at(s, &["privacy_level", "privacyLevel"]).ok_or_else(|| {
         Rejection::invalid(
             "missing_required_field",
@@ -952,7 +1295,6 @@ fn validate_settings(creator: &Creator, s: &Value, is_photo: bool) -> Result<(),
             ),
         ));
     }
-    let consent = |snake: &str, camel: &str| bool_at(s, &[snake, camel]).unwrap_or(false);
     if !consent("content_preview_confirmed", "contentPreviewConfirmed")
         || !consent("express_consent_given", "expressConsentGiven")
     {
@@ -1070,6 +1412,7 @@ fn analytics_record(p: &SimPost, now: DateTime<Utc>) -> Value {
         "accountId": p.account.id,
         "publishedAt": published.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "platformPostUrl": p.platform_post_url,
+        "mediaType": if p.is_photo { "carousel" } else { "video" },
         "analytics": {
             "likes": likes,
             "comments": comments,
@@ -1118,7 +1461,7 @@ mod tests {
             limit: 10,
         };
         let at = |mins: i64| {
-            d.analytics(&f, t0() + TimeDelta::minutes(mins)).unwrap()["analytics"].clone()
+            d.analytics(&f, t0() + TimeDelta::minutes(mins)).unwrap().1["analytics"].clone()
         };
         assert_eq!(at(60), at(60));
         for k in ["likes", "comments", "shares", "views"] {

@@ -57,12 +57,39 @@ pub(super) fn delivery(target: &Target, event: &Event, now: DateTime<Utc>) -> Op
         return None;
     }
     let event_id = format!("evt_{}", uuid::Uuid::new_v4().simple());
-    let payload = json!({
+    let mut payload = json!({
         "id": event_id,
         "event": event.name,
         "post": webhook_post(&event.post),
         "timestamp": now.to_rfc3339_opts(SecondsFormat::Millis, true),
     });
+    // The platform-level events (`WebhookPayloadPostPlatform`) name the platform that moved and
+    // the account behind it beside the post.
+    if event.name.starts_with("post.platform.") || event.name == "post.tiktok.url_resolved" {
+        if let Some(p) = event.post.platforms.first() {
+            let status = match event.name {
+                "post.platform.failed" => "failed",
+                "post.platform.deleted" => "deleted",
+                _ => "published",
+            };
+            payload["platform"] = compact(json!({
+                "name": p.platform,
+                "status": status,
+                "platformPostId": p.platform_post_id,
+                "publishedUrl": p.platform_post_url,
+                "error": p.error_message,
+                "errorCategory": p.error_category,
+                "errorSource": p.error_source,
+            }));
+            let account = p.account_id.clone().unwrap_or_default();
+            payload["account"] = json!({
+                "accountId": account,
+                "platform": p.platform,
+                // The sandbox's creators are their own usernames.
+                "username": account,
+            });
+        }
+    }
     let body = serde_json::to_vec(&payload).ok()?;
     Some(Delivery {
         url: target.url.clone(),
@@ -88,18 +115,37 @@ fn webhook_post(post: &Post) -> Value {
                 "platformPostId": p.platform_post_id,
                 "publishedUrl": p.platform_post_url,
                 "error": p.error_message,
+                "errorCategory": p.error_category,
+                "errorSource": p.error_source,
             })
         })
         .collect();
-    json!({
+    // The spec types these as strings (no null): absent when unknown. scheduledFor is required:
+    // a post published at once was "scheduled" for then.
+    compact(json!({
         "id": post.id,
         "content": post.content,
         "status": post.status.as_str(),
-        "scheduledFor": time(&post.scheduled_for),
+        "scheduledFor": time(&post.scheduled_for.or(post.published_at).or(post.created_at)),
         "publishedAt": time(&post.published_at),
         "platforms": platforms,
         "metadata": post.metadata,
-    })
+    }))
+}
+
+/// Drops `null` members, recursively: where the spec types a field as a string or an object,
+/// Zernio leaves it out rather than sending null.
+pub(super) fn compact(v: Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, compact(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(compact).collect()),
+        other => other,
+    }
 }
 
 /// Starts the delivery worker; it ends when every sender is gone.

@@ -1,5 +1,18 @@
 //! A fake Zernio on 127.0.0.1:0 that records every request it receives and answers like Zernio
 //! (or as a test scripts it), so that tests can assert on the exact upstream traffic.
+//!
+//! It is held to Zernio's published contract (`tests/contract`): every request it receives is
+//! checked with `validate_request`, and every answer it gives, default or scripted, with
+//! `validate_response`. A violation is recorded, and the test fails when the last handle of the
+//! fake is dropped (unless the test is already failing): no test can forget the check. A test
+//! that sends Zernio's junk on purpose says so with [`Reply::off_spec`]; one that makes the
+//! gateway send junk on purpose takes the violations with [`FakeZernio::take_violations`].
+//!
+//! The default answers follow the spec: creates honour `isDraft` > `publishNow` >
+//! `scheduledFor` (none: a draft), replay an `Idempotency-Key` or a recent `x-request-id` with
+//! 200 and the original post, and refuse the same account, content and media within 24 h with
+//! 409 and `details.existingPostId`; lists are `{posts, pagination}` with page, limit and the
+//! spec's filters; analytics with `postId` answer the single-post shape.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +24,10 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+
+use super::contract;
 
 /// One request as the fake received it.
 #[derive(Debug, Clone)]
@@ -31,15 +47,19 @@ pub struct Reply {
     pub body: Value,
     /// Wait this long before answering (to provoke the gateway's timeout).
     pub delay: Option<Duration>,
+    /// Deliberately not Zernio's contract (a status it never answers, a broken body): not
+    /// checked against the spec.
+    pub off_spec: bool,
 }
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Reply {
         Reply {
             status,
-            headers: vec![("x-request-id", "zr-req-1".to_owned())],
+            headers: vec![("x-request-id", ZERNIO_REQUEST_ID.to_owned())],
             body,
             delay: None,
+            off_spec: false,
         }
     }
 
@@ -52,20 +72,61 @@ impl Reply {
         self.delay = Some(delay);
         self
     }
+
+    /// This answer is junk on purpose (e.g. a 500 where the spec lists none): the fake sends it
+    /// as scripted and does not hold it to the spec.
+    pub fn off_spec(mut self) -> Reply {
+        self.off_spec = true;
+        self
+    }
 }
+
+/// The request id the fake answers with (Zernio's own, echoed in the gateway's errors).
+const ZERNIO_REQUEST_ID: &str = "zr-req-1";
+/// Zernio's window for the content-hash duplicate guard and `Idempotency-Key` replays.
+const DAY: chrono::Duration = chrono::Duration::hours(24);
+/// How long the same `x-request-id` replays the post it made ("in flight or within minutes").
+const REQUEST_ID_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
 
 #[derive(Default)]
 struct Inner {
     recorded: Mutex<Vec<Recorded>>,
     scripts: Mutex<HashMap<&'static str, VecDeque<Reply>>>,
     posts: Mutex<Vec<Value>>,
+    /// Idempotency-Key -> (when, post id).
+    keys: Mutex<HashMap<String, (DateTime<Utc>, String)>>,
+    /// x-request-id -> (when, post id).
+    request_ids: Mutex<HashMap<String, (DateTime<Utc>, String)>>,
+    violations: Mutex<Vec<String>>,
     next_id: AtomicU64,
+}
+
+/// Fails the test when the last handle of a fake goes and it saw anything off the contract.
+struct Guard {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let violations = std::mem::take(&mut *lock(&self.inner.violations));
+        if !violations.is_empty() {
+            panic!(
+                "the fake Zernio saw {} violation(s) of Zernio's OpenAPI contract:\n  {}",
+                violations.len(),
+                violations.join("\n  ")
+            );
+        }
+    }
 }
 
 #[derive(Clone)]
 pub struct FakeZernio {
     pub base_url: String,
     inner: Arc<Inner>,
+    _guard: Arc<Guard>,
 }
 
 /// The accounts the fake knows: the test tenants' and one nobody owns.
@@ -84,6 +145,9 @@ impl FakeZernio {
         });
         FakeZernio {
             base_url: format!("http://{addr}/api"),
+            _guard: Arc::new(Guard {
+                inner: inner.clone(),
+            }),
             inner,
         }
     }
@@ -112,6 +176,17 @@ impl FakeZernio {
     pub fn insert_post(&self, post: Value) {
         lock(&self.inner.posts).push(post);
     }
+
+    /// The contract violations seen so far (requests and answers), left in place.
+    pub fn violations(&self) -> Vec<String> {
+        lock(&self.inner.violations).clone()
+    }
+
+    /// Takes the violations seen so far, for a test that provokes them on purpose (they then
+    /// no longer fail it); it should assert on what it took.
+    pub fn take_violations(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.inner.violations))
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -130,6 +205,7 @@ pub fn endpoint_of(method: &Method, path: &str) -> &'static str {
         ("POST", ["posts", _, "retry"]) => "retry",
         ("GET", ["accounts"]) => "accounts",
         ("GET", ["accounts", _, "tiktok", "creator-info"]) => "creator_info",
+        ("GET", ["accounts", _, "health"]) => "account_health",
         ("POST", ["media", "presign"]) => "presign",
         ("GET", ["analytics"]) => "analytics",
         ("POST", ["webhooks", "settings"]) => "webhooks",
@@ -137,12 +213,50 @@ pub fn endpoint_of(method: &Method, path: &str) -> &'static str {
     }
 }
 
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
+    names.iter().find_map(|n| {
+        pairs
+            .iter()
+            .find(|(k, v)| k == n && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    })
+}
+
 async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let bytes: Bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
-    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let parsed: Option<Value> = if bytes.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                lock(&inner.violations).push(format!(
+                    "{} {}: the request body is not JSON ({e})",
+                    parts.method,
+                    parts.uri.path()
+                ));
+                None
+            }
+        }
+    };
+    let body = parsed.clone().unwrap_or(Value::Null);
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();
     lock(&inner.recorded).push(Recorded {
@@ -152,26 +266,77 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         headers: parts.headers.clone(),
         body: body.clone(),
     });
+    if let Err(errors) = contract::validate_request(
+        parts.method.as_str(),
+        &path,
+        &query,
+        &parts.headers,
+        parsed.as_ref(),
+    ) {
+        lock(&inner.violations).extend(errors.into_iter().map(|e| format!("gateway sent: {e}")));
+    }
     let endpoint = endpoint_of(&parts.method, &path);
     let scripted = lock(&inner.scripts)
         .get_mut(endpoint)
         .and_then(VecDeque::pop_front);
-    if let Some(reply) = scripted {
-        if let Some(delay) = reply.delay {
-            tokio::time::sleep(delay).await;
-        }
-        let mut response = (
-            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            axum::Json(reply.body),
-        )
-            .into_response();
-        for (name, value) in reply.headers {
-            if let Ok(v) = value.parse() {
-                response.headers_mut().insert(name, v);
+    let (status, answer, headers, off_spec) = match scripted {
+        Some(reply) => {
+            if let Some(delay) = reply.delay {
+                tokio::time::sleep(delay).await;
             }
+            (reply.status, reply.body, reply.headers, reply.off_spec)
         }
-        return response;
+        None => {
+            let (status, answer) =
+                default_answer(&inner, endpoint, &path, &query, &parts.headers, &body);
+            (
+                status,
+                answer,
+                vec![("x-request-id", ZERNIO_REQUEST_ID.to_owned())],
+                false,
+            )
+        }
+    };
+    let known = contract::contract()
+        .operation(parts.method.as_str(), &path)
+        .is_some();
+    if !off_spec && known {
+        if let Err(errors) =
+            contract::validate_response(parts.method.as_str(), &path, status, Some(&answer))
+        {
+            lock(&inner.violations)
+                .extend(errors.into_iter().map(|e| format!("fake answered: {e}")));
+        }
     }
+    let mut response = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        axum::Json(answer),
+    )
+        .into_response();
+    for (name, value) in headers {
+        if let Ok(v) = value.parse() {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    response
+}
+
+fn error(status: u16, kind: &str, code: &str, message: &str) -> (u16, Value) {
+    (
+        status,
+        json!({"error": message, "type": kind, "code": code}),
+    )
+}
+
+/// Zernio's answer when no test scripted one.
+fn default_answer(
+    inner: &Inner,
+    endpoint: &str,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> (u16, Value) {
     let id_of = |path: &str| {
         path.trim_start_matches("/api/v1/posts/")
             .split('/')
@@ -179,128 +344,410 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
             .unwrap_or_default()
             .to_owned()
     };
-    let (status, answer) = match endpoint {
-        "create" => {
-            let n = inner.next_id.fetch_add(1, Ordering::SeqCst) + 1;
-            let post = post_from_create(&format!("post_{n}"), &body);
-            lock(&inner.posts).push(post.clone());
-            (201, json!({"message": "Post created", "post": post}))
-        }
+    let pairs = query_pairs(query);
+    match endpoint {
+        "create" => create(inner, headers, body),
         "get" | "retry" => {
-            let id = id_of(&path);
+            let id = id_of(path);
             match lock(&inner.posts)
-                .iter()
+                .iter_mut()
                 .find(|p| p["_id"] == id.as_str())
-                .cloned()
             {
-                Some(mut post) => {
+                Some(post) => {
                     if endpoint == "retry" {
                         post["status"] = json!("publishing");
+                        post["updatedAt"] = json!(time(now()));
+                        (
+                            200,
+                            json!({"message": "Post retry initiated", "post": post.clone()}),
+                        )
+                    } else {
+                        (200, json!({"post": post.clone()}))
                     }
-                    (200, json!({"post": post}))
                 }
                 None => (404, json!({"error": "Post not found"})),
             }
         }
         "update" => {
-            let id = id_of(&path);
+            let id = id_of(path);
             let mut posts = lock(&inner.posts);
             match posts.iter_mut().find(|p| p["_id"] == id.as_str()) {
                 Some(post) => {
-                    if let Some(at) = body.get("scheduledFor") {
-                        post["scheduledFor"] = at.clone();
+                    for field in [
+                        "scheduledFor",
+                        "content",
+                        "mediaItems",
+                        "timezone",
+                        "tiktokSettings",
+                    ] {
+                        if let Some(v) = body.get(field).filter(|v| !v.is_null()) {
+                            post[field] = v.clone();
+                        }
                     }
-                    if let Some(content) = body.get("content") {
-                        post["content"] = content.clone();
+                    if body.get("scheduledFor").is_some_and(|v| !v.is_null()) {
+                        post["status"] = json!("scheduled");
                     }
-                    (200, json!({"post": post.clone()}))
+                    post["updatedAt"] = json!(time(now()));
+                    (
+                        200,
+                        json!({"message": "Post updated successfully", "post": post.clone()}),
+                    )
                 }
                 None => (404, json!({"error": "Post not found"})),
             }
         }
-        "delete" => (200, json!({"message": "Post deleted"})),
-        "list" => {
-            let posts: Vec<Value> = lock(&inner.posts).iter().rev().cloned().collect();
-            let total = posts.len();
-            (
-                200,
-                json!({"posts": posts, "pagination": {"page": 1, "limit": 100, "total": total, "pages": 1}}),
-            )
+        "delete" => {
+            let id = id_of(path);
+            let mut posts = lock(&inner.posts);
+            let before = posts.len();
+            posts.retain(|p| p["_id"] != id.as_str());
+            if posts.len() < before {
+                (200, json!({"message": "Post deleted successfully"}))
+            } else {
+                (404, json!({"error": "Post not found"}))
+            }
         }
+        "list" => list(inner, &pairs),
         "accounts" => {
             let accounts: Vec<Value> = ACCOUNTS
                 .iter()
-                .map(|id| json!({"_id": id, "platform": "tiktok", "username": format!("user_{id}"), "displayName": format!("User {id}"), "isActive": true, "needsReconnection": *id == "acc_a2"}))
+                .map(|id| {
+                    json!({
+                        "_id": id, "platform": "tiktok", "profileId": "prof_1",
+                        "username": format!("user_{id}"), "displayName": format!("User {id}"),
+                        "isActive": true, "needsReconnection": *id == "acc_a2"
+                    })
+                })
                 .collect();
-            (200, json!({"accounts": accounts}))
+            (
+                200,
+                json!({"accounts": accounts, "hasAnalyticsAccess": true}),
+            )
         }
-        "creator_info" => (
+        "creator_info" => {
+            let photo = param(&pairs, &["mediaType"]) == Some("photo");
+            let toggle = |label: &str| json!({"enabled": true, "required": true, "default": false, "label": label});
+            let (duet, stitch) = if photo {
+                (Value::Null, Value::Null)
+            } else {
+                (toggle("Allow Duet"), toggle("Allow Stitch"))
+            };
+            (
+                200,
+                json!({
+                    "creator": {"nickname": "Creator", "avatarUrl": "https://cdn.example.com/a.png", "isVerified": false, "canPostMore": true},
+                    "privacyLevels": [
+                        {"value": "PUBLIC_TO_EVERYONE", "label": "Everyone"},
+                        {"value": "MUTUAL_FOLLOW_FRIENDS", "label": "Friends"},
+                        {"value": "SELF_ONLY", "label": "Only me"}
+                    ],
+                    "postingLimits": {"maxVideoDurationSec": 600, "interactionSettings": {
+                        "allow_comment": toggle("Allow Comments"), "allow_duet": duet, "allow_stitch": stitch
+                    }},
+                    "commercialContentTypes": [
+                        {"value": "none", "label": "No commercial content", "requires": []},
+                        {"value": "brand_organic", "label": "Your brand", "requires": ["disclosure"]},
+                        {"value": "brand_content", "label": "Branded content", "requires": ["disclosure", "public_visibility"]}
+                    ]
+                }),
+            )
+        }
+        "account_health" => (
             200,
-            json!({
-                "creator": {"nickname": "Creator", "avatarUrl": "https://cdn.example.com/a.png", "isVerified": false, "canPostMore": true},
-                "privacyLevels": [
-                    {"value": "PUBLIC_TO_EVERYONE", "label": "Everyone"},
-                    {"value": "MUTUAL_FOLLOW_FRIENDS", "label": "Friends"},
-                    {"value": "SELF_ONLY", "label": "Only me"}
-                ],
-                "postingLimits": {"maxVideoDurationSec": 600, "interactionSettings": {"allow_comment": true, "allow_duet": true, "allow_stitch": true}},
-                "commercialContentTypes": ["none", "brand_organic", "brand_content"]
-            }),
+            json!({"accountId": id_of(path), "platform": "tiktok", "status": "healthy", "canPost": true}),
         ),
         "presign" => (
             200,
             json!({"uploadUrl": "https://upload.example.com/put/abc", "publicUrl": "https://cdn.example.com/media/abc.mp4", "key": "media/abc.mp4", "expiresIn": 3600}),
         ),
-        "analytics" => {
-            let account = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("accountId="))
-                .unwrap_or_default()
-                .to_owned();
-            (
-                200,
-                json!({"overview": {}, "posts": [{"_id": format!("{account}_p1"), "accountId": account, "analytics": {"likes": 10, "comments": 2, "shares": 1, "views": 100}}], "pagination": {"page": 1, "limit": 50, "total": 1, "pages": 1}}),
-            )
-        }
+        "analytics" => analytics(inner, &pairs),
+        "webhooks" => (
+            200,
+            json!({"success": true, "webhook": {
+                "_id": "0123456789abcdef01234567",
+                "name": body.get("name").and_then(Value::as_str).unwrap_or("webhook"),
+                "url": body.get("url").cloned().unwrap_or(Value::Null),
+                "events": body.get("events").cloned().unwrap_or(json!([])),
+                "isActive": body.get("isActive").cloned().unwrap_or(json!(true))
+            }}),
+        ),
         _ => (404, json!({"error": "Not found"})),
-    };
-    let mut response = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-        axum::Json(answer),
-    )
-        .into_response();
-    if let Ok(v) = "zr-req-1".parse() {
-        response.headers_mut().insert("x-request-id", v);
     }
-    response
+}
+
+fn create(inner: &Inner, headers: &HeaderMap, body: &Value) -> (u16, Value) {
+    let at = now();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let key = header("idempotency-key");
+    let request_id = header("x-request-id");
+    let replay = |id: &str| {
+        lock(&inner.posts)
+            .iter()
+            .find(|p| p["_id"] == id)
+            .cloned()
+            .map(|post| {
+                (
+                    200,
+                    json!({"message": "Post already exists (idempotent retry)", "post": post}),
+                )
+            })
+    };
+    // 1. The Idempotency-Key alone, whatever the body.
+    if let Some(k) = &key {
+        let known = lock(&inner.keys)
+            .get(k)
+            .filter(|(t, _)| at - *t < DAY)
+            .cloned();
+        if let Some((_, id)) = known
+            && let Some(answer) = replay(&id)
+        {
+            return answer;
+        }
+    }
+    // 2. The same x-request-id within minutes.
+    if let Some(r) = &request_id {
+        let known = lock(&inner.request_ids)
+            .get(r)
+            .filter(|(t, _)| at - *t < REQUEST_ID_WINDOW)
+            .cloned();
+        if let Some((_, id)) = known
+            && let Some(answer) = replay(&id)
+        {
+            return answer;
+        }
+    }
+    let mode = mode_of(body);
+    // 3. The content hash: same account, content and media within 24 h.
+    let account = body["platforms"][0]["accountId"].clone();
+    if mode != "draft" {
+        let existing = lock(&inner.posts)
+            .iter()
+            .find(|p| {
+                p["status"] != "draft"
+                    && p["platforms"][0]["accountId"] == account
+                    && p["content"] == body["content"]
+                    && media_urls(&p["mediaItems"]) == media_urls(&body["mediaItems"])
+                    && p["createdAt"]
+                        .as_str()
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .is_some_and(|t| at - t.with_timezone(&Utc) < DAY)
+            })
+            .and_then(|p| p["_id"].as_str().map(str::to_owned));
+        if let Some(existing) = existing {
+            let (status, mut answer) = error(
+                409,
+                "invalid_request_error",
+                "DUPLICATE_CONTENT",
+                "Duplicate content detected. This exact content was already posted to this account within the last 24 hours.",
+            );
+            answer["details"] =
+                json!({"accountId": account, "platform": "tiktok", "existingPostId": existing});
+            return (status, answer);
+        }
+    }
+    let n = inner.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+    let id = format!("post_{n}");
+    let post = post_from_create(&id, body, mode, at);
+    lock(&inner.posts).push(post.clone());
+    if let Some(k) = key {
+        lock(&inner.keys).insert(k, (at, id.clone()));
+    }
+    if let Some(r) = request_id {
+        lock(&inner.request_ids).insert(r, (at, id));
+    }
+    (
+        201,
+        json!({"message": "Post created successfully", "post": post}),
+    )
+}
+
+/// Zernio's precedence: `isDraft` > `publishNow` > `scheduledFor`; none of them is a draft.
+fn mode_of(body: &Value) -> &'static str {
+    if body["isDraft"] == true {
+        "draft"
+    } else if body["publishNow"] == true {
+        "published"
+    } else if body["scheduledFor"].is_string() || body["platforms"][0]["scheduledFor"].is_string() {
+        "scheduled"
+    } else {
+        "draft"
+    }
+}
+
+fn media_urls(items: &Value) -> Vec<Value> {
+    items
+        .as_array()
+        .map(|a| a.iter().map(|i| i["url"].clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Drops `null` members: where the spec types a field as a string, Zernio leaves it out.
+fn compact(v: Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, compact(v)))
+                .collect::<Map<String, Value>>(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(compact).collect()),
+        other => other,
+    }
 }
 
 /// The post Zernio would make of a create body.
-fn post_from_create(id: &str, body: &Value) -> Value {
+fn post_from_create(id: &str, body: &Value, status: &str, at: DateTime<Utc>) -> Value {
     let account = body["platforms"][0]["accountId"].clone();
-    let scheduled = body.get("scheduledFor").cloned();
-    let status = if scheduled.is_some() {
-        "scheduled"
-    } else {
-        "published"
-    };
-    let url = if status == "published" {
-        json!(format!(
-            "https://www.tiktok.com/@creator/video/{}",
-            id.trim_start_matches("post_")
-        ))
-    } else {
-        Value::Null
-    };
-    json!({
+    let scheduled = body
+        .get("scheduledFor")
+        .filter(|v| v.is_string())
+        .or_else(|| {
+            body["platforms"][0]
+                .get("scheduledFor")
+                .filter(|v| v.is_string())
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            if status == "published" {
+                json!(time(at))
+            } else {
+                Value::Null
+            }
+        });
+    let mut platform = json!({"platform": "tiktok", "accountId": account, "status": if status == "published" { "published" } else { "pending" }});
+    if status == "published" {
+        let video = id.trim_start_matches("post_");
+        platform["platformPostId"] = json!(video);
+        platform["platformPostUrl"] =
+            json!(format!("https://www.tiktok.com/@creator/video/{video}"));
+        platform["publishedAt"] = json!(time(at));
+    }
+    compact(json!({
         "_id": id,
         "content": body["content"],
         "mediaItems": body["mediaItems"],
         "status": status,
         "scheduledFor": scheduled,
-        "timezone": body.get("timezone"),
-        "platforms": [{"platform": "tiktok", "accountId": account, "status": status, "platformPostUrl": url}],
+        "timezone": body.get("timezone").cloned().unwrap_or(json!("UTC")),
+        "platforms": [platform],
+        "tiktokSettings": body.get("tiktokSettings"),
         "metadata": body.get("metadata"),
-        "createdAt": chrono::Utc::now().to_rfc3339(),
-    })
+        "createdAt": time(at),
+        "updatedAt": time(at),
+    }))
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+}
+
+fn page_and_limit(pairs: &[(String, String)], default_limit: u64, max: u64) -> (u64, u64) {
+    let number = |name: &str, default: u64| {
+        param(pairs, &[name])
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|n| *n >= 1)
+            .unwrap_or(default)
+    };
+    (number("page", 1), number("limit", default_limit).min(max))
+}
+
+/// `GET /v1/posts`: filters `status`, `accountId`, `platform`, `fromDate`/`toDate` (and the
+/// `dateFrom`/`dateTo` aliases, on the post's scheduled or created time), `sortBy`; paged.
+fn list(inner: &Inner, pairs: &[(String, String)]) -> (u16, Value) {
+    let (page, limit) = page_and_limit(pairs, 10, 500);
+    let status = param(pairs, &["status"]);
+    let account = param(pairs, &["accountId"]);
+    let platform = param(pairs, &["platform"]);
+    let from = param(pairs, &["fromDate", "dateFrom"]).and_then(parse_time);
+    let to = param(pairs, &["toDate", "dateTo"]).and_then(|s| {
+        // A bare date means the whole day.
+        let t = parse_time(s)?;
+        Some(if s.len() == 10 {
+            t + chrono::Duration::days(1)
+        } else {
+            t
+        })
+    });
+    let when = |p: &Value, field: &str| p[field].as_str().and_then(parse_time);
+    let mut posts: Vec<Value> = lock(&inner.posts)
+        .iter()
+        .filter(|p| status.is_none_or(|s| p["status"] == s))
+        .filter(|p| account.is_none_or(|a| p["platforms"][0]["accountId"] == a))
+        .filter(|_| platform.is_none_or(|pl| pl == "tiktok"))
+        .filter(|p| {
+            let t = when(p, "scheduledFor").or_else(|| when(p, "createdAt"));
+            from.is_none_or(|f| t.is_some_and(|t| t >= f))
+                && to.is_none_or(|e| t.is_some_and(|t| t < e))
+        })
+        .cloned()
+        .collect();
+    // Insertion order is creation order: newest first unless asked otherwise.
+    posts.reverse();
+    match param(pairs, &["sortBy"]).unwrap_or("scheduled-desc") {
+        "created-asc" => posts.reverse(),
+        "scheduled-asc" => {
+            posts.sort_by_key(|p| when(p, "scheduledFor").or_else(|| when(p, "createdAt")))
+        }
+        "scheduled-desc" => posts.sort_by_key(|p| {
+            std::cmp::Reverse(when(p, "scheduledFor").or_else(|| when(p, "createdAt")))
+        }),
+        _ => {}
+    }
+    let total = posts.len() as u64;
+    let start = ((page - 1).saturating_mul(limit)) as usize;
+    let posts: Vec<Value> = posts.into_iter().skip(start).take(limit as usize).collect();
+    (
+        200,
+        json!({"posts": posts, "pagination": {"page": page, "limit": limit, "total": total, "pages": total.div_ceil(limit)}}),
+    )
+}
+
+/// `GET /v1/analytics`: the single-post shape with `postId`, else a page of the account's posts.
+fn analytics(inner: &Inner, pairs: &[(String, String)]) -> (u16, Value) {
+    let figures = json!({"likes": 10, "comments": 2, "shares": 1, "views": 100, "impressions": 120, "reach": 90});
+    if let Some(post_id) = param(pairs, &["postId"]) {
+        let post = lock(&inner.posts)
+            .iter()
+            .find(|p| p["_id"] == post_id)
+            .cloned();
+        return match post {
+            Some(p) => (
+                200,
+                compact(json!({
+                    "postId": post_id, "latePostId": post_id, "status": p["status"],
+                    "content": p["content"], "platform": "tiktok",
+                    "publishedAt": p["platforms"][0]["publishedAt"],
+                    "analytics": figures, "syncStatus": "synced"
+                })),
+            ),
+            None => (404, json!({"error": "Post not found"})),
+        };
+    }
+    let account = param(pairs, &["accountId"]).unwrap_or_default().to_owned();
+    let (page, limit) = page_and_limit(pairs, 50, 100);
+    let posts = if page == 1 {
+        vec![
+            json!({"_id": format!("{account}_p1"), "accountId": account, "platform": "tiktok", "status": "published", "analytics": figures}),
+        ]
+    } else {
+        Vec::new()
+    };
+    (
+        200,
+        json!({"overview": {"totalPosts": 1}, "posts": posts, "pagination": {"page": page, "limit": limit, "total": 1, "pages": 1}}),
+    )
 }

@@ -2,6 +2,8 @@
 //! directory, and an HTTP client to talk to it.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+#[path = "../contract/mod.rs"]
+pub mod contract;
 pub mod fake_zernio;
 pub mod subscriber;
 pub mod tokens;
