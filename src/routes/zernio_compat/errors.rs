@@ -204,6 +204,13 @@ pub fn status_for(operation: Operation, wanted: u16) -> u16 {
         .unwrap_or(wanted)
 }
 
+/// The codes of Zernio's create 403.
+const ACCOUNT_CODES: [&str; 3] = [
+    "ACCOUNT_DISCONNECTED",
+    "ACCOUNT_NOT_ENABLED_FOR_POSTING",
+    "PROFILE_OVER_LIMIT",
+];
+
 /// How much of a failure one answer carries: an answer stays small whatever the request was
 /// (a body of thousands of broken media items is refused with the first of them).
 const MAX_VIOLATIONS: usize = 50;
@@ -318,9 +325,12 @@ pub fn error_response(operation: Operation, problem: &Value) -> (StatusCode, Val
         "code".to_owned(),
         m.code.unwrap_or(native_code).to_owned().into(),
     );
-    // Zernio's create answers a 403 for an account outside the caller's reach without a code
-    // (its enum holds only the account-state codes).
-    if m.code.is_none() && status == 403 && native_code == "account_not_allowed" {
+    // Zernio's create answers its 403 with an account-state code or none (an account outside
+    // the caller's reach): any other cause goes without one, named in details.gatewayCode.
+    if operation == Operation::CreatePost
+        && status == 403
+        && !ACCOUNT_CODES.contains(&m.code.unwrap_or(native_code))
+    {
         body.remove("code");
     }
     if let Some(param) = param {
