@@ -42,6 +42,7 @@ fn ctx(request_id: &str) -> CallContext<'_> {
     responses(
         (status = 200, description = "`dryRun: true`: Zernio's `TikTokDryRunVerdict`, nothing created", body = Object),
         (status = 201, description = "`{message, post, warnings}` as Zernio answers", body = Object),
+        (status = 207, description = "Created, but the publish failed: Zernio's `{message, error, post, platformResults}`; the post can be retried", body = Object),
         (status = 400, description = "`validation_failed` (TikTok's rules, each in `details.errors` with its fix), a body that is not JSON, a platform other than TikTok", body = errors::ErrorBody, content_type = "application/json"),
         (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 403, description = "Missing scope, an account of another tenant (no `code`), or `ACCOUNT_DISCONNECTED` / `ACCOUNT_NOT_ENABLED_FOR_POSTING`", body = errors::ErrorBody, content_type = "application/json"),
@@ -70,7 +71,16 @@ pub async fn create(
             idempotency_key: key.as_ref().map(|k| k.0.0.as_str()),
         },
     )
-    .await?;
+    .await;
+    let created = match created {
+        Ok(created) => created,
+        // Zernio's 207: the post exists (the gateway recorded it) but its publish failed;
+        // Zernio's SDKs read the post from a 2xx, so it is answered as Zernio answers it.
+        Err(ApiError::Upstream(e)) if e.status == Some(207) && e.post.is_some() => {
+            return Ok(incomplete(&e));
+        }
+        Err(e) => return Err(e),
+    };
     let warnings: Vec<&str> = created
         .warnings
         .iter()
@@ -83,6 +93,27 @@ pub async fn create(
         ),
     )
         .into_response())
+}
+
+/// Zernio's `PostPublishIncompleteResponse` for a post created but not published.
+fn incomplete(e: &crate::zernio::UpstreamError) -> Response {
+    let post = e
+        .post
+        .as_deref()
+        .map(list::spec_post)
+        .unwrap_or(Value::Null);
+    let status = post
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("failed")
+        .to_owned();
+    let body = json!({
+        "message": "Post created, but publishing did not complete",
+        "error": e.message,
+        "post": post,
+        "platformResults": [{"platform": "tiktok", "status": status, "error": e.message}],
+    });
+    (StatusCode::MULTI_STATUS, ApiJson(body)).into_response()
 }
 
 /// `dryRun: true`: the validate pipeline (ownership, the creator's options, every rule) and a
@@ -262,6 +293,7 @@ pub async fn delete(
     params(("id" = String, Path, description = "The post id")),
     responses(
         (status = 200, description = "`{message, post}`", body = Object),
+        (status = 207, description = "Retried and failed again: `{message, error, post, platformResults}`", body = Object),
         (status = 400, description = "A malformed Idempotency-Key", body = errors::ErrorBody, content_type = "application/json"),
         (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
@@ -275,12 +307,20 @@ pub async fn retry(
     auth: Authenticated<PostsWrite>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<ApiJson<Value>, ApiError> {
-    let (_, post) =
-        crate::posts::retry(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
-    Ok(ApiJson(
-        json!({"message": "Retry started", "post": list::spec_post(&post)}),
-    ))
+) -> Result<Response, ApiError> {
+    let post = match crate::posts::retry(&state, &auth.tenant.id, &id, &request_id(&headers)).await
+    {
+        Ok((_, post)) => post,
+        // Retried and failed again: Zernio's 207 with the post, as on create.
+        Err(ApiError::Upstream(e)) if e.status == Some(207) && e.post.is_some() => {
+            return Ok(incomplete(&e));
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(
+        ApiJson(json!({"message": "Retry started", "post": list::spec_post(&post)}))
+            .into_response(),
+    )
 }
 
 /// Zernio's account list, the tenant's TikTok accounts only.
