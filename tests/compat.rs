@@ -765,3 +765,36 @@ async fn creator_info_answers_zernios_objects() {
     .await;
     assert_eq!(answer["type"], "not_found");
 }
+
+#[tokio::test]
+async fn a_created_post_whose_publish_failed_is_zernios_207_with_the_post() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    fake.script(
+        "create",
+        Reply::json(
+            207,
+            json!({
+                "message": "Post created but publishing failed",
+                "error": "TikTok could not download the video",
+                "post": {"_id": "post_failed_1", "content": CAPTION, "status": "failed",
+                         "platforms": [{"platform": "tiktok", "accountId": "acc_a1", "status": "failed",
+                                        "errorMessage": "video_pull_failed", "errorCategory": "user_content"}]},
+                "platformResults": [{"platform": "tiktok", "status": "failed", "error": "video_pull_failed"}]
+            }),
+        ),
+    );
+    let response = post(&gw, "/api/v1/posts", ACME_KEY, &video("acc_a1", CAPTION)).await;
+    assert_eq!(response.status(), 207);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["post"]["_id"], "post_failed_1");
+    assert_eq!(answer["post"]["status"], "failed");
+    assert_eq!(answer["platformResults"][0]["status"], "failed");
+    assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()));
+    // Recorded: it is listed, failed, and can be retried.
+    let listed: Value = get(&gw, "/api/v1/posts?status=failed", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["posts"][0]["_id"], "post_failed_1");
+}
