@@ -419,7 +419,15 @@ pub fn render_now(mut response: Response, request_id: Option<String>) -> Respons
     finish(response, problem, request_id)
 }
 
+/// Marks an error answer a surface wrote in its own format (the Zernio-compatible routes answer
+/// Zernio's `ErrorResponse`): `render` leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnFormat;
+
 fn is_foreign_error(response: &Response) -> bool {
+    if response.extensions().get::<OwnFormat>().is_some() {
+        return false;
+    }
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return false;

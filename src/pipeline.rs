@@ -459,5 +459,23 @@ pub fn record_of(
         fingerprint: post.content_fingerprint(),
         request_id: request_id.to_owned(),
         created_at: upstream_post.created_at.unwrap_or(now),
+        content: Some(post.caption.clone()),
+        media_items: media_of(post),
     }
+}
+
+/// The post's media as Zernio's `mediaItems` has them, for the compatible reads.
+fn media_of(post: &tiktok::TikTokPost) -> Vec<crate::store::MediaRef> {
+    let kind = if post.kind() == "video" {
+        "video"
+    } else {
+        "image"
+    };
+    post.media_urls()
+        .into_iter()
+        .map(|url| crate::store::MediaRef {
+            kind: kind.to_owned(),
+            url: url.to_owned(),
+        })
+        .collect()
 }

@@ -1,6 +1,8 @@
-//! The official Python SDK (`late-sdk`), unchanged, against the gateway's Zernio-compatible
-//! surface: `scripts/sdk-test` installs it into a virtual environment and runs
-//! `tests/sdk/test_late_sdk.py` against a gateway this test starts on the sandbox upstream.
+//! The four official Zernio SDKs, unchanged, against the gateway's Zernio-compatible surface:
+//! `scripts/sdk-test` installs Python `late-sdk` and `zernio-sdk` into a virtual environment and
+//! Node `@zernio/node` and `@getlatedev/node` with `npm ci`, then runs
+//! `tests/sdk/test_python_sdks.py` and `tests/sdk/node/sdks.test.mjs` against a gateway this
+//! test starts on the sandbox upstream.
 
 mod common;
 
@@ -9,14 +11,19 @@ use common::*;
 const SDK_KEY: &str = "tgw_sdk-tenant-key-00000000000000000000000000";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_official_python_sdk_creates_reads_and_lists_through_the_gateway() {
+async fn the_official_python_and_node_sdks_work_unchanged_through_the_gateway() {
+    // Four SDKs each make about ten posts a run on one account: caps above TikTok's 15.
     let tenant = format!(
         r#"
+[sandbox]
+daily_cap = 1000
+
 [[tenants]]
 id = "sdk"
 accounts = ["sandbox_public", "sandbox_private"]
-requests_per_minute = 600
-burst = 100
+requests_per_minute = 6000
+burst = 1000
+daily_posts_per_account = 1000
 
 [[tenants.api_keys]]
 id = "sdk"

@@ -24,6 +24,11 @@ fn record(id: &str, tenant: &str, account: &str, created_at: DateTime<Utc>) -> P
         fingerprint: format!("fp-{id}"),
         request_id: format!("req-{id}"),
         created_at,
+        content: Some(format!("caption of {id}")),
+        media_items: vec![tiktok_gateway::store::MediaRef {
+            kind: "video".into(),
+            url: format!("https://cdn.example.com/{id}.mp4"),
+        }],
     }
 }
 
@@ -114,6 +119,22 @@ async fn contract(store: Arc<dyn Store>) {
     assert_eq!(
         store.posts("acme", &since, None, 10).await.unwrap().len(),
         3
+    );
+    // Content and media are kept; the count and the upper bound of the compatible list.
+    let a1 = store.post("acme", "a1").await.unwrap().unwrap();
+    assert_eq!(a1, record("a1", "acme", "acc_a2", a1.created_at));
+    assert_eq!(a1.content.as_deref(), Some("caption of a1"));
+    assert_eq!(store.count_posts("acme", &all).await.unwrap(), 6);
+    assert_eq!(store.count_posts("acme", &since).await.unwrap(), 3);
+    let window = PostFilter {
+        since: Some(t0 + Duration::seconds(3)),
+        until: Some(t0 + Duration::seconds(3)),
+        ..Default::default()
+    };
+    assert_eq!(store.count_posts("acme", &window).await.unwrap(), 1);
+    assert_eq!(
+        store.posts("acme", &window, None, 10).await.unwrap().len(),
+        1
     );
     assert!(
         store

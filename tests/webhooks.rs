@@ -57,6 +57,8 @@ async fn record_post(gw: &TestGateway, id: &str, tenant: &str, account: &str) {
             fingerprint: format!("fp-{id}"),
             request_id: format!("req-{id}"),
             created_at: Utc::now(),
+            content: None,
+            media_items: Vec::new(),
         })
         .await
         .unwrap();

@@ -113,6 +113,8 @@ async fn crash_after_accepting_then_deliver(store_url: &str) {
                 fingerprint: "fp".into(),
                 request_id: "req-1".into(),
                 created_at: Utc::now(),
+                content: None,
+                media_items: Vec::new(),
             })
             .await
             .unwrap();

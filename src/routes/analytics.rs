@@ -93,7 +93,7 @@ pub async fn analytics(
             to_date: params.to,
             ..AnalyticsQuery::default()
         };
-        let answer = state.upstream.client.analytics(&ctx, &query).await?;
+        let answer = state.upstream.client.analytics_all(&ctx, &query).await?;
         items.extend(answer.posts.iter().map(|p| PostFigures {
             post_id: p.post_id().map(str::to_owned),
             account: account.clone(),

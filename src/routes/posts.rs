@@ -305,6 +305,7 @@ pub async fn list(
         status: query.status.clone(),
         account: query.account.clone(),
         since: query.since,
+        until: None,
     };
     // One more than asked tells whether there is a next page.
     let mut records = state

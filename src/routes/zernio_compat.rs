@@ -3,13 +3,11 @@
 //! through the same pipeline and tenant checks as the native routes; only the shapes differ.
 //!
 //! The SDKs send extra query parameters and body keys of their own: those are ignored, never
-//! forwarded. Errors stay problem+json, with Zernio's `error` member added, which is where the
-//! SDKs read the message from.
+//! forwarded. Errors are Zernio's `ErrorResponse` at the statuses Zernio lists for each
+//! operation (`errors`); the native surface keeps RFC 9457.
 
-use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
@@ -19,67 +17,22 @@ use utoipa::IntoParams;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::auth::tenant::{AnalyticsRead, MediaWrite, PostsRead, PostsWrite};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::ApiJson;
 use crate::limits::idempotency::IdempotencyKey;
 use crate::pipeline::{self, CreateRequest};
 use crate::routes::posts::{owned, request_id};
-use crate::store::{PostCursor, PostFilter, PostRecord};
 use crate::tiktok::{self, Shape};
 use crate::zernio::{AnalyticsQuery, CallContext, MediaKind, PresignRequest};
 
-/// Layer of the compatible routes: adds Zernio's `error` member to every problem.
-pub async fn zernio_errors(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(crate::http::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let response = crate::error::render_now(next.run(request).await, request_id);
-    if !(response.status().is_client_error() || response.status().is_server_error()) {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
-        return Response::from_parts(parts, Body::empty());
-    };
-    let mut problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if let Some(map) = problem.as_object_mut() {
-        let message = map.get("detail").cloned().unwrap_or(Value::Null);
-        map.insert("error".to_owned(), message);
-    }
-    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    let body = serde_json::to_vec(&problem).unwrap_or_else(|_| bytes.to_vec());
-    Response::from_parts(parts, Body::from(body))
-}
+mod errors;
+mod list;
+
+pub use errors::zernio_errors;
+pub use list::ListParams;
 
 fn ctx(request_id: &str) -> CallContext<'_> {
     CallContext { request_id }
-}
-
-/// A post the gateway only knows from its record, in Zernio's shape.
-fn post_of_record(record: &PostRecord) -> Value {
-    let mut platform = json!({
-        "platform": "tiktok",
-        "accountId": record.account,
-        "status": record.status,
-    });
-    if let Some(url) = &record.tiktok_url {
-        platform["platformPostUrl"] = url.clone().into();
-    }
-    if let Some(error) = &record.error {
-        platform["errorMessage"] = error.clone().into();
-    }
-    let mut post = json!({
-        "_id": record.id,
-        "status": record.status,
-        "platforms": [platform],
-        "createdAt": record.created_at.to_rfc3339(),
-    });
-    if let Some(at) = record.schedule_at {
-        post["scheduledFor"] = at.to_rfc3339().into();
-    }
-    post
 }
 
 /// Zernio's create: `{message, post}`.
@@ -87,15 +40,15 @@ fn post_of_record(record: &PostRecord) -> Value {
     security(("bearer" = []), ("api_key" = [])),
     request_body(content = Object, description = "Zernio's create-post body (TikTok only)", content_type = "application/json"),
     responses(
-        (status = 201, description = "`{message, post}` as Zernio answers", body = Object),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope, or an account of another tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Duplicate content or an idempotency conflict", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Refused: TikTok's rules, or a platform other than TikTok", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "A limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "Zernio did not answer in time", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "`dryRun: true`: Zernio's `TikTokDryRunVerdict`, nothing created", body = Object),
+        (status = 201, description = "`{message, post, warnings}` as Zernio answers", body = Object),
+        (status = 207, description = "Created, but the publish failed: Zernio's `{message, error, post, platformResults}`; the post can be retried", body = Object),
+        (status = 400, description = "`validation_failed` (TikTok's rules, each in `details.errors` with its fix), a body that is not JSON, a platform other than TikTok", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 403, description = "Missing scope, an account of another tenant (no `code`), or `ACCOUNT_DISCONNECTED` / `ACCOUNT_NOT_ENABLED_FOR_POSTING`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 409, description = "`duplicate_content` (`details.existingPostId`) or `idempotency_conflict`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -105,6 +58,9 @@ pub async fn create(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let request_id = request_id(&headers);
+    if body.get("dryRun").and_then(Value::as_bool) == Some(true) {
+        return dry_run(&state, &auth, &body, &request_id).await;
+    }
     let created = pipeline::create(
         &state,
         &auth,
@@ -115,7 +71,16 @@ pub async fn create(
             idempotency_key: key.as_ref().map(|k| k.0.0.as_str()),
         },
     )
-    .await?;
+    .await;
+    let created = match created {
+        Ok(created) => created,
+        // Zernio's 207: the post exists (the gateway recorded it) but its publish failed;
+        // Zernio's SDKs read the post from a 2xx, so it is answered as Zernio answers it.
+        Err(ApiError::Upstream(e)) if e.status == Some(207) && e.post.is_some() => {
+            return Ok(incomplete(&e));
+        }
+        Err(e) => return Err(e),
+    };
     let warnings: Vec<&str> = created
         .warnings
         .iter()
@@ -123,9 +88,80 @@ pub async fn create(
         .collect();
     Ok((
         StatusCode::CREATED,
-        ApiJson(json!({"message": "Post created", "post": created.post, "warnings": warnings})),
+        ApiJson(
+            json!({"message": "Post created", "post": list::spec_post(&created.post), "warnings": warnings}),
+        ),
     )
         .into_response())
+}
+
+/// Zernio's `PostPublishIncompleteResponse` for a post created but not published.
+fn incomplete(e: &crate::zernio::UpstreamError) -> Response {
+    let post = e
+        .post
+        .as_deref()
+        .map(list::spec_post)
+        .unwrap_or(Value::Null);
+    let status = post
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("failed")
+        .to_owned();
+    let body = json!({
+        "message": "Post created, but publishing did not complete",
+        "error": e.message,
+        "post": post,
+        "platformResults": [{"platform": "tiktok", "status": status, "error": e.message}],
+    });
+    (StatusCode::MULTI_STATUS, ApiJson(body)).into_response()
+}
+
+/// `dryRun: true`: the validate pipeline (ownership, the creator's options, every rule) and a
+/// look at the account's daily budget, answered as Zernio's `TikTokDryRunVerdict`. Nothing that
+/// creates is sent and nothing is held: no slot, no duplicate claim. A post that breaks a rule
+/// is refused as its create would be; the verdict says whether the account can take it now.
+async fn dry_run(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    body: &Value,
+    request_id: &str,
+) -> Result<Response, ApiError> {
+    let prepared = pipeline::prepare(state, caller, Shape::ZernioCompat, body, request_id).await?;
+    let account = prepared.post.account().to_owned();
+    let lane = crate::store::Lane::for_post(prepared.post.kind(), prepared.post.mode());
+    let now = Utc::now();
+    let usage = state
+        .store
+        .slot_usage(&account, lane, pipeline::DAY, now)
+        .await?;
+    let limit = caller.tenant.daily_limit(&account, lane);
+    let exhausted = usage.exhausted_until.is_some_and(|until| until > now);
+    let (can_publish, reason) = if exhausted || usage.used >= limit {
+        (
+            false,
+            "The account reached its daily TikTok posting limit; wait until the oldest post of \
+             the last 24 hours leaves the window, or post in the TikTok app."
+                .to_owned(),
+        )
+    } else {
+        let mut reason = "The post passes TikTok's rules for this creator.".to_owned();
+        for w in &prepared.warnings {
+            reason.push(' ');
+            reason.push_str(&w.message);
+        }
+        (true, reason)
+    };
+    let verdict = json!({
+        "dryRun": true,
+        "canPublish": can_publish,
+        "tiktok": [{
+            "accountId": account,
+            "canPublish": can_publish,
+            "alreadyPostedToday": usage.used > 0,
+            "reason": reason,
+        }],
+    });
+    Ok((StatusCode::OK, ApiJson(verdict)).into_response())
 }
 
 /// Zernio's get: `{post}`.
@@ -134,11 +170,11 @@ pub async fn create(
     params(("id" = String, Path, description = "The post id")),
     responses(
         (status = 200, description = "`{post}`", body = Object),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -148,25 +184,7 @@ pub async fn get(
 ) -> Result<ApiJson<Value>, ApiError> {
     let (_, post) =
         crate::posts::fetch(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
-    Ok(ApiJson(json!({ "post": post })))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// 1-based page.
-    #[param(minimum = 1)]
-    pub page: Option<u32>,
-    /// Posts per page, 1 to 100.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u32>,
-    pub status: Option<String>,
-    #[serde(rename = "accountId")]
-    #[param(rename = "accountId")]
-    pub account_id: Option<String>,
-    #[serde(rename = "fromDate")]
-    #[param(rename = "fromDate")]
-    pub from_date: Option<String>,
+    Ok(ApiJson(json!({ "post": list::spec_post(&post) })))
 }
 
 /// Zernio's list: the tenant's posts, `{posts, pagination}`.
@@ -175,10 +193,10 @@ pub struct ListParams {
     params(ListParams),
     responses(
         (status = 200, description = "`{posts, pagination}`", body = Object),
-        (status = 400, description = "A bad page or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad page, limit, date, status or sortBy", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn list(
     State(state): State<AppState>,
@@ -187,57 +205,9 @@ pub async fn list(
 ) -> Result<ApiJson<Value>, ApiError> {
     let Query(params) =
         params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let page = params.page.unwrap_or(1);
-    let limit = params.limit.unwrap_or(10);
-    if page == 0 || page > 1000 || !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "page must be 1 to 1000 and limit 1 to 100",
-        ));
-    }
-    let since = params.from_date.as_deref().and_then(|d| {
-        DateTime::parse_from_rfc3339(d)
-            .map(|t| t.with_timezone(&Utc))
-            .ok()
-            .or_else(|| {
-                NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                    .ok()
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-                    .map(|t| t.and_utc())
-            })
-    });
-    let filter = PostFilter {
-        status: params.status,
-        account: params.account_id,
-        since,
-    };
-    // Pages of the newest-first list, walked with the store's cursor.
-    let mut after: Option<PostCursor> = None;
-    let mut current = Vec::new();
-    let mut more = false;
-    for _ in 0..page {
-        let mut records = state
-            .store
-            .posts(&auth.tenant.id, &filter, after.as_ref(), limit + 1)
-            .await?;
-        more = records.len() > limit as usize;
-        records.truncate(limit as usize);
-        after = records.last().map(|r| PostCursor {
-            created_at: r.created_at,
-            id: r.id.clone(),
-        });
-        current = records;
-        if !more {
-            break;
-        }
-    }
-    let posts: Vec<Value> = current.iter().map(post_of_record).collect();
-    let pages = if more { page + 1 } else { page };
-    let total = u64::from(page - 1) * u64::from(limit) + posts.len() as u64 + u64::from(more);
-    Ok(ApiJson(json!({
-        "posts": posts,
-        "pagination": {"page": page, "limit": limit, "total": total, "pages": pages}
-    })))
+    Ok(ApiJson(
+        list::list(state.store.as_ref(), &auth.tenant.id, params).await?,
+    ))
 }
 
 /// Zernio's edit of a scheduled post or draft (`content`, `scheduledFor`, `timezone`).
@@ -247,13 +217,13 @@ pub async fn list(
     request_body(content = Object, content_type = "application/json"),
     responses(
         (status = 200, description = "`{message, post}`", body = Object),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not editable", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A body that is not JSON, or `validation_failed`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 409, description = "Not editable in its status", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn update(
     State(state): State<AppState>,
@@ -289,7 +259,9 @@ pub async fn update(
         },
     )
     .await?;
-    Ok(ApiJson(json!({"message": "Post updated", "post": post})))
+    Ok(ApiJson(
+        json!({"message": "Post updated", "post": list::spec_post(&post)}),
+    ))
 }
 
 /// Zernio's delete of a draft or scheduled post.
@@ -298,11 +270,12 @@ pub async fn update(
     params(("id" = String, Path, description = "The post id")),
     responses(
         (status = 200, description = "`{message}`", body = Object),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not deletable", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not deletable in its status", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -320,21 +293,34 @@ pub async fn delete(
     params(("id" = String, Path, description = "The post id")),
     responses(
         (status = 200, description = "`{message, post}`", body = Object),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Only failed posts can be retried", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 207, description = "Retried and failed again: `{message, error, post, platformResults}`", body = Object),
+        (status = 400, description = "A malformed Idempotency-Key", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 409, description = "Only failed posts can be retried", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn retry(
     State(state): State<AppState>,
     auth: Authenticated<PostsWrite>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<ApiJson<Value>, ApiError> {
-    let (_, post) =
-        crate::posts::retry(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
-    Ok(ApiJson(json!({"message": "Retry started", "post": post})))
+) -> Result<Response, ApiError> {
+    let post = match crate::posts::retry(&state, &auth.tenant.id, &id, &request_id(&headers)).await
+    {
+        Ok((_, post)) => post,
+        // Retried and failed again: Zernio's 207 with the post, as on create.
+        Err(ApiError::Upstream(e)) if e.status == Some(207) && e.post.is_some() => {
+            return Ok(incomplete(&e));
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(
+        ApiJson(json!({"message": "Retry started", "post": list::spec_post(&post)}))
+            .into_response(),
+    )
 }
 
 /// Zernio's account list, the tenant's TikTok accounts only.
@@ -342,10 +328,9 @@ pub async fn retry(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "`{accounts, hasAnalyticsAccess}`", body = Object),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn accounts(
     State(state): State<AppState>,
@@ -361,16 +346,20 @@ pub async fn accounts(
         .into_iter()
         .filter(|a| auth.tenant.owns(&a.id))
         .map(|a| {
-            json!({
+            let mut account = json!({
                 "_id": a.id,
                 "platform": "tiktok",
                 "username": a.username,
-                "displayName": a.display_name,
                 "isActive": a.is_active,
                 "needsReconnection": a.needs_reconnection,
                 // The SDK requires a profile; the tenant stands for it.
                 "profileId": auth.tenant.id,
-            })
+            });
+            // The spec's displayName is a string: absent rather than null.
+            if let Some(name) = a.display_name {
+                account["displayName"] = name.into();
+            }
+            account
         })
         .collect();
     let analytics = auth.scopes.contains(crate::auth::Scope::AnalyticsRead);
@@ -394,11 +383,10 @@ pub struct CreatorParams {
     params(("id" = String, Path, description = "The account id"), CreatorParams),
     responses(
         (status = 200, description = "Zernio's creator info", body = Object),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such account for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "The creator reached the daily limit, or a rate limit; see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn creator_info(
     State(state): State<AppState>,
@@ -420,29 +408,77 @@ pub async fn creator_info(
         .upstream
         .creator_info(&ctx(&request_id), &id, kind)
         .await?;
+    Ok(ApiJson(creator_answer(&info, kind)))
+}
+
+/// TikTok's names of its privacy levels and commercial content types, for `label`.
+fn label(value: &str) -> String {
+    match value {
+        "PUBLIC_TO_EVERYONE" => "Everyone",
+        "MUTUAL_FOLLOW_FRIENDS" => "Friends",
+        "FOLLOWER_OF_CREATOR" => "Followers",
+        "SELF_ONLY" => "Only me",
+        "none" => "None",
+        "brand_organic" => "Your brand",
+        "brand_content" => "Branded content",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// Zernio's creator-info answer from the normalised creator: interaction settings as
+/// `{enabled, required, default, label}` (duet and stitch `null` for photos, as Zernio sends
+/// them), commercial content types as `{value, label, requires}`.
+fn creator_answer(info: &crate::zernio::CreatorInfo, kind: MediaKind) -> Value {
     let levels: Vec<Value> = info
         .privacy_levels
         .iter()
-        .map(|l| json!({"value": l, "label": l}))
+        .map(|l| json!({"value": l, "label": label(l)}))
         .collect();
-    Ok(ApiJson(json!({
-        "creator": {
-            "nickname": info.nickname,
-            "avatarUrl": info.avatar_url,
-            "isVerified": info.is_verified,
-            "canPostMore": info.can_post_more,
-        },
+    // TikTok requires each interaction to be chosen (none preselected), so required and off.
+    let setting = |disabled: bool, name: &str| json!({"enabled": !disabled, "required": true, "default": false, "label": name});
+    let video_only = |disabled: bool, name: &str| match kind {
+        MediaKind::Video => setting(disabled, name),
+        MediaKind::Photo => Value::Null,
+    };
+    let commercial: Vec<Value> = info
+        .commercial_content_types
+        .iter()
+        .map(|value| {
+            // Branded content cannot be private (TikTok's content-sharing guidelines).
+            let requires: Vec<&str> = if value == "brand_content" {
+                vec!["privacy_level_not_self_only"]
+            } else {
+                Vec::new()
+            };
+            json!({"value": value, "label": label(value), "requires": requires})
+        })
+        .collect();
+    let mut creator = serde_json::Map::new();
+    if let Some(nickname) = &info.nickname {
+        creator.insert("nickname".to_owned(), nickname.clone().into());
+    }
+    if let Some(avatar) = &info.avatar_url {
+        creator.insert("avatarUrl".to_owned(), avatar.clone().into());
+    }
+    creator.insert("isVerified".to_owned(), info.is_verified.into());
+    creator.insert("canPostMore".to_owned(), info.can_post_more.into());
+    let mut limits = json!({
+        "interactionSettings": {
+            "allow_comment": setting(info.comment_disabled, "Allow comments"),
+            "allow_duet": video_only(info.duet_disabled, "Allow duets"),
+            "allow_stitch": video_only(info.stitch_disabled, "Allow stitches"),
+        }
+    });
+    if let Some(max) = info.max_video_duration_sec {
+        limits["maxVideoDurationSec"] = max.into();
+    }
+    json!({
+        "creator": creator,
         "privacyLevels": levels,
-        "postingLimits": {
-            "maxVideoDurationSec": info.max_video_duration_sec,
-            "interactionSettings": {
-                "allow_comment": !info.comment_disabled,
-                "allow_duet": !info.duet_disabled,
-                "allow_stitch": !info.stitch_disabled,
-            }
-        },
-        "commercialContentTypes": info.commercial_content_types,
-    })))
+        "postingLimits": limits,
+        "commercialContentTypes": commercial,
+    })
 }
 
 /// The body of Zernio's media presign, for the document (the handler reads it leniently, as
@@ -463,11 +499,10 @@ struct PresignBody {
     request_body(content = PresignBody, content_type = "application/json"),
     responses(
         (status = 200, description = "`{uploadUrl, publicUrl, key, expiresIn}`", body = Object),
-        (status = 400, description = "The body is not JSON of this shape", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A type TikTok does not take", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "filename or contentType missing, or a type TikTok does not take", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn presign(
     State(state): State<AppState>,
@@ -502,12 +537,16 @@ pub async fn presign(
             },
         )
         .await?;
-    Ok(ApiJson(json!({
+    let mut answer = json!({
         "uploadUrl": presigned.upload_url,
         "publicUrl": presigned.public_url,
         "key": presigned.key,
-        "expiresIn": presigned.expires_in,
-    })))
+    });
+    // An integer in the spec: absent rather than null when Zernio did not say.
+    if let Some(expires) = presigned.expires_in {
+        answer["expiresIn"] = expires.into();
+    }
+    Ok(ApiJson(answer))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -525,6 +564,12 @@ pub struct AnalyticsParams {
     #[serde(rename = "toDate")]
     #[param(rename = "toDate")]
     pub to_date: Option<NaiveDate>,
+    /// 1-based page of the tenant's posts.
+    #[param(minimum = 1)]
+    pub page: Option<u32>,
+    /// Posts per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
 }
 
 /// Zernio's analytics, for the tenant's accounts only.
@@ -532,39 +577,48 @@ pub struct AnalyticsParams {
     security(("bearer" = []), ("api_key" = [])),
     params(AnalyticsParams),
     responses(
-        (status = 200, description = "`{posts, ...}` as Zernio answers", body = Object),
-        (status = 400, description = "A bad date", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 402, description = "Zernio's Analytics add-on is required", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such account or post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Zernio is syncing analytics", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "With `postId`, Zernio's `AnalyticsSinglePostResponse`; else `{overview, posts, pagination, accounts, hasAnalyticsAccess}`", body = Object),
+        (status = 202, description = "With `postId`: Zernio is still syncing the post's analytics (`syncStatus: pending`)", body = Object),
+        (status = 400, description = "A bad date or paging", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 402, description = "`analytics_addon_required`", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 404, description = "No such account or post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 424, description = "With `postId`: the post failed everywhere, so it has no analytics", body = Object),
+        (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 500, description = "Zernio or the store did not answer", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn analytics(
     State(state): State<AppState>,
     auth: Authenticated<AnalyticsRead>,
     headers: HeaderMap,
     params: Result<Query<AnalyticsParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<ApiJson<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(params) =
         params.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let tenant = &auth.tenant;
-    let (accounts, post) = match (&params.post_id, &params.account_id) {
-        (Some(post), _) => {
-            let record = owned(&state, &tenant.id, post).await?;
-            (vec![record.account], Some(record.id))
-        }
-        (None, Some(account)) if tenant.owns(account) => (vec![account.clone()], None),
-        (None, Some(_)) => return Err(ApiError::NotFound),
-        (None, None) => (tenant.accounts.clone(), None),
-    };
     let request_id = request_id(&headers);
+    if let Some(post) = &params.post_id {
+        let record = owned(&state, &tenant.id, post).await?;
+        return single_post_analytics(&state, &request_id, &record).await;
+    }
+    let page = params.page.unwrap_or(1);
+    let limit = params.limit.unwrap_or(50);
+    if page == 0 || !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "page starts at 1 and limit is 1 to 100",
+        ));
+    }
+    let accounts = match &params.account_id {
+        Some(account) if tenant.owns(account) => vec![account.clone()],
+        Some(_) => return Err(ApiError::NotFound),
+        None => tenant.accounts.clone(),
+    };
+    // Every upstream page of every account, then the caller's page of them.
     let mut posts = Vec::new();
     for account in accounts {
         let query = AnalyticsQuery {
             account_id: Some(account),
-            post_id: post.clone(),
             from_date: params.from_date,
             to_date: params.to_date,
             ..AnalyticsQuery::default()
@@ -572,9 +626,89 @@ pub async fn analytics(
         let answer = state
             .upstream
             .client
-            .analytics(&ctx(&request_id), &query)
+            .analytics_all(&ctx(&request_id), &query)
             .await?;
         posts.extend(answer.posts);
     }
-    Ok(ApiJson(json!({ "posts": posts })))
+    let total = posts.len() as u64;
+    let skip = usize::try_from(u64::from(page - 1) * u64::from(limit)).unwrap_or(usize::MAX);
+    let posts: Vec<Value> = posts
+        .into_iter()
+        .skip(skip)
+        .take(limit as usize)
+        .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+        .collect();
+    Ok(ApiJson(json!({
+        "posts": posts,
+        "pagination": {
+            "page": page,
+            "limit": limit,
+            "total": total,
+            "pages": total.div_ceil(u64::from(limit)),
+        },
+        "hasAnalyticsAccess": true,
+    }))
+    .into_response())
+}
+
+/// One post's analytics, Zernio's `AnalyticsSinglePostResponse`: 200 when synced, 202 while
+/// Zernio syncs it (passed through: a retry later answers), 424 when it failed everywhere.
+async fn single_post_analytics(
+    state: &AppState,
+    request_id: &str,
+    record: &crate::store::PostRecord,
+) -> Result<Response, ApiError> {
+    let query = AnalyticsQuery {
+        account_id: Some(record.account.clone()),
+        post_id: Some(record.id.clone()),
+        ..AnalyticsQuery::default()
+    };
+    let pending = |status: StatusCode, sync: &str, message: &str| {
+        let mut body = json!({
+            "postId": record.id,
+            "status": list::spec_status(&record.status),
+            "platform": "tiktok",
+            "syncStatus": sync,
+            "message": message,
+        });
+        if let Some(url) = &record.tiktok_url {
+            body["platformPostUrl"] = url.clone().into();
+        }
+        let mut response = (status, ApiJson(body)).into_response();
+        // A 424 is Zernio's analytics answer, not an error to rewrite.
+        response.extensions_mut().insert(crate::error::OwnFormat);
+        response
+    };
+    match state
+        .upstream
+        .client
+        .analytics(&ctx(request_id), &query)
+        .await
+    {
+        Ok(answer) => {
+            let mut body = answer
+                .posts
+                .into_iter()
+                .next()
+                .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({}));
+            // Zernio's own keys of a list item are not the single shape's.
+            if let Some(map) = body.as_object_mut() {
+                map.remove("_id");
+                map.insert("postId".to_owned(), record.id.clone().into());
+                map.entry("platform").or_insert_with(|| "tiktok".into());
+            }
+            Ok(ApiJson(body).into_response())
+        }
+        Err(e) if e.kind == crate::zernio::UpstreamKind::AnalyticsPending => {
+            Ok(pending(StatusCode::ACCEPTED, "pending", &e.message))
+        }
+        Err(e) if e.status == Some(424) => Ok(pending(
+            StatusCode::FAILED_DEPENDENCY,
+            "unavailable",
+            &e.message,
+        )),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -93,6 +93,10 @@ impl Store for CachedStore {
         self.inner.posts(tenant, filter, after, limit).await
     }
 
+    async fn count_posts(&self, tenant: &str, filter: &PostFilter) -> Result<u64, StoreError> {
+        self.inner.count_posts(tenant, filter).await
+    }
+
     async fn update_post(&self, id: &str, update: &PostUpdate) -> Result<(), StoreError> {
         self.inner.update_post(id, update).await?;
         self.posts.invalidate(id);

@@ -45,6 +45,19 @@ pub struct PostRecord {
     pub fingerprint: String,
     pub request_id: String,
     pub created_at: DateTime<Utc>,
+    /// The caption as created (Zernio's `content`); `None` in records of before it was kept.
+    pub content: Option<String>,
+    /// The media as created (Zernio's `mediaItems`); empty in records of before it was kept.
+    pub media_items: Vec<MediaRef>,
+}
+
+/// One media item of a post as it was created: Zernio's `mediaItems[]` `{type, url}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MediaRef {
+    /// `video` or `image`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: String,
 }
 
 /// What changed about a post (from an upstream answer or webhook); `None` keeps the old value.
@@ -62,6 +75,8 @@ pub struct PostFilter {
     pub status: Option<String>,
     pub account: Option<String>,
     pub since: Option<DateTime<Utc>>,
+    /// Created at or before this time.
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// A position in the newest-first list: strictly after this (created_at, id).
@@ -265,6 +280,27 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         after: Option<&PostCursor>,
         limit: u32,
     ) -> Result<Vec<PostRecord>, StoreError>;
+
+    /// How many of the tenant's posts match `filter` (a list's total). The default walks the
+    /// list; a backend that can count does.
+    async fn count_posts(&self, tenant: &str, filter: &PostFilter) -> Result<u64, StoreError> {
+        const BATCH: u32 = 500;
+        let mut count = 0u64;
+        let mut after: Option<PostCursor> = None;
+        loop {
+            let page = self.posts(tenant, filter, after.as_ref(), BATCH).await?;
+            count += page.len() as u64;
+            match page.last() {
+                Some(last) if page.len() == BATCH as usize => {
+                    after = Some(PostCursor {
+                        created_at: last.created_at,
+                        id: last.id.clone(),
+                    })
+                }
+                _ => return Ok(count),
+            }
+        }
+    }
 
     async fn update_post(&self, id: &str, update: &PostUpdate) -> Result<(), StoreError>;
 

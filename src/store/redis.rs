@@ -410,7 +410,8 @@ impl Store for RedisStore {
             for post in posts {
                 let wanted = post.tenant == tenant
                     && filter.status.as_ref().is_none_or(|s| *s == post.status)
-                    && filter.account.as_ref().is_none_or(|a| *a == post.account);
+                    && filter.account.as_ref().is_none_or(|a| *a == post.account)
+                    && filter.until.is_none_or(|u| post.created_at <= u);
                 if wanted {
                     found.push(post);
                     if found.len() == limit {
@@ -772,6 +773,12 @@ struct StoredPost<'a> {
     fingerprint: &'a str,
     request_id: &'a str,
     created_at: String,
+    /// Absent in records of before content and media were kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    /// `mediaItems` as a JSON string: a record stays a map of strings.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    media_items: String,
 }
 
 fn post_to_json(p: &PostRecord) -> String {
@@ -788,8 +795,14 @@ fn post_to_json(p: &PostRecord) -> String {
         fingerprint: &p.fingerprint,
         request_id: &p.request_id,
         created_at: p.created_at.timestamp_millis().to_string(),
+        content: p.content.as_deref(),
+        media_items: if p.media_items.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&p.media_items).unwrap_or_default()
+        },
     };
-    // Strings only: serialising them cannot fail.
+    // Strings only (media items are a JSON string): serialising them cannot fail.
     serde_json::to_string(&stored).unwrap_or_default()
 }
 
@@ -827,6 +840,11 @@ fn post_from_hash(h: &HashMap<String, String>) -> Result<PostRecord, StoreError>
         request_id: text("request_id"),
         created_at: time("created_at")?
             .ok_or_else(|| StoreError::Other("post without created_at".into()))?,
+        content: h.get("content").cloned(),
+        // Unreadable media (written by no version of this code) is no media, not a lost post.
+        media_items: optional("media_items")
+            .and_then(|m| serde_json::from_str(&m).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -849,11 +867,22 @@ mod tests {
             fingerprint: "fnv1a64:0123456789abcdef".into(),
             request_id: "req-1".into(),
             created_at: DateTime::from_timestamp_millis(1_789_000_000_000).unwrap(),
+            content: Some("A caption \"quoted\"\n#tag".into()),
+            media_items: vec![crate::store::MediaRef {
+                kind: "video".into(),
+                url: "https://cdn.example.com/v.mp4".into(),
+            }],
         };
         assert_eq!(post_from_json(&post_to_json(&post)).unwrap(), post);
+        // A record of before content and media were kept still reads.
+        let old = r#"{"id":"p0","tenant":"acme","account":"a","kind":"video","mode":"now","status":"published","schedule_at":"","tiktok_url":"","error":"","fingerprint":"f","request_id":"r","created_at":"1789000000000"}"#;
+        let read = post_from_json(old).unwrap();
+        assert_eq!((read.content, read.media_items), (None, vec![]));
         post.schedule_at = None;
         post.tiktok_url = None;
         post.error = None;
+        post.content = None;
+        post.media_items.clear();
         assert_eq!(post_from_json(&post_to_json(&post)).unwrap(), post);
     }
 }

@@ -162,12 +162,13 @@ fn purge_expired(conn: &Connection) -> Result<(), StoreError> {
 fn insert(conn: &Connection, p: &PostRecord, keep_existing: bool) -> Result<(), StoreError> {
     let sql = if keep_existing {
         "INSERT INTO posts (id, tenant, account, kind, mode, status, schedule_at, tiktok_url, \
-         error, fingerprint, request_id, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING"
+         error, fingerprint, request_id, created_at, content, media_items) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+         ON CONFLICT (id) DO NOTHING"
     } else {
         "INSERT INTO posts (id, tenant, account, kind, mode, status, schedule_at, tiktok_url, \
-         error, fingerprint, request_id, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+         error, fingerprint, request_id, created_at, content, media_items) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     };
     conn.prepare_cached(sql)?.execute(rusqlite::params![
         p.id,
@@ -182,6 +183,8 @@ fn insert(conn: &Connection, p: &PostRecord, keep_existing: bool) -> Result<(), 
         p.fingerprint,
         p.request_id,
         ms(p.created_at),
+        p.content,
+        media_json(&p.media_items),
     ])?;
     Ok(())
 }
@@ -312,6 +315,7 @@ impl Store for SqliteStore {
              AND (?3 IS NULL OR account = ?3) \
              AND (?4 IS NULL OR created_at >= ?4) \
              AND (?5 IS NULL OR created_at < ?5 OR (created_at = ?5 AND id < ?6)) \
+             AND (?8 IS NULL OR created_at <= ?8) \
              ORDER BY created_at DESC, id DESC LIMIT ?7"
         );
         let rows = sqlx::query(&sql)
@@ -322,10 +326,30 @@ impl Store for SqliteStore {
             .bind(after.map(|c| c.created_at.timestamp_millis()))
             .bind(after.map(|c| c.id.as_str()))
             .bind(i64::from(limit))
+            .bind(filter.until.map(|t| t.timestamp_millis()))
             .fetch_all(&self.pool)
             .await
             .map_err(store_error)?;
         rows.iter().map(post_from_row).collect()
+    }
+
+    async fn count_posts(&self, tenant: &str, filter: &PostFilter) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM posts WHERE tenant = ?1 \
+             AND (?2 IS NULL OR status = ?2) \
+             AND (?3 IS NULL OR account = ?3) \
+             AND (?4 IS NULL OR created_at >= ?4) \
+             AND (?5 IS NULL OR created_at <= ?5)",
+        )
+        .bind(tenant)
+        .bind(&filter.status)
+        .bind(&filter.account)
+        .bind(filter.since.map(|t| t.timestamp_millis()))
+        .bind(filter.until.map(|t| t.timestamp_millis()))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn update_post(&self, id: &str, u: &PostUpdate) -> Result<(), StoreError> {
@@ -497,7 +521,23 @@ fn ttl_ms(ttl: Duration) -> i64 {
 }
 
 const COLUMNS: &str = "id, tenant, account, kind, mode, status, schedule_at, tiktok_url, error, \
-                       fingerprint, request_id, created_at";
+                       fingerprint, request_id, created_at, content, media_items";
+
+/// The media column: Zernio's `mediaItems` JSON; none is NULL.
+fn media_json(items: &[crate::store::MediaRef]) -> Option<String> {
+    if items.is_empty() {
+        None
+    } else {
+        serde_json::to_string(items).ok()
+    }
+}
+
+/// A media column that does not read back (written by no version of this code) is no media
+/// rather than an unreadable post.
+fn media_of(text: Option<String>) -> Vec<crate::store::MediaRef> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
 
 fn store_error(e: sqlx::Error) -> StoreError {
     match e {
@@ -532,6 +572,8 @@ fn post_from_row(row: &SqliteRow) -> Result<PostRecord, StoreError> {
         fingerprint: row.try_get("fingerprint").map_err(get)?,
         request_id: row.try_get("request_id").map_err(get)?,
         created_at: millis(row.try_get("created_at").map_err(get)?)?,
+        content: row.try_get("content").map_err(get)?,
+        media_items: media_of(row.try_get("media_items").map_err(get)?),
     })
 }
 

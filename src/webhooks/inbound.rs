@@ -485,6 +485,8 @@ mod tests {
             fingerprint: "f".into(),
             request_id: "req-1".into(),
             created_at: Utc::now(),
+            content: None,
+            media_items: Vec::new(),
         };
         let update = update_of(Some("post.failed"), &post, None);
         assert_eq!(update.status.as_deref(), Some("failed"));

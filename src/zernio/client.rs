@@ -34,6 +34,11 @@ const FIND_MAX_PAGES: u32 = 20;
 /// Zernio's cap on `limit` for `GET /v1/posts`.
 const MAX_LIST_LIMIT: u32 = 500;
 
+/// Zernio's largest analytics page.
+pub const ANALYTICS_PAGE_SIZE: u32 = 100;
+/// How many analytics pages one read follows: 5,000 posts an account.
+pub const ANALYTICS_MAX_PAGES: u32 = 50;
+
 /// How to reach Zernio. `Debug` never shows the key.
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -602,6 +607,46 @@ impl ZernioClient {
             return Err(e);
         }
         Ok(Analytics::from(answer.json()?))
+    }
+
+    /// Every page of a list (`page` and `limit` of `query` are set here): Zernio answers at
+    /// most 100 posts a page, so one call sees only an account's newest. Stops at
+    /// `pagination.pages`, at a short page, or after [`ANALYTICS_MAX_PAGES`]. With `postId` it
+    /// is one call, as Zernio answers one post.
+    pub async fn analytics_all(
+        &self,
+        ctx: &CallContext<'_>,
+        query: &AnalyticsQuery,
+    ) -> Result<Analytics, UpstreamError> {
+        if query.post_id.is_some() {
+            return self.analytics(ctx, query).await;
+        }
+        let mut all: Option<Analytics> = None;
+        for page in 1..=ANALYTICS_MAX_PAGES {
+            let mut q = query.clone();
+            q.page = Some(page);
+            q.limit = Some(ANALYTICS_PAGE_SIZE);
+            let answer = self.analytics(ctx, &q).await?;
+            let pages = answer
+                .pagination
+                .as_ref()
+                .and_then(|p| p.get("pages"))
+                .and_then(Value::as_u64);
+            let short = answer.posts.len() < ANALYTICS_PAGE_SIZE as usize;
+            match all.as_mut() {
+                None => all = Some(answer),
+                Some(all) => all.posts.extend(answer.posts),
+            }
+            if short || pages.is_none_or(|p| u64::from(page) >= p) {
+                break;
+            }
+        }
+        let mut all = all.unwrap_or_else(|| Analytics::from(Value::Null));
+        let total = all.posts.len();
+        all.pagination = Some(serde_json::json!({
+            "page": 1, "limit": total, "total": total, "pages": 1
+        }));
+        Ok(all)
     }
 
     /// `POST /v1/webhooks/settings`; Zernio's answer is passed through.
