@@ -415,3 +415,118 @@ fn the_http_limits_are_validated() {
         (10_000, 5_000, 10_000, 1_024, 8)
     );
 }
+
+/// The binary under a low file limit, as the finding had it (limit 256, 300 idle sockets):
+/// the cap is lowered to fit, the extra sockets are closed, and `/healthz` still answers.
+#[test]
+fn under_a_low_file_limit_idle_sockets_do_not_silence_the_probes() {
+    // The sockets below are this process's descriptors too.
+    rlimit::increase_nofile_limit(4096).expect("raise the test's own file limit");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = std::process::Command::new("sh");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("GATEWAY_") || name.starts_with("ZERNIO_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    // Hard 256, soft 200: start-up must raise the soft limit to the hard one.
+    let mut child = command
+        .args([
+            "-c",
+            "ulimit -Sn 200 && ulimit -Hn 256 && exec \"$0\" serve",
+        ])
+        .arg(env!("CARGO_BIN_EXE_tiktok-gateway"))
+        .current_dir(dir.path())
+        .env("GATEWAY_LISTEN", "127.0.0.1:0")
+        .env("GATEWAY_LOG_FORMAT", "json")
+        .env("GATEWAY_HTTP__IDLE_TIMEOUT_MS", "60000")
+        .env("GATEWAY_HTTP__HEADER_READ_TIMEOUT_MS", "60000")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn the gateway");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut address, mut limit, mut lowered) = (None, None, None);
+    while address.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve logs its address");
+        let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if log["fields"]["message"] == "open-file limit" {
+            limit = log["fields"]["open_file_limit"].as_u64();
+        }
+        if log["fields"]["message"] == "tiktok-gateway listening" {
+            address = log["fields"]["address"].as_str().map(str::to_owned);
+        }
+    }
+    let address = address.unwrap_or_default();
+    assert_eq!(
+        limit,
+        Some(256),
+        "the soft limit raised to the hard one, and logged"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (held, probe_after) = runtime.block_on(async {
+        let mut idle = Vec::new();
+        for _ in 0..300 {
+            idle.push(TcpStream::connect(&address).await.expect("connect"));
+        }
+        // The reserve may be held by the last idle sockets for up to a second: a probe that
+        // finds it full is closed at once, and the next try is let in.
+        let start = Instant::now();
+        loop {
+            assert!(start.elapsed() < GIVE_UP, "/healthz never answered");
+            let mut probe = TcpStream::connect(&address).await.expect("connect");
+            let request = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n";
+            if probe.write_all(request).await.is_err() {
+                continue;
+            }
+            let mut chunk = [0u8; 512];
+            match tokio::time::timeout(GIVE_UP, probe.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    assert!(
+                        chunk[..n].starts_with(b"HTTP/1.1 200"),
+                        "{}",
+                        String::from_utf8_lossy(&chunk[..n])
+                    );
+                    break (idle.len(), start.elapsed());
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    // The warning comes before the listening line or just after; read what is there.
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        if line.contains("http.max_connections is above what the open-file limit allows") {
+            lowered = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|log| log["fields"]["serving"].as_u64());
+        }
+    }
+    println!(
+        "file limit soft 200 / hard 256: raised to {limit:?}, {held} idle sockets open, cap lowered to {lowered:?}, /healthz answered {probe_after:?} later"
+    );
+    assert_eq!(lowered, Some(256 - 128 - 8));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "graceful exit after SIGTERM: {status}");
+}
