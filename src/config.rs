@@ -96,6 +96,27 @@ pub struct HttpConfig {
     /// Largest request body accepted; a 35-photo post with a 4,000-character description is far below.
     #[serde(default = "default_body_limit_bytes")]
     pub body_limit_bytes: usize,
+    /// A request's head (request line and headers) must have arrived this long after the
+    /// gateway began waiting for it: after the connection opened, or after the previous answer
+    /// on a kept-alive one. Cuts slowloris clients, which trickle a head forever.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight and no byte received for this long is closed:
+    /// silent sockets cost a file descriptor and a slot each, and give nothing.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// A request's body must have arrived whole this long after its head; a slower upload is
+    /// answered 408 and its connection closed.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Open connections served at once; further ones are closed as soon as they are accepted,
+    /// except those the probe reserve takes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Connections accepted beyond `max_connections` for one request each, answered only when
+    /// it is `GET /healthz` or `/readyz` (503 otherwise), so that a full server still says it lives.
+    #[serde(default = "default_probe_reserve")]
+    pub probe_reserve: usize,
 }
 
 impl Default for HttpConfig {
@@ -103,7 +124,34 @@ impl Default for HttpConfig {
         HttpConfig {
             request_timeout_secs: default_request_timeout_secs(),
             body_limit_bytes: default_body_limit_bytes(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
+            max_connections: default_max_connections(),
+            probe_reserve: default_probe_reserve(),
         }
+    }
+}
+
+impl HttpConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        // Zero would disable a timer (hyper reads `None` as never) or serve nothing at all.
+        for (key, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+        ] {
+            if !(1..=3_600_000).contains(&value) {
+                return Err(err(format!("http.{key}: must be between 1 and 3600000")));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(err("http.max_connections: must be between 1 and 1000000"));
+        }
+        if !(1..=1_000).contains(&self.probe_reserve) {
+            return Err(err("http.probe_reserve: must be between 1 and 1000"));
+        }
+        Ok(())
     }
 }
 
@@ -605,6 +653,7 @@ impl Config {
         if self.http.body_limit_bytes < 1024 {
             return Err(err("http.body_limit_bytes: must be at least 1024"));
         }
+        self.http.validate()?;
         self.webhooks.validate()?;
         Ok(())
     }
@@ -739,6 +788,21 @@ fn default_request_timeout_secs() -> u64 {
 }
 fn default_body_limit_bytes() -> usize {
     1024 * 1024
+}
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    5_000
+}
+fn default_body_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_connections() -> usize {
+    1_024
+}
+fn default_probe_reserve() -> usize {
+    8
 }
 fn default_tenant_claim() -> String {
     "tenant".to_owned()

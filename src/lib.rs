@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod posts;
 pub mod routes;
 pub mod sandbox;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod tiktok;
@@ -123,8 +124,13 @@ impl Gateway {
         let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
         let (api, mut spec) = routes::app(&state).split_for_parts();
         openapi::common_answers(&mut spec);
+        let body_read_timeout = Duration::from_millis(state.config.http.body_read_timeout_ms);
         api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
             .with_state(state.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                body_read_timeout,
+                http::body_deadline,
+            ))
             // Each `layer` wraps all before it, so read upwards for the order a request takes:
             // the request id exists before anything logs, the metrics see the final status,
             // and every error answer, however produced, leaves as a problem with that id.
@@ -174,9 +180,8 @@ impl Gateway {
                 .send_sandbox_webhooks_to(address, secret);
         }
         let worker = webhooks::outbound::spawn(&self.state).map_err(std::io::Error::other)?;
-        let result = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = server::Limits::from_config(&self.state.config.http);
+        let result = server::serve(listener, router, limits, shutdown).await;
         worker.stop().await;
         store.close().await;
         result

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use tiktok_gateway::auth::{Scope, api_key, jwt};
 use tiktok_gateway::config::{Config, JwtAlgorithm, Loaded};
 use tiktok_gateway::telemetry::{self, LogFormat};
-use tiktok_gateway::{Gateway, openapi, webhooks};
+use tiktok_gateway::{Gateway, openapi, server, webhooks};
 
 #[derive(Parser)]
 #[command(
@@ -131,6 +131,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 fn serve() -> Result<(), String> {
     let (writer, _flush_on_exit) = tracing_appender::non_blocking(std::io::stdout());
     telemetry::init(LogFormat::from_env(), writer)?;
+    match server::raise_open_file_limit() {
+        Ok(Some(limit)) => tracing::info!(open_file_limit = limit, "open-file limit"),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
     let env = std::env::vars().collect();
     let Loaded {
         config,

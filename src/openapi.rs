@@ -111,8 +111,15 @@ pub fn common_answers(spec: &mut utoipa::openapi::OpenApi) {
                 "429",
                 "Rate limited (the tenant's or the key's limit, or Zernio's pause); Retry-After says when",
             );
-            add("503", "The store is unreachable");
+            add(
+                "503",
+                "The store is unreachable, or the gateway is at its connection cap (Retry-After)",
+            );
             if method != HttpMethod::Get {
+                add(
+                    "408",
+                    "The request body did not arrive whole within http.body_read_timeout_ms",
+                );
                 add("400", "A malformed Idempotency-Key or body");
                 add(
                     "409",
