@@ -425,6 +425,13 @@ fn rows() -> Vec<Row> {
             ),
         ),
         row(
+            "a NUL in a caption",
+            edit(video(), &[("/caption", json!("Sunset\u{0000} tonight"))]),
+            "control_characters",
+            "caption",
+            edit(video(), &[("/caption", json!("Sunset\ntonight\t#sunset"))]),
+        ),
+        row(
             "photo description of 4,001 UTF-16 units",
             edit(
                 photos(1),

@@ -1,6 +1,7 @@
 //! JWTs from the company's identity provider: one algorithm, fixed by configuration and never
 //! taken from the token; keys from a PEM file, a JWKS file or (HS256) a secret in the
-//! environment; `iss`, `aud`, `exp` and `nbf` checked with a small leeway.
+//! environment; `iss`, `aud`, `exp`, `nbf` and `iat` (not in the future) checked with a small
+//! leeway.
 
 use std::collections::HashMap;
 
@@ -153,6 +154,19 @@ impl JwtVerifier {
                 _ => AuthFailure::TokenMalformed,
             })?;
         let claims = data.claims;
+        // jsonwebtoken checks `exp` and `nbf` only: a token issued in the future was minted by a
+        // clock (or a forger) the gateway should not trust.
+        match claims.get("iat") {
+            None => {}
+            Some(Value::Number(iat)) => {
+                let now = jsonwebtoken::get_current_timestamp();
+                let issued = iat.as_f64().unwrap_or(f64::INFINITY);
+                if issued > now.saturating_add(self.validation.leeway) as f64 {
+                    return Err(AuthFailure::TokenNotYetValid);
+                }
+            }
+            Some(_) => return Err(AuthFailure::TokenClaimsInvalid),
+        }
         let tenant = claims
             .get(&self.tenant_claim)
             .and_then(Value::as_str)

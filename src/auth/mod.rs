@@ -86,7 +86,9 @@ impl AuthFailure {
             TokenKeyUnknown => "the token's key id is not in the configured key set",
             TokenSignatureInvalid => "the token's signature does not verify",
             TokenExpired => "the token has expired",
-            TokenNotYetValid => "the token is not valid yet (nbf)",
+            TokenNotYetValid => {
+                "the token is not valid yet (nbf), or says it was issued in the future (iat)"
+            }
             TokenIssuerInvalid => "the token's issuer is not the configured one",
             TokenAudienceInvalid => "the token's audience is not this gateway",
             TokenClaimsInvalid => "the token lacks exp, iss or aud, or one has the wrong type",

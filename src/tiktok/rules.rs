@@ -96,6 +96,7 @@ pub enum Rule {
     FileTooLarge,
     BadDuration,
     CaptionTooLong,
+    ControlCharacters,
     PrivacyRequired,
     PrivacyInvalid,
     PrivacyLevelUnavailable,
@@ -112,7 +113,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 27] = [
+    pub const ALL: [Rule; 28] = [
         Rule::UnknownField,
         Rule::InvalidType,
         Rule::PlatformNotSupported,
@@ -127,6 +128,7 @@ impl Rule {
         Rule::FileTooLarge,
         Rule::BadDuration,
         Rule::CaptionTooLong,
+        Rule::ControlCharacters,
         Rule::PrivacyRequired,
         Rule::PrivacyInvalid,
         Rule::PrivacyLevelUnavailable,
@@ -159,6 +161,7 @@ impl Rule {
             Rule::FileTooLarge => "file_too_large",
             Rule::BadDuration => "bad_duration",
             Rule::CaptionTooLong => "caption_too_long",
+            Rule::ControlCharacters => "control_characters",
             Rule::PrivacyRequired => "privacy_required",
             Rule::PrivacyInvalid => "privacy_invalid",
             Rule::PrivacyLevelUnavailable => "privacy_level_unavailable",
@@ -692,6 +695,35 @@ pub(crate) fn photo_description(d: &Draft, out: &mut Findings) {
         "a photo description",
         out,
     );
+}
+
+/// Control characters (a NUL, an escape, C1 codes) have no place in a caption, title or
+/// description: TikTok shows them as garbage or cuts the text at them. Line breaks and tabs are
+/// text.
+pub(crate) fn control_characters(d: &Draft, out: &mut Findings) {
+    let texts = [
+        (F::Caption, d.caption.as_deref()),
+        (F::Title, d.title.as_deref()),
+        (F::Description, d.description.as_deref()),
+    ];
+    for (f, text) in texts {
+        let Some(text) = text else { continue };
+        let bad = text
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+        if let Some(c) = bad {
+            out.add(
+                Rule::ControlCharacters,
+                d.at(f),
+                format!(
+                    "{} contains the control character U+{:04X}; TikTok takes text, line breaks and tabs only",
+                    d.at(f),
+                    c as u32
+                ),
+                format!("Remove the control characters from {}.", d.at(f)),
+            );
+        }
+    }
 }
 
 fn text_limit(d: &Draft, f: F, text: Option<&str>, limit: usize, what: &str, out: &mut Findings) {

@@ -28,6 +28,7 @@ pub(crate) fn validate(
         .iter()
         .map(|m| rules::media_item(m, Kind::Photo, creator, &mut out))
         .collect();
+    rules::control_characters(&d, &mut out);
     match kind {
         Some(Kind::Video) => rules::video_caption(&d, &mut out),
         Some(Kind::Photo) => rules::photo_description(&d, &mut out),

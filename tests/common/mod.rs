@@ -152,6 +152,25 @@ pub fn auth_refusals() -> Vec<(&'static str, Option<String>, &'static str)> {
             "token_not_yet_valid",
         ),
         (
+            "iat in the future",
+            Some(format!(
+                "Bearer {}",
+                tokens::sign(
+                    "RS256",
+                    &with(valid.clone(), "iat", json!(tokens::now() + 3600))
+                )
+            )),
+            "token_not_yet_valid",
+        ),
+        (
+            "iat not a number",
+            Some(format!(
+                "Bearer {}",
+                tokens::sign("RS256", &with(valid.clone(), "iat", json!("yesterday")))
+            )),
+            "token_claims_invalid",
+        ),
+        (
             "wrong iss",
             Some(format!(
                 "Bearer {}",
