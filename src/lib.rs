@@ -3,6 +3,7 @@
 //! state) for `main.rs` and for the tests; it decides nothing itself.
 #![forbid(unsafe_code)]
 
+pub mod address;
 pub mod auth;
 pub mod config;
 pub mod error;

@@ -425,6 +425,19 @@ fn rows() -> Vec<Row> {
             ),
         ),
         row(
+            "a media URL at the cloud metadata address",
+            edit(
+                video(),
+                &[("/video/url", json!("https://169.254.169.254/latest/v.mp4"))],
+            ),
+            "media_host_not_public",
+            "video.url",
+            edit(
+                video(),
+                &[("/video/url", json!("https://93.184.216.34/v.mp4"))],
+            ),
+        ),
+        row(
             "a NUL in a caption",
             edit(video(), &[("/caption", json!("Sunset\u{0000} tonight"))]),
             "control_characters",

@@ -123,3 +123,25 @@ async fn unreadable_bodies_are_problems_too() {
     let body = problem(send(huge.into(), "application/json").await.unwrap(), 413).await;
     assert_eq!(body["code"], "payload_too_large");
 }
+
+#[tokio::test]
+async fn media_urls_at_internal_addresses_never_reach_zernio() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    for url in [
+        "https://169.254.169.254/latest/meta-data/v.mp4",
+        "https://127.0.0.1/v.mp4",
+        "https://[::127.0.0.1]/v.mp4",
+        "https://localhost/v.mp4",
+    ] {
+        let mut body = quick_start();
+        body["video"]["url"] = json!(url);
+        let created = gw.post_json("/v1/tiktok/posts", ACME_KEY, &body).await;
+        let problem = problem(created, 422).await;
+        assert_eq!(
+            problem["errors"][0]["code"], "media_host_not_public",
+            "{url}"
+        );
+        assert_eq!(problem["errors"][0]["field"], "video.url", "{url}");
+    }
+    assert!(fake.calls("create").is_empty());
+}

@@ -674,6 +674,11 @@ async fn targets_must_be_public_https_unless_the_operator_allows_the_host() {
             "target_not_allowed",
         ),
         ("https://[::1]:8443/hook", "target_not_allowed"),
+        // IPv6 spellings that embed an internal IPv4 address: compatible, 6to4, Teredo, NAT64.
+        ("https://[::127.0.0.1]/hook", "target_not_allowed"),
+        ("https://[2002:7f00:1::1]/hook", "target_not_allowed"),
+        ("https://[2001:0:a00:1::1]/hook", "target_not_allowed"),
+        ("https://[64:ff9b::a9fe:a9fe]/hook", "target_not_allowed"),
         ("https://127.0.0.2/hook", "target_not_allowed"),
         ("https://localhost:8443/hook", "target_not_allowed"),
         ("ftp://example.com/hook", "invalid_target_url"),

@@ -92,6 +92,7 @@ pub enum Rule {
     TooManyVideos,
     TooManyImages,
     MediaUrlNotDirect,
+    MediaHostNotPublic,
     UnsupportedFormat,
     FileTooLarge,
     BadDuration,
@@ -113,7 +114,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 28] = [
+    pub const ALL: [Rule; 29] = [
         Rule::UnknownField,
         Rule::InvalidType,
         Rule::PlatformNotSupported,
@@ -124,6 +125,7 @@ impl Rule {
         Rule::TooManyVideos,
         Rule::TooManyImages,
         Rule::MediaUrlNotDirect,
+        Rule::MediaHostNotPublic,
         Rule::UnsupportedFormat,
         Rule::FileTooLarge,
         Rule::BadDuration,
@@ -157,6 +159,7 @@ impl Rule {
             Rule::TooManyVideos => "too_many_videos",
             Rule::TooManyImages => "too_many_images",
             Rule::MediaUrlNotDirect => "media_url_not_direct",
+            Rule::MediaHostNotPublic => "media_host_not_public",
             Rule::UnsupportedFormat => "unsupported_format",
             Rule::FileTooLarge => "file_too_large",
             Rule::BadDuration => "bad_duration",
@@ -517,6 +520,24 @@ fn direct_url(url: &MediaUrl, m: &MediaDraft, out: &mut Findings) -> bool {
                 url.scheme()
             ),
             "Serve the file over https.".into(),
+        );
+        return false;
+    }
+    // The one address policy of every URL the gateway accepts: a media URL at an internal
+    // address (the cloud metadata service, loopback) would have TikTok's fetcher, or a probe of
+    // the gateway's, reach into a network that is not the caller's to name.
+    let internal = m
+        .url
+        .as_deref()
+        .and_then(|raw| url::Url::parse(raw.trim()).ok())
+        .and_then(|u| u.host().and_then(|h| crate::address::host_is_internal(&h)));
+    if let Some(address) = internal {
+        let at = m.url_at();
+        out.add(
+            Rule::MediaHostNotPublic,
+            at.clone(),
+            format!("{at} points at {address}, an address that is not on the public internet"),
+            "Host the file on a public CDN, or upload it with POST /v1/media/presign.".into(),
         );
         return false;
     }

@@ -5,7 +5,7 @@
 //! client's resolver (a name may resolve elsewhere later).
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use url::{Host, Url};
 
@@ -159,47 +159,7 @@ fn literal_ip(url: &Url) -> Option<IpAddr> {
     }
 }
 
-/// Whether an address is on the public internet: not loopback, private, link-local, shared
-/// (carrier-grade NAT), unspecified, multicast, broadcast or documentation space.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => is_public_v4(ip),
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(ip),
-        },
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b))
-        || (a == 192 && b == 0 && c == 0)
-        || (a == 198 && (18..20).contains(&b))
-        || a >= 240)
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        // fc00::/7 unique local, fe80::/10 link-local, fec0::/10 site-local (deprecated).
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || (first & 0xffc0) == 0xfec0
-        // 2001:db8::/32 documentation, 64:ff9b::/96 NAT64 (reaches IPv4, unchecked).
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8)
-        || (first == 0x0064 && ip.segments()[1] == 0xff9b))
-}
+pub use crate::address::is_public;
 
 /// The delivery client's resolver: a name the operator did not allow resolves only to public
 /// addresses, so that a target that was public when it was subscribed cannot be pointed at
