@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use url::{Host, Url};
 
+use crate::address::is_public;
 use crate::config::WebhooksConfig;
 
 /// Longest target URL accepted.
@@ -159,8 +160,6 @@ fn literal_ip(url: &Url) -> Option<IpAddr> {
     }
 }
 
-pub use crate::address::is_public;
-
 /// The delivery client's resolver: a name the operator did not allow resolves only to public
 /// addresses, so that a target that was public when it was subscribed cannot be pointed at
 /// the gateway's own network later.
@@ -203,29 +202,6 @@ mod tests {
             allowed_hosts: allowed.iter().map(|s| s.to_string()).collect(),
             ..WebhooksConfig::default()
         })
-    }
-
-    #[test]
-    fn private_loopback_and_link_local_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
     }
 
     #[test]
