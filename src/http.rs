@@ -72,13 +72,21 @@ pub async fn body_deadline(
         sleep: None,
         expired: expired.clone(),
     });
-    let response = next.run(Request::from_parts(parts, body)).await;
+    let mut response = next.run(Request::from_parts(parts, body)).await;
     if !expired.load(std::sync::atomic::Ordering::Relaxed) {
         return response;
     }
-    let mut response = crate::error::problem_response(crate::error::generic_problem(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-    ));
+    // The Zernio-compatible surface has already answered in Zernio's own shape, at a status its
+    // operation lists (Zernio has no 408): that answer stays, only the connection closes.
+    if response
+        .extensions()
+        .get::<crate::error::OwnFormat>()
+        .is_none()
+    {
+        response = crate::error::problem_response(crate::error::generic_problem(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+        ));
+    }
     response.headers_mut().insert(
         axum::http::header::CONNECTION,
         HeaderValue::from_static("close"),

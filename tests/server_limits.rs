@@ -319,16 +319,12 @@ async fn at_the_connection_cap_ordinary_clients_are_turned_away_and_probes_still
         .expect("shutdown with idle connections open");
 }
 
-#[tokio::test]
-async fn a_body_sent_too_slowly_is_answered_408_request_timeout() {
-    let gw = TestGateway::spawn(&http(
-        "header_read_timeout_ms = 10000\nidle_timeout_ms = 10000\nbody_read_timeout_ms = 400",
-    ))
-    .await;
-    let mut stream = connect(&gw).await;
-    let body = br#"{"account": "acc_a1", "caption": "slow", "video": {"url": "https://cdn.example.com/v.mp4"}}"#;
+/// Sends `body` to `path` a byte every 100 ms until an answer comes; the answer, how long it
+/// took and how many bytes went.
+async fn slow_body(gw: &TestGateway, path: &str, body: &[u8]) -> (Answer, Duration, usize) {
+    let mut stream = connect(gw).await;
     let head = format!(
-        "POST /v1/tiktok/posts HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {ACME_KEY}\r\n\
+        "POST {path} HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {ACME_KEY}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
@@ -350,7 +346,17 @@ async fn a_body_sent_too_slowly_is_answered_408_request_timeout() {
             }
         }
     };
-    let took = start.elapsed();
+    (answer, start.elapsed(), sent)
+}
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_is_answered_408_request_timeout() {
+    let gw = TestGateway::spawn(&http(
+        "header_read_timeout_ms = 10000\nidle_timeout_ms = 10000\nbody_read_timeout_ms = 400",
+    ))
+    .await;
+    let body = br#"{"account": "acc_a1", "caption": "slow", "video": {"url": "https://cdn.example.com/v.mp4"}}"#;
+    let (answer, took, sent) = slow_body(&gw, "/v1/tiktok/posts", body).await;
     println!(
         "slow body: answered {} after {took:?} and {sent} of {} bytes (body timeout 400 ms)",
         answer.status,
@@ -379,6 +385,29 @@ async fn a_body_sent_too_slowly_is_answered_408_request_timeout() {
     assert_eq!(list.status(), 200);
     let list: serde_json::Value = list.json().await.expect("list");
     assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_body_on_the_zernio_surface_is_answered_in_zernios_shape() {
+    let gw = TestGateway::spawn(&http(
+        "header_read_timeout_ms = 10000\nidle_timeout_ms = 10000\nbody_read_timeout_ms = 400",
+    ))
+    .await;
+    let body = br#"{"content": "slow", "mediaItems": [{"type": "video", "url": "https://cdn.example.com/v.mp4"}]}"#;
+    let (answer, took, sent) = slow_body(&gw, "/api/v1/posts", body).await;
+    // Zernio has no 408: its create lists 400, with its ErrorResponse.
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    assert_eq!(answer.header("connection"), Some("close"));
+    let error = answer.json();
+    assert_eq!(error["type"], "invalid_request_error", "{error}");
+    assert!(
+        error["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{error}"
+    );
+    assert!(took <= Duration::from_millis(1500), "{took:?}");
+    assert!(sent < body.len());
     gw.stop().await;
 }
 
