@@ -186,20 +186,7 @@ async fn zernios_replay_of_a_recorded_post_answers_it_once_and_never_5xx() {
         .collect();
     assert_eq!(ids, ["post_1"], "recorded once");
     // The replays took no daily slot of their own.
-    let accounts: Value = gw
-        .get_with_key("/v1/tiktok/accounts", ACME_KEY)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let a1 = accounts["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == "acc_a1")
-        .cloned()
-        .unwrap();
-    assert_eq!(a1["videos"]["used"], 1, "{a1}");
+    assert_eq!(videos_used(&gw, "acc_a1").await, 1);
 }
 
 fn photos(account: &str, title: &str) -> Value {
