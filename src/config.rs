@@ -44,6 +44,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     #[serde(default)]
     pub upstream: UpstreamBudgetConfig,
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
     /// From `ZERNIO_API_KEY` only; `None` runs the sandbox upstream.
     #[serde(skip)]
     pub zernio_api_key: Option<Secret>,
@@ -257,6 +259,74 @@ impl UpstreamBudgetConfig {
             .unwrap_or(self.requests_per_minute / (2 * tenants.max(1)))
             .max(1)
     }
+}
+
+/// The reconciler: re-reads from Zernio the posts whose state can still change, so that the
+/// record is true when webhooks are lost or late.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The share of `[upstream] requests_per_minute` kept for the reconciler's reads (percent,
+    /// 1 to 50); the tenants share the rest.
+    #[serde(default = "default_reconcile_share")]
+    pub upstream_share_percent: u32,
+    /// How often the reconciler looks for posts that are due.
+    #[serde(default = "default_reconcile_interval_ms")]
+    pub interval_ms: u64,
+    /// Posts read per look, at most.
+    #[serde(default = "default_reconcile_batch")]
+    pub batch: u32,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            enabled: true,
+            upstream_share_percent: default_reconcile_share(),
+            interval_ms: default_reconcile_interval_ms(),
+            batch: default_reconcile_batch(),
+        }
+    }
+}
+
+impl ReconcileConfig {
+    /// The reconciler's reads per minute out of the upstream ceiling.
+    pub fn per_minute(&self, ceiling: u32) -> u32 {
+        if !self.enabled {
+            return 0;
+        }
+        (ceiling.saturating_mul(self.upstream_share_percent) / 100).max(1)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=50).contains(&self.upstream_share_percent) {
+            return Err(err(
+                "reconcile.upstream_share_percent: must be between 1 and 50",
+            ));
+        }
+        if !(10..=3_600_000).contains(&self.interval_ms) {
+            return Err(err("reconcile.interval_ms: must be between 10 and 3600000"));
+        }
+        if !(1..=1000).contains(&self.batch) {
+            return Err(err("reconcile.batch: must be between 1 and 1000"));
+        }
+        Ok(())
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_reconcile_share() -> u32 {
+    10
+}
+fn default_reconcile_interval_ms() -> u64 {
+    1000
+}
+fn default_reconcile_batch() -> u32 {
+    50
 }
 
 /// The simulated Zernio used while no `ZERNIO_API_KEY` is set.
@@ -655,6 +725,7 @@ impl Config {
         }
         self.http.validate()?;
         self.webhooks.validate()?;
+        self.reconcile.validate()?;
         Ok(())
     }
 

@@ -13,6 +13,8 @@ pub mod metrics;
 pub mod openapi;
 pub mod pipeline;
 pub mod posts;
+pub mod reconcile;
+pub mod record;
 pub mod routes;
 pub mod sandbox;
 pub mod server;
@@ -58,6 +60,8 @@ pub struct Shared {
     pub upstream: Upstream,
     /// Wakes this replica's webhook worker when deliveries are enqueued.
     pub webhooks: webhooks::Hub,
+    /// Reads of posts that ask Zernio, one call per post at a time.
+    pub reads: posts::Reads,
 }
 
 impl std::ops::Deref for AppState {
@@ -110,6 +114,7 @@ impl Gateway {
             metrics,
             upstream,
             webhooks: webhooks::Hub::default(),
+            reads: posts::Reads::default(),
         }));
         Ok(Gateway { state })
     }
@@ -181,8 +186,10 @@ impl Gateway {
                 .send_sandbox_webhooks_to(address, secret);
         }
         let worker = webhooks::outbound::spawn(&self.state).map_err(std::io::Error::other)?;
+        let reconciler = reconcile::spawn(&self.state);
         let limits = server::Limits::from_config(&self.state.config.http);
         let result = server::serve(listener, router, limits, shutdown).await;
+        reconciler.stop().await;
         worker.stop().await;
         store.close().await;
         result
