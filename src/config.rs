@@ -49,6 +49,8 @@ pub struct Config {
     pub upstream: UpstreamBudgetConfig,
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// From `ZERNIO_API_KEY` only; `None` runs the sandbox upstream.
     #[serde(skip)]
     pub zernio_api_key: Option<Secret>,
@@ -262,6 +264,27 @@ impl UpstreamBudgetConfig {
             .unwrap_or(self.requests_per_minute / (2 * tenants.max(1)))
             .max(1)
     }
+}
+
+/// The audit trail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// How long entries are kept (days).
+    #[serde(default = "default_audit_retention_days")]
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_days: default_audit_retention_days(),
+        }
+    }
+}
+
+fn default_audit_retention_days() -> u32 {
+    400
 }
 
 /// The reconciler: re-reads from Zernio the posts whose state can still change, so that the
@@ -779,6 +802,9 @@ impl Config {
         self.http.validate()?;
         self.webhooks.validate()?;
         self.reconcile.validate()?;
+        if !(1..=3650).contains(&self.audit.retention_days) {
+            return Err(err("audit.retention_days: must be between 1 and 3650"));
+        }
         Ok(())
     }
 

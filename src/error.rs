@@ -118,6 +118,12 @@ impl ApiError {
         }
     }
 
+    /// The answer's status and stable code, for records of what happened (the audit trail).
+    pub fn status_and_code(&self) -> (u16, String) {
+        let problem = self.problem();
+        (problem.status, problem.code)
+    }
+
     /// Status, stable code, title, detail: the whole mapping, in one match.
     fn problem(&self) -> Problem {
         use ApiError::*;

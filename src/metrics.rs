@@ -210,6 +210,15 @@ impl Metrics {
         &self.inner.read_model
     }
 
+    /// An audit entry written (by action), or `failed` when the store refused it.
+    pub fn audited(&self, action: &str) {
+        self.inner
+            .read_model
+            .audit
+            .with_label_values(&[action])
+            .inc();
+    }
+
     /// A post record changed, by the source of the change.
     pub fn record_changed(&self, source: &str) {
         self.inner
@@ -377,6 +386,7 @@ pub struct ReadModelMetrics {
     /// `reads{answer="record"}`, resolved once: it counts every served read.
     record_reads: prometheus::IntCounter,
     reconcile: IntCounterVec,
+    audit: IntCounterVec,
 }
 
 impl ReadModelMetrics {
@@ -408,10 +418,20 @@ impl ReadModelMetrics {
             &["outcome"],
         )
         .expect("metric definition is valid");
+        let audit = IntCounterVec::new(
+            Opts::new(
+                "audit_entries_total",
+                "Audit entries written, by action (post.create, post.edit, post.cancel, post.retry, \
+                 subscription.create, subscription.delete), or failed when the store refused one",
+            ),
+            &["action"],
+        )
+        .expect("metric definition is valid");
         for collector in [
             Box::new(changes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reads.clone()),
             Box::new(reconcile.clone()),
+            Box::new(audit.clone()),
         ] {
             registry
                 .register(collector)
@@ -422,6 +442,7 @@ impl ReadModelMetrics {
             record_reads: reads.with_label_values(&["record"]),
             reads,
             reconcile,
+            audit,
         }
     }
 

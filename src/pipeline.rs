@@ -9,6 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
+use crate::audit;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::limits;
@@ -150,10 +151,38 @@ impl Held<'_> {
     }
 }
 
+/// Creates a post, and leaves its entry in the audit trail whatever the outcome.
 pub async fn create(
     state: &AppState,
     caller: &Caller,
     request: CreateRequest<'_>,
+) -> Result<Created, ApiError> {
+    let request_id = request.request_id;
+    let mut facts = audit::Facts {
+        account: tiktok::account_of(request.shape, request.body),
+        ..audit::Facts::default()
+    };
+    let result = create_post(state, caller, request, &mut facts).await;
+    if let Ok(created) = &result {
+        facts.object_id = Some(created.record.id.clone());
+    }
+    audit::record(
+        state,
+        caller,
+        request_id,
+        "post.create",
+        facts,
+        audit::outcome(&result, 201),
+    )
+    .await;
+    result
+}
+
+async fn create_post(
+    state: &AppState,
+    caller: &Caller,
+    request: CreateRequest<'_>,
+    facts: &mut audit::Facts,
 ) -> Result<Created, ApiError> {
     let Prepared {
         post,
@@ -169,6 +198,9 @@ pub async fn create(
     .await?;
     let tenant = &caller.tenant;
     let account = post.account().to_owned();
+    facts.account = Some(account.clone());
+    facts.kind = Some(post.kind().to_owned());
+    facts.consent = Some(post.consent.into());
     let lane = Lane::for_post(post.kind(), post.mode());
     let now = Utc::now();
     let create_id = mint_create_id();
@@ -196,6 +228,7 @@ pub async fn create(
         request_id: request.request_id,
     };
     let key = upstream_idempotency_key(&tenant.id, &request, &create_id);
+    facts.payload_sha256 = Some(audit::digest_of(&payload));
     let sent_at = Utc::now();
     let outcome = match state
         .upstream

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::AppState;
+use crate::audit;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::record::{self, Observation};
 use crate::store::{ChangeSource, PostRecord};
@@ -153,14 +155,38 @@ pub struct Edit<'a> {
     pub caption: Option<&'a str>,
 }
 
+/// Edits a post, and leaves its entry in the audit trail whatever the outcome.
 pub async fn edit(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    request_id: &str,
+    edit: Edit<'_>,
+) -> Result<(PostRecord, zernio::Post), ApiError> {
+    let mut facts = audit::Facts::default();
+    let result = edit_post(state, &caller.tenant.id, id, request_id, edit, &mut facts).await;
+    audit::record(
+        state,
+        caller,
+        request_id,
+        "post.edit",
+        facts,
+        audit::outcome(&result, 200),
+    )
+    .await;
+    result
+}
+
+async fn edit_post(
     state: &AppState,
     tenant: &str,
     id: &str,
     request_id: &str,
     edit: Edit<'_>,
+    facts: &mut audit::Facts,
 ) -> Result<(PostRecord, zernio::Post), ApiError> {
     let mut record = owned(state, tenant, id).await?;
+    *facts = audit::Facts::of_record(&record);
     let body = tiktok::edit_payload(
         &record.kind,
         edit.schedule_at,
@@ -169,6 +195,7 @@ pub async fn edit(
         Utc::now(),
     )
     .map_err(|e| state.rejected(e))?;
+    facts.payload_sha256 = Some(audit::digest_of(&body));
     let post = state
         .upstream
         .client
@@ -183,13 +210,36 @@ pub async fn edit(
     Ok((record, post))
 }
 
+/// Cancels a post, and leaves its entry in the audit trail whatever the outcome.
 pub async fn cancel(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    request_id: &str,
+) -> Result<(), ApiError> {
+    let mut facts = audit::Facts::default();
+    let result = cancel_post(state, &caller.tenant.id, id, request_id, &mut facts).await;
+    audit::record(
+        state,
+        caller,
+        request_id,
+        "post.cancel",
+        facts,
+        audit::outcome(&result, 204),
+    )
+    .await;
+    result
+}
+
+async fn cancel_post(
     state: &AppState,
     tenant: &str,
     id: &str,
     request_id: &str,
+    facts: &mut audit::Facts,
 ) -> Result<(), ApiError> {
     let record = owned(state, tenant, id).await?;
+    *facts = audit::Facts::of_record(&record);
     state
         .upstream
         .client
@@ -201,13 +251,36 @@ pub async fn cancel(
     Ok(())
 }
 
+/// Retries a failed post, and leaves its entry in the audit trail whatever the outcome.
 pub async fn retry(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    request_id: &str,
+) -> Result<(PostRecord, zernio::Post), ApiError> {
+    let mut facts = audit::Facts::default();
+    let result = retry_post(state, &caller.tenant.id, id, request_id, &mut facts).await;
+    audit::record(
+        state,
+        caller,
+        request_id,
+        "post.retry",
+        facts,
+        audit::outcome(&result, 200),
+    )
+    .await;
+    result
+}
+
+async fn retry_post(
     state: &AppState,
     tenant: &str,
     id: &str,
     request_id: &str,
+    facts: &mut audit::Facts,
 ) -> Result<(PostRecord, zernio::Post), ApiError> {
     let mut record = owned(state, tenant, id).await?;
+    *facts = audit::Facts::of_record(&record);
     let post = state
         .upstream
         .client

@@ -28,15 +28,18 @@ pub enum Scope {
     MediaWrite,
     #[serde(rename = "webhooks:manage")]
     WebhooksManage,
+    #[serde(rename = "audit:read")]
+    AuditRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::PostsWrite,
         Scope::PostsRead,
         Scope::AnalyticsRead,
         Scope::MediaWrite,
         Scope::WebhooksManage,
+        Scope::AuditRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +49,7 @@ impl Scope {
             Scope::AnalyticsRead => "analytics:read",
             Scope::MediaWrite => "media:write",
             Scope::WebhooksManage => "webhooks:manage",
+            Scope::AuditRead => "audit:read",
         }
     }
 
@@ -222,6 +226,7 @@ scope_markers! {
     AnalyticsRead => Some(Scope::AnalyticsRead);
     MediaWrite => Some(Scope::MediaWrite);
     WebhooksManage => Some(Scope::WebhooksManage);
+    AuditRead => Some(Scope::AuditRead);
 }
 
 /// The extractor: `Authenticated<PostsRead>` in a handler's arguments authenticates the request

@@ -36,7 +36,9 @@ fn cost(method: &Method, route: &str) -> u32 {
             | "/v1/tiktok/posts/{id}"
             | "/v1/tiktok/posts/{id}/events"
             | "/api/v1/posts"
-            | "/api/v1/posts/{id}",
+            | "/api/v1/posts/{id}"
+            | "/v1/audit"
+            | "/v1/audit/export",
         ) => 0,
         // Subscriptions and deliveries live in the gateway only.
         (_, route) if route.starts_with("/v1/webhooks/") => 0,

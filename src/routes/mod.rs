@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod audit;
 pub mod conditional;
 pub mod hooks;
 pub mod me;
@@ -35,6 +36,8 @@ fn tenant() -> OpenApiRouter<AppState> {
         .routes(routes!(posts::get, posts::edit, posts::cancel))
         .routes(routes!(posts::retry))
         .routes(routes!(posts::events))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export))
         .routes(routes!(accounts::list))
         .routes(routes!(accounts::creator_info))
         .routes(routes!(media::presign))

@@ -481,7 +481,7 @@ pub async fn edit(
 ) -> Result<ApiJson<PostView>, ApiError> {
     let (record, post) = crate::posts::edit(
         &state,
-        &auth.tenant.id,
+        &auth,
         &id,
         &request_id(&headers),
         crate::posts::Edit {
@@ -513,7 +513,7 @@ pub async fn cancel(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    crate::posts::cancel(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
+    crate::posts::cancel(&state, &auth, &id, &request_id(&headers)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -535,7 +535,6 @@ pub async fn retry(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ApiJson<PostView>, ApiError> {
-    let (record, post) =
-        crate::posts::retry(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
+    let (record, post) = crate::posts::retry(&state, &auth, &id, &request_id(&headers)).await?;
     Ok(ApiJson(PostView::from_upstream(&record, &post)))
 }

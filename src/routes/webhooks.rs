@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::audit;
 use crate::auth::Authenticated;
 use crate::auth::tenant::WebhooksManage;
 use crate::error::{ApiError, Problem};
@@ -145,7 +146,29 @@ fn checked_events(events: &[String]) -> Result<Vec<String>, ApiError> {
 pub async fn subscribe(
     State(state): State<AppState>,
     auth: Authenticated<WebhooksManage>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<NewSubscription>,
+) -> Result<Response, ApiError> {
+    let mut facts = audit::Facts::default();
+    let result = subscribe_with(&state, &auth, body, &mut facts).await;
+    let request_id = crate::routes::posts::request_id(&headers);
+    audit::record(
+        &state,
+        &auth,
+        &request_id,
+        "subscription.create",
+        facts,
+        audit::outcome(&result, 201),
+    )
+    .await;
+    result
+}
+
+async fn subscribe_with(
+    state: &AppState,
+    auth: &Authenticated<WebhooksManage>,
+    body: NewSubscription,
+    facts: &mut audit::Facts,
 ) -> Result<Response, ApiError> {
     let events = checked_events(&body.events)?;
     let policy = TargetPolicy::new(&state.config.webhooks);
@@ -173,6 +196,7 @@ pub async fn subscribe(
         created_at: Utc::now(),
     };
     state.store.create_subscription(&subscription).await?;
+    facts.object_id = Some(subscription.id.clone());
     tracing::info!(subscription = %subscription.id, events = ?subscription.events, "webhook subscription created");
     let location = format!("/v1/webhooks/subscriptions/{}", subscription.id);
     let created = CreatedSubscription {
@@ -248,18 +272,32 @@ pub async fn get(
 pub async fn unsubscribe(
     State(state): State<AppState>,
     auth: Authenticated<WebhooksManage>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state
-        .store
-        .delete_subscription(&auth.tenant.id, &id)
-        .await?
-    {
-        tracing::info!(subscription = %id, "webhook subscription deleted");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound)
-    }
+    let result = match state.store.delete_subscription(&auth.tenant.id, &id).await {
+        Ok(true) => {
+            tracing::info!(subscription = %id, "webhook subscription deleted");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Ok(false) => Err(ApiError::NotFound),
+        Err(e) => Err(e.into()),
+    };
+    let facts = audit::Facts {
+        object_id: Some(id),
+        ..audit::Facts::default()
+    };
+    let request_id = crate::routes::posts::request_id(&headers);
+    audit::record(
+        &state,
+        &auth,
+        &request_id,
+        "subscription.delete",
+        facts,
+        audit::outcome(&result, 204),
+    )
+    .await;
+    result
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -262,7 +262,7 @@ pub async fn update(
     };
     let (_, post) = crate::posts::edit(
         &state,
-        &auth.tenant.id,
+        &auth,
         &id,
         &request_id(&headers),
         crate::posts::Edit {
@@ -296,7 +296,7 @@ pub async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Value>, ApiError> {
-    crate::posts::cancel(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
+    crate::posts::cancel(&state, &auth, &id, &request_id(&headers)).await?;
     Ok(ApiJson(json!({"message": "Post deleted"})))
 }
 
@@ -321,8 +321,7 @@ pub async fn retry(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let post = match crate::posts::retry(&state, &auth.tenant.id, &id, &request_id(&headers)).await
-    {
+    let post = match crate::posts::retry(&state, &auth, &id, &request_id(&headers)).await {
         Ok((_, post)) => post,
         // Retried and failed again: Zernio's 207 with the post, as on create.
         Err(ApiError::Upstream(e)) if e.status == Some(207) && e.post.is_some() => {

@@ -184,6 +184,36 @@ impl Store for CachedStore {
         Some(self.changes.subscribe())
     }
 
+    async fn append_audit(
+        &self,
+        entry: &crate::audit::AuditEntry,
+        retention: Duration,
+    ) -> Result<(), StoreError> {
+        self.inner.append_audit(entry, retention).await
+    }
+
+    async fn audit_entries(
+        &self,
+        tenant: &str,
+        filter: &crate::audit::AuditFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+        self.inner
+            .audit_entries(tenant, filter, before, limit)
+            .await
+    }
+
+    async fn audit_since(
+        &self,
+        tenant: &str,
+        since: DateTime<Utc>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditEntry>, StoreError> {
+        self.inner.audit_since(tenant, since, after, limit).await
+    }
+
     async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
         self.inner.rate_limit(key, policy).await
     }

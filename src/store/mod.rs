@@ -425,6 +425,34 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     async fn due_for_sync(&self, now: DateTime<Utc>, limit: u32)
     -> Result<Vec<String>, StoreError>;
 
+    /// Appends an audit entry (its `id` is given by the store); entries older than
+    /// `retention` may be dropped on the way.
+    async fn append_audit(
+        &self,
+        entry: &crate::audit::AuditEntry,
+        retention: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// The tenant's audit entries matching `filter`, newest first, strictly before the entry
+    /// `before` (an id the store gave), at most `limit`.
+    async fn audit_entries(
+        &self,
+        tenant: &str,
+        filter: &crate::audit::AuditFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditEntry>, StoreError>;
+
+    /// The tenant's audit entries at or after `since`, oldest first, strictly after the entry
+    /// `after`, at most `limit`: the export.
+    async fn audit_since(
+        &self,
+        tenant: &str,
+        since: DateTime<Utc>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::audit::AuditEntry>, StoreError>;
+
     /// Ids of posts another replica changed, for the read cache and for waiting reads. `None`:
     /// this backend has no other writers to hear from.
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {

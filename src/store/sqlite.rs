@@ -25,6 +25,7 @@ use super::{
     PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy, RecordSync, SlotDecision,
     SlotUsage, Store, StoreError,
 };
+use crate::audit::{AuditEntry, AuditFilter};
 use crate::limits::rate::LocalRateLimiter;
 use holds::{Holds, Restored};
 use writer::{Housekeeping, Writer};
@@ -481,6 +482,90 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn append_audit(
+        &self,
+        entry: &AuditEntry,
+        retention: Duration,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(entry)
+            .map_err(|e| StoreError::Other(format!("an audit entry is not JSON: {e}")))?;
+        let e = entry.clone();
+        let oldest = ms(Utc::now()).saturating_sub(ttl_ms(retention));
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO audit_log (tenant, at, action, account, object_id, entry) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(rusqlite::params![
+                    e.tenant,
+                    ms(e.at),
+                    e.action,
+                    e.account,
+                    e.object_id,
+                    json
+                ])?;
+                conn.prepare_cached("DELETE FROM audit_log WHERE at < ?1")?
+                    .execute([oldest])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn audit_entries(
+        &self,
+        tenant: &str,
+        filter: &AuditFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let before: Option<i64> = before.and_then(|b| b.parse().ok());
+        let rows = sqlx::query(
+            "SELECT seq, entry FROM audit_log WHERE tenant = ?1 \
+             AND (?2 IS NULL OR seq < ?2) \
+             AND (?3 IS NULL OR action = ?3) \
+             AND (?4 IS NULL OR account = ?4) \
+             AND (?5 IS NULL OR object_id = ?5) \
+             AND (?6 IS NULL OR at >= ?6) \
+             AND (?7 IS NULL OR at <= ?7) \
+             ORDER BY seq DESC LIMIT ?8",
+        )
+        .bind(tenant)
+        .bind(before)
+        .bind(&filter.action)
+        .bind(&filter.account)
+        .bind(&filter.object_id)
+        .bind(filter.since.map(ms))
+        .bind(filter.until.map(ms))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_since(
+        &self,
+        tenant: &str,
+        since: DateTime<Utc>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let after: Option<i64> = after.and_then(|b| b.parse().ok());
+        let rows = sqlx::query(
+            "SELECT seq, entry FROM audit_log WHERE tenant = ?1 AND at >= ?2 \
+             AND (?3 IS NULL OR seq > ?3) ORDER BY seq LIMIT ?4",
+        )
+        .bind(tenant)
+        .bind(ms(since))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
     async fn due_for_sync(
         &self,
         now: DateTime<Utc>,
@@ -674,6 +759,18 @@ fn store_error(e: sqlx::Error) -> StoreError {
 fn millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Other(format!("timestamp {ms} out of range")))
+}
+
+/// An audit row: the entry as written, its id the row's sequence number (zero-padded, so that
+/// ids sort as they were written).
+fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry, StoreError> {
+    let get = |e: sqlx::Error| StoreError::Other(e.to_string());
+    let seq: i64 = row.try_get("seq").map_err(get)?;
+    let text: String = row.try_get("entry").map_err(get)?;
+    let mut entry: AuditEntry = serde_json::from_str(&text)
+        .map_err(|e| StoreError::Other(format!("an audit entry does not read back: {e}")))?;
+    entry.id = format!("{seq:012}");
+    Ok(entry)
 }
 
 fn optional_millis(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
