@@ -104,7 +104,17 @@ impl Gateway {
         }
         tracing::debug!(?config, "configuration");
         let auth = Authenticator::from_config(&config, env)?;
-        let store = store::open(&config.store).await?;
+        let wait = Duration::from_secs(config.store_connect_timeout_secs.max(1));
+        let store = match tokio::time::timeout(wait, store::open(&config.store)).await {
+            Ok(opened) => opened.map_err(|e| {
+                anyhow::anyhow!("store {} cannot be opened: {e}", config.store.redacted())
+            })?,
+            Err(_) => anyhow::bail!(
+                "store {} did not answer within {} s (store_connect_timeout_secs)",
+                config.store.redacted(),
+                wait.as_secs()
+            ),
+        };
         let metrics = Metrics::new();
         let upstream = Upstream::start(&config, &metrics).await?;
         let state = AppState(Arc::new(Shared {
