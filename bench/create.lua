@@ -1,9 +1,16 @@
 -- wrk script: one create per request, each with its own caption (so that the duplicate guard
 -- never refuses one), spread over ACCOUNTS accounts so that each stays within TikTok's daily
--- budget, as real traffic does.
+-- budget, as real traffic does. Captions are unique across wrk's threads (each has its own Lua
+-- state, whose unseeded random numbers are alike) and across runs (BENCH_RUN, set per run).
 local counter = 0
 local accounts = tonumber(os.getenv("BENCH_ACCOUNTS") or "4000")
-local thread_id = tostring(math.random(1, 1000000000))
+local run = os.getenv("BENCH_RUN") or tostring(os.time())
+local threads = 0
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", run .. "." .. threads)
+end
 
 request = function()
   counter = counter + 1

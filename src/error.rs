@@ -2,14 +2,12 @@
 //! code and an RFC 9457 `application/problem+json` body.
 //!
 //! Handlers return `ApiError`; `into_response` only chooses status, code and headers and parks
-//! the problem in the response's extensions. The `render` middleware then writes the body with
-//! the request id, and turns any other error answer (axum's rejections, tower-http's 408/413,
-//! an unknown route) into the same format, so a caller never sees two error shapes.
+//! the problem in the response's extensions. The frame (`frame::FrameService`) then writes the
+//! body with the request id, and turns any other error answer (axum's rejections, tower-http's
+//! 408/413, an unknown route) into the same format, so a caller never sees two error shapes.
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -394,7 +392,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// An answer whose body the `render` middleware writes once it knows the request id.
+/// An answer whose body the frame writes once it knows the request id.
 pub fn problem_response(problem: Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, Body::empty()).into_response();
@@ -402,20 +400,8 @@ pub fn problem_response(problem: Problem) -> Response {
     response
 }
 
-/// Middleware: writes problem bodies, with the request id, and makes every other error answer
-/// (from axum or tower-http, which know nothing of problem+json) one too.
-pub async fn render(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(crate::http::REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let response = next.run(request).await;
-    render_now(response, request_id)
-}
-
 /// Writes a pending problem body now, for layers that must see the final bytes (idempotency
-/// stores them); `render` leaves an answer rendered this way untouched.
+/// stores them); the frame leaves an answer rendered this way untouched.
 pub fn render_now(mut response: Response, request_id: Option<String>) -> Response {
     let problem = match response.extensions_mut().remove::<Problem>() {
         Some(problem) => problem,
@@ -426,7 +412,7 @@ pub fn render_now(mut response: Response, request_id: Option<String>) -> Respons
 }
 
 /// Marks an error answer a surface wrote in its own format (the Zernio-compatible routes answer
-/// Zernio's `ErrorResponse`): `render` leaves it as it is.
+/// Zernio's `ErrorResponse`): the frame leaves it as it is.
 #[derive(Debug, Clone, Copy)]
 pub struct OwnFormat;
 

@@ -1,10 +1,9 @@
 //! HTTP plumbing shared by every route: the request id and the JSON body extractor whose
 //! rejections are problems like every other error.
 
+use axum::extract::FromRequest;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::error::ApiError;
@@ -21,17 +20,6 @@ pub fn is_sane_request_id(value: &HeaderValue) -> bool {
         && bytes
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-}
-
-/// Middleware: drops a request id that is not sane, so that the request-id layer after it
-/// generates a fresh one.
-pub async fn drop_insane_request_id(mut request: Request, next: Next) -> Response {
-    if let Some(value) = request.headers().get(&REQUEST_ID)
-        && !is_sane_request_id(value)
-    {
-        request.headers_mut().remove(&REQUEST_ID);
-    }
-    next.run(request).await
 }
 
 /// `axum::Json`, but a body that cannot be read becomes a 400 problem naming what is wrong.
@@ -55,52 +43,29 @@ impl<T: serde::Serialize> axum::response::IntoResponse for ApiJson<T> {
     }
 }
 
-/// Middleware: the whole request body must arrive within the configured time after the head.
-/// A slower upload is answered 408 (the client was slow, not the gateway or Zernio, so not
-/// the 504 of the request timeout), whatever the handler made of the failed read, and the
-/// connection is closed because the rest of the body is still on the way.
-pub async fn body_deadline(
-    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let expired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (parts, body) = request.into_parts();
-    let body = axum::body::Body::new(DeadlineBody {
-        inner: body,
-        deadline: tokio::time::Instant::now() + limit,
-        sleep: None,
-        expired: expired.clone(),
-    });
-    let mut response = next.run(Request::from_parts(parts, body)).await;
-    if !expired.load(std::sync::atomic::Ordering::Relaxed) {
-        return response;
-    }
-    // The Zernio-compatible surface has already answered in Zernio's own shape, at a status its
-    // operation lists (Zernio has no 408): that answer stays, only the connection closes.
-    if response
-        .extensions()
-        .get::<crate::error::OwnFormat>()
-        .is_none()
-    {
-        response = crate::error::problem_response(crate::error::generic_problem(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-        ));
-    }
-    response.headers_mut().insert(
-        axum::http::header::CONNECTION,
-        HeaderValue::from_static("close"),
-    );
-    response
-}
-
 /// A request body that fails once its deadline passes. The timer is made only when a read
 /// has to wait, so bodies that are already here (most, and every empty one) cost none.
-struct DeadlineBody {
+/// Used by `frame::FrameService`, which answers 408 once `expired` is set.
+pub(crate) struct DeadlineBody {
     inner: axum::body::Body,
     deadline: tokio::time::Instant,
     sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     expired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DeadlineBody {
+    pub(crate) fn new(
+        inner: axum::body::Body,
+        deadline: tokio::time::Instant,
+        expired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        DeadlineBody {
+            inner,
+            deadline,
+            sleep: None,
+            expired,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod frame;
 pub mod http;
 pub mod limits;
 pub mod metrics;
@@ -36,7 +37,6 @@ use axum::http::{Request, StatusCode};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -144,13 +144,9 @@ impl Gateway {
         let body_read_timeout = Duration::from_millis(state.config.http.body_read_timeout_ms);
         api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
             .with_state(state.clone())
-            .layer(axum::middleware::from_fn_with_state(
-                body_read_timeout,
-                http::body_deadline,
-            ))
             // Each `layer` wraps all before it, so read upwards for the order a request takes:
-            // the request id exists before anything logs, the metrics see the final status,
-            // and every error answer, however produced, leaves as a problem with that id.
+            // the request id exists before anything logs, the frame's metrics see the final
+            // status, and every error answer, however produced, leaves as a problem with that id.
             .layer(DefaultBodyLimit::max(limit))
             .layer(RequestBodyLimitLayer::new(limit))
             .layer(TimeoutLayer::with_status_code(
@@ -160,10 +156,9 @@ impl Gateway {
             .layer(CatchPanicLayer::custom(|_| {
                 error::problem_response(error::generic_problem(StatusCode::INTERNAL_SERVER_ERROR))
             }))
-            .layer(axum::middleware::from_fn(error::render))
-            .layer(axum::middleware::from_fn_with_state(
+            .layer(frame::FrameLayer::new(
                 state.metrics.clone(),
-                metrics::track,
+                body_read_timeout,
             ))
             .layer(
                 TraceLayer::new_for_http()
@@ -175,9 +170,7 @@ impl Gateway {
                             .latency_unit(tower_http::LatencyUnit::Micros),
                     ),
             )
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(axum::middleware::from_fn(http::drop_insane_request_id))
+            .layer(frame::RequestIdLayer)
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.

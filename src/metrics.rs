@@ -1,11 +1,6 @@
 //! Every metric of the gateway, named once, in a registry of its own (not the process-global
 //! one), so that several gateways in one test process keep separate counts.
 
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -169,6 +164,22 @@ impl Metrics {
         }
     }
 
+    /// One answered request, under its route template (`None`: it matched no route).
+    pub fn http_request(
+        &self,
+        route: Option<&str>,
+        method: &'static str,
+        status: axum::http::StatusCode,
+        elapsed: std::time::Duration,
+    ) {
+        let labels = [route.unwrap_or(UNMATCHED), method, status.as_str()];
+        self.inner.http_requests.with_label_values(&labels).inc();
+        self.inner
+            .http_duration
+            .with_label_values(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
     pub fn validation_rejected(&self, rule: &str) {
         self.inner
             .validation_rejections
@@ -265,32 +276,8 @@ impl crate::zernio::Observer for Metrics {
     }
 }
 
-/// Middleware: counts and times every request under its route template.
-pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let method = method_label(request.method());
-    let response = next.run(request).await;
-    let status = response.status();
-    let labels = [
-        route.as_deref().unwrap_or(UNMATCHED),
-        method,
-        status.as_str(),
-    ];
-    metrics.inner.http_requests.with_label_values(&labels).inc();
-    metrics
-        .inner
-        .http_duration
-        .with_label_values(&labels)
-        .observe(start.elapsed().as_secs_f64());
-    response
-}
-
 /// Known methods by name, anything else as one label, for the same reason as `UNMATCHED`.
-fn method_label(method: &axum::http::Method) -> &'static str {
+pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *method {
         Method::GET => "GET",

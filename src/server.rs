@@ -24,7 +24,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -254,17 +254,17 @@ fn is_connection_error(error: &io::Error) -> bool {
 }
 
 /// When a connection last did something: the requests in flight, and when the last one ended
-/// or the last byte came in.
+/// or the last byte came in. Nothing is woken when a request ends: the idle watch looks again
+/// on its own clock, which costs a timer per idle period instead of a task wake-up (and often a
+/// parked worker's) per request.
 struct Activity {
     state: Mutex<(usize, Instant)>,
-    request_ended: Notify,
 }
 
 impl Activity {
     fn new() -> Activity {
         Activity {
             state: Mutex::new((0, Instant::now())),
-            request_ended: Notify::new(),
         }
     }
 
@@ -287,9 +287,9 @@ impl Activity {
         loop {
             let (in_flight, since) = self.with(|state| *state);
             if in_flight > 0 {
-                // `notify_one` keeps a permit when nobody waits, so an end between the read
-                // above and this wait is not lost.
-                self.request_ended.notified().await;
+                // Exact all the same: a request that ends after now ends the idle period later
+                // than now + `limit`, so this look comes before the connection may close.
+                tokio::time::sleep(limit).await;
                 continue;
             }
             let deadline = since + limit;
@@ -310,7 +310,6 @@ impl Drop for InFlight {
             state.0 = state.0.saturating_sub(1);
             state.1 = Instant::now();
         });
-        self.0.request_ended.notify_one();
     }
 }
 

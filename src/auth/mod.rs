@@ -17,7 +17,6 @@ use chrono::Utc;
 pub use tenant::{Authenticated, Caller, DailyLimits, Principal, Scope, ScopeSet, Tenant};
 
 use crate::config::{Config, ConfigError, Environment};
-use crate::error::ApiError;
 use crate::store::RatePolicy;
 use api_key::{KeyEntry, KeyRing};
 use jwt::JwtVerifier;
@@ -238,21 +237,6 @@ fn bearer(value: &str) -> Option<&str> {
     }
     let credential = rest.trim();
     (!credential.is_empty() && !credential.contains(char::is_whitespace)).then_some(credential)
-}
-
-/// Layer of the authenticated routes: who is calling, decided once, for the limits after it
-/// and for the handler's `Authenticated` extractor.
-pub async fn authenticate(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Result<axum::response::Response, ApiError> {
-    let caller = state
-        .auth
-        .authenticate(request.headers())
-        .map_err(ApiError::Unauthenticated)?;
-    request.extensions_mut().insert(caller);
-    Ok(next.run(request).await)
 }
 
 #[cfg(test)]

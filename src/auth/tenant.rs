@@ -97,6 +97,10 @@ pub struct Tenant {
     pub burst: u32,
     daily: DailyLimits,
     account_daily: HashMap<String, DailyLimits>,
+    /// The store keys of its request limit and of its upstream reserve, made once rather than
+    /// formatted on every request.
+    rate_key: String,
+    upstream_key: String,
 }
 
 /// Posts per account in a trailing 24 h, per lane.
@@ -136,6 +140,8 @@ impl Tenant {
     ) -> Self {
         let account_set = accounts.iter().cloned().collect();
         Tenant {
+            rate_key: format!("tenant:{id}"),
+            upstream_key: crate::limits::upstream::reserve_key(&id),
             id,
             accounts,
             account_set,
@@ -158,6 +164,16 @@ impl Tenant {
             .get(account)
             .unwrap_or(&self.daily)
             .of(lane)
+    }
+
+    /// The store key of the tenant's request limit.
+    pub fn rate_key(&self) -> &str {
+        &self.rate_key
+    }
+
+    /// The store key of the tenant's reserve of the upstream budget.
+    pub fn upstream_key(&self) -> &str {
+        &self.upstream_key
     }
 
     /// The tenant's request limit.

@@ -9,9 +9,10 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use std::future::Future;
+
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -61,17 +62,23 @@ fn valid_key(value: &HeaderValue) -> Option<String> {
     ok.then(|| text.to_owned())
 }
 
-/// Layer of the tenant routes, after authentication.
-pub async fn enforce(
-    State(state): State<AppState>,
+/// Step of the tenant routes' guard (`routes::guard`), after authentication and the rate
+/// limit: `next` is the rest of the request (the upstream budget, then the handler).
+pub async fn enforce<F, A>(
+    state: &AppState,
+    caller: &Caller,
     request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+    next: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(Request) -> A,
+    A: Future<Output = Response> + Send + 'static,
+{
     if !changes_something(request.method()) {
-        return Ok(next.run(request).await);
+        return Ok(next(request).await);
     }
     let Some(raw) = request.headers().get(&HEADER) else {
-        return Ok(next.run(request).await);
+        return Ok(next(request).await);
     };
     let key = valid_key(raw).ok_or_else(|| {
         ApiError::bad_request(
@@ -79,9 +86,6 @@ pub async fn enforce(
             format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} printable ASCII characters"),
         )
     })?;
-    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
-        return Ok(next.run(request).await);
-    };
     let request_id = request
         .headers()
         .get(crate::http::REQUEST_ID)
@@ -132,7 +136,7 @@ pub async fn enforce(
     request.extensions_mut().insert(IdempotencyKey(key.clone()));
     // Spawned, so that a caller who hangs up does not cancel a create half-way: the answer is
     // still stored, and the caller's retry replays it.
-    let response = match tokio::spawn(next.run(request)).await {
+    let response = match tokio::spawn(next(request)).await {
         Ok(response) => response,
         Err(e) => {
             let _ = state.store.release_claim(&scope, &key).await;

@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use dashmap::DashMap;
 
 use crate::store::{RateDecision, RatePolicy};
@@ -88,84 +89,125 @@ impl LocalRateLimiter {
     }
 }
 
-/// The limits one request is held to, and their names in the `RateLimit` headers. The key's
-/// own limit is checked first, so that a noisy key refused by it spends none of its tenant's.
-fn policies(caller: &crate::auth::Caller) -> Vec<(&'static str, String, RatePolicy)> {
-    let mut out = Vec::with_capacity(2);
-    if let (Some(policy), crate::auth::Principal::ApiKey(id)) =
-        (caller.key_limit, &caller.principal)
-    {
-        out.push(("key", format!("key:{}:{id}", caller.tenant.id), policy));
-    }
-    out.push((
-        "tenant",
-        format!("tenant:{}", caller.tenant.id),
-        caller.tenant.rate_policy(),
-    ));
-    out
-}
-
 fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// Layer of the authenticated routes (after `auth::authenticate`): refuses a request over its
-/// tenant's (or key's) limit with 429 `rate_limited`, and tells every answer where it stands
-/// with the IETF draft's `RateLimit-Policy` and `RateLimit` headers.
-pub async fn enforce(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Result<axum::response::Response, crate::error::ApiError> {
-    let Some(caller) = request.extensions().get::<crate::auth::Caller>().cloned() else {
-        return Ok(next.run(request).await);
-    };
+/// The reported state of the tightest limit a request passed, for its answer's headers.
+pub struct Passed {
+    name: &'static str,
+    policy: RatePolicy,
+    decision: RateDecision,
+}
+
+impl Passed {
+    /// Tells the answer where the caller stands (`RateLimit-Policy`, `RateLimit`).
+    pub fn annotate(self, response: &mut axum::response::Response) {
+        let headers = response.headers_mut();
+        let [(policy_name, policy_value), (state_name, state_value)] =
+            header_values(self.name, self.policy, self.decision);
+        if let Some(v) = policy_value {
+            headers.insert(policy_name, v);
+        }
+        if let Some(v) = state_value {
+            headers.insert(state_name, v);
+        }
+    }
+}
+
+/// Step of the tenant routes' guard (`routes::guard`), right after authentication: refuses a
+/// request over its tenant's (or key's) limit with 429 `rate_limited`; what it passed is for
+/// every answer's `RateLimit-Policy` and `RateLimit` headers. The key's own limit is checked
+/// first, so that a noisy key refused by it spends none of its tenant's.
+pub async fn check(
+    state: &crate::AppState,
+    caller: &crate::auth::Caller,
+) -> Result<Passed, crate::error::ApiError> {
+    let mut reported: Option<Passed> = None;
+    if let (Some(policy), crate::auth::Principal::ApiKey(id)) =
+        (caller.key_limit, &caller.principal)
+    {
+        let key = format!("key:{}:{id}", caller.tenant.id);
+        reported = Some(decide(state, caller, "key", &key, policy).await?);
+    }
+    let tenant = decide(
+        state,
+        caller,
+        "tenant",
+        caller.tenant.rate_key(),
+        caller.tenant.rate_policy(),
+    )
+    .await?;
     // The tightest of the limits is the one reported.
-    let mut reported: Option<(&'static str, RatePolicy, RateDecision)> = None;
-    for (name, key, policy) in policies(&caller) {
-        let decision = state.store.rate_limit(&key, policy).await?;
-        if !decision.allowed {
-            state.metrics.limit_refused(&caller.tenant.id, name);
-            return Err(crate::error::ApiError::RateLimited {
-                retry_after: decision.retry_after,
-                headers: headers(name, policy, decision),
-            });
-        }
-        if reported.is_none_or(|(_, _, d)| decision.remaining < d.remaining) {
-            reported = Some((name, policy, decision));
-        }
+    Ok(match reported {
+        Some(key) if key.decision.remaining <= tenant.decision.remaining => key,
+        _ => tenant,
+    })
+}
+
+async fn decide(
+    state: &crate::AppState,
+    caller: &crate::auth::Caller,
+    name: &'static str,
+    key: &str,
+    policy: RatePolicy,
+) -> Result<Passed, crate::error::ApiError> {
+    let decision = state.store.rate_limit(key, policy).await?;
+    if !decision.allowed {
+        state.metrics.limit_refused(&caller.tenant.id, name);
+        return Err(crate::error::ApiError::RateLimited {
+            retry_after: decision.retry_after,
+            headers: headers(name, policy, decision),
+        });
     }
-    let mut response = next.run(request).await;
-    if let Some((name, policy, decision)) = reported {
-        response
-            .headers_mut()
-            .extend(headers(name, policy, decision));
-    }
-    Ok(response)
+    Ok(Passed {
+        name,
+        policy,
+        decision,
+    })
 }
 
 /// `RateLimit-Policy: "tenant";q=120;w=60` and `RateLimit: "tenant";r=19;t=1`
 /// (draft-ietf-httpapi-ratelimit-headers, structured-field syntax).
 fn headers(name: &str, policy: RatePolicy, decision: RateDecision) -> axum::http::HeaderMap {
-    use axum::http::HeaderValue;
-    let mut headers = axum::http::HeaderMap::new();
-    let policy_value = format!(
-        "\"{name}\";q={};w={}",
-        policy.rate,
-        policy.period.as_secs().max(1)
-    );
-    let state_value = format!(
-        "\"{name}\";r={};t={}",
-        decision.remaining,
-        ceil_secs(decision.reset_after)
-    );
-    if let Ok(v) = HeaderValue::from_str(&policy_value) {
-        headers.insert("ratelimit-policy", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&state_value) {
-        headers.insert("ratelimit", v);
+    let mut headers = axum::http::HeaderMap::with_capacity(2);
+    for (header, value) in header_values(name, policy, decision) {
+        if let Some(v) = value {
+            headers.insert(header, v);
+        }
     }
     headers
+}
+
+const RATELIMIT_POLICY: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: axum::http::HeaderName = axum::http::HeaderName::from_static("ratelimit");
+
+/// The two values, each formatted once into the buffer the header keeps (no copy).
+fn header_values(
+    name: &str,
+    policy: RatePolicy,
+    decision: RateDecision,
+) -> [(axum::http::HeaderName, Option<axum::http::HeaderValue>); 2] {
+    let value = |text: String| axum::http::HeaderValue::from_maybe_shared(Bytes::from(text)).ok();
+    [
+        (
+            RATELIMIT_POLICY,
+            value(format!(
+                "\"{name}\";q={};w={}",
+                policy.rate,
+                policy.period.as_secs().max(1)
+            )),
+        ),
+        (
+            RATELIMIT,
+            value(format!(
+                "\"{name}\";r={};t={}",
+                decision.remaining,
+                ceil_secs(decision.reset_after)
+            )),
+        ),
+    ]
 }
 
 /// Whole seconds to wait, never 0 for a refusal (a client would retry at once).

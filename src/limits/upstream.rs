@@ -13,10 +13,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -86,6 +83,14 @@ pub fn policies(state: &AppState, tenant: &str) -> (RatePolicy, RatePolicy) {
     )
 }
 
+/// The store key of the pool every tenant may use once its reserve is spent.
+const POOL_KEY: &str = "upstream:shared";
+
+/// The store key of `tenant`'s reserve (`Tenant::upstream_key` keeps it made).
+pub fn reserve_key(tenant: &str) -> String {
+    format!("upstream:tenant:{tenant}")
+}
+
 /// The reconciler's own budget: its share of the ceiling, never the tenants'.
 pub fn reconcile_policy(state: &AppState) -> RatePolicy {
     let rate = state
@@ -107,27 +112,25 @@ pub const RECONCILE_KEY: &str = "upstream:reconcile";
 pub fn charge(state: &AppState, tenant: &str) -> UpstreamCharge {
     let (reserve, pool) = policies(state, tenant);
     UpstreamCharge {
-        reserve_key: format!("upstream:tenant:{tenant}"),
+        reserve_key: reserve_key(tenant),
         reserve,
-        pool_key: "upstream:shared".to_owned(),
+        pool_key: POOL_KEY.to_owned(),
         pool,
     }
 }
 
 /// Takes one unit for `tenant`: from its reserve, else from the pool, else refuses.
 pub async fn spend(state: &AppState, tenant: &str) -> Result<(), ApiError> {
-    let charge = charge(state, tenant);
-    let reserve = state
-        .store
-        .rate_limit(&charge.reserve_key, charge.reserve)
-        .await?;
+    spend_as(state, tenant, &reserve_key(tenant)).await
+}
+
+async fn spend_as(state: &AppState, tenant: &str, reserve_key: &str) -> Result<(), ApiError> {
+    let (reserve_policy, pool_policy) = policies(state, tenant);
+    let reserve = state.store.rate_limit(reserve_key, reserve_policy).await?;
     if reserve.allowed {
         return Ok(());
     }
-    let pool = state
-        .store
-        .rate_limit(&charge.pool_key, charge.pool)
-        .await?;
+    let pool = state.store.rate_limit(POOL_KEY, pool_policy).await?;
     if pool.allowed {
         return Ok(());
     }
@@ -150,24 +153,18 @@ pub fn busy(state: &AppState, tenant: &str, retry_after: Duration) -> ApiError {
     ApiError::Upstream(error)
 }
 
-/// Layer of the tenant routes, after authentication and the tenant's own rate limit.
+/// Step of the tenant routes' guard (`routes::guard`), innermost: a request to a route that
+/// reaches Zernio spends a unit before its handler runs.
 pub async fn enforce(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
-        return Ok(next.run(request).await);
-    };
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_default();
-    if cost(request.method(), &route) > 0 {
-        spend(&state, &caller.tenant.id).await?;
+    state: &AppState,
+    caller: &Caller,
+    method: &Method,
+    route: &str,
+) -> Result<(), ApiError> {
+    if cost(method, route) > 0 {
+        spend_as(state, &caller.tenant.id, caller.tenant.upstream_key()).await?;
     }
-    Ok(next.run(request).await)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,11 +15,14 @@ pub mod schemas;
 pub mod webhooks;
 pub mod zernio_compat;
 
-use axum::middleware::from_fn_with_state;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::error::ApiError;
 
 fn public() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -76,25 +79,9 @@ pub fn api() -> OpenApiRouter<AppState> {
 
 /// Every route with the layers of its group, ready to serve.
 pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
-    // route_layer: the layers run only for matched routes, so an unknown path is a plain 404.
-    // Later layers wrap earlier ones: authentication runs first, then the tenant's rate limit
-    // (a replay still counts against it), idempotency, and the upstream budget, which only
-    // requests that may reach Zernio spend.
+    // route_layer: the guard runs only for matched routes, so an unknown path is a plain 404.
     let guarded = |routes: OpenApiRouter<AppState>| {
-        routes
-            .route_layer(from_fn_with_state(
-                state.clone(),
-                crate::limits::upstream::enforce,
-            ))
-            .route_layer(from_fn_with_state(
-                state.clone(),
-                crate::limits::idempotency::enforce,
-            ))
-            .route_layer(from_fn_with_state(
-                state.clone(),
-                crate::limits::rate::enforce,
-            ))
-            .route_layer(from_fn_with_state(state.clone(), crate::auth::authenticate))
+        routes.route_layer(from_fn_with_state(state.clone(), guard))
     };
     // The SDKs read a failure's message from Zernio's `error` member, outside everything else.
     let compat =
@@ -104,4 +91,39 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(upstream())
         .merge(guarded(tenant()))
         .merge(compat)
+}
+
+/// The tenant routes' guard, in the order a request takes: authentication, the tenant's rate
+/// limit (a replay still counts against it), idempotency, and the upstream budget, which only
+/// requests that may reach Zernio spend. One middleware rather than four: each `from_fn` layer
+/// clones the whole service under it on every request.
+async fn guard(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let caller = state
+        .auth
+        .authenticate(request.headers())
+        .map_err(ApiError::Unauthenticated)?;
+    let passed = crate::limits::rate::check(&state, &caller).await?;
+    // Who is calling, decided once, for the handler's `Authenticated` extractor.
+    request.extensions_mut().insert(caller.clone());
+    let budget = state.clone();
+    let spender = caller.clone();
+    let answer =
+        crate::limits::idempotency::enforce(&state, &caller, request, move |request| async move {
+            let route = request.extensions().get::<MatchedPath>().cloned();
+            let route = route.as_ref().map_or("", MatchedPath::as_str);
+            if let Err(e) =
+                crate::limits::upstream::enforce(&budget, &spender, request.method(), route).await
+            {
+                return e.into_response();
+            }
+            next.run(request).await
+        })
+        .await;
+    let mut response = answer.unwrap_or_else(IntoResponse::into_response);
+    passed.annotate(&mut response);
+    Ok(response)
 }

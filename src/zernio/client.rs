@@ -768,7 +768,10 @@ impl ZernioClient {
         };
         // One id for every attempt of this call, so that Zernio sees a retried read as the same
         // request, and a new one for the next call.
-        let upstream_id = uuid::Uuid::new_v4().to_string();
+        // From the thread's generator: `Uuid::new_v4` asks the kernel for every one.
+        let upstream_id = uuid::Builder::from_random_bytes(rand::random())
+            .into_uuid()
+            .to_string();
         let mut attempt = 0;
         loop {
             match self.attempt(ctx, &call, &upstream_id).await {
@@ -878,8 +881,8 @@ impl ZernioClient {
             .await
             .map_err(|e| UpstreamError::transport(&e, started.elapsed()))?;
         let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        if let Some(info) = self.inner.rate.store(&headers) {
+        let headers = resp.headers();
+        if let Some(info) = self.inner.rate.store(headers) {
             self.inner.observer.rate_limit(&info);
         }
         let request_id = headers
