@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::limits;
 use crate::store::{PostRecord, PostUpdate};
 use crate::tiktok;
 use crate::zernio::{self, CallContext};
@@ -58,11 +59,9 @@ pub async fn edit(
         Utc::now(),
     )
     .map_err(|e| state.rejected(e))?;
-    let post = state
-        .upstream
-        .client
-        .update_post(&CallContext { request_id }, &record.id, &body)
-        .await?;
+    let ctx = CallContext { request_id };
+    let send = state.upstream.client.update_post(&ctx, &record.id, &body);
+    let post = limits::budget::reschedule(state, &record, edit.schedule_at, send).await?;
     let update = PostUpdate {
         status: Some(post.status.as_str().to_owned()),
         schedule_at: edit.schedule_at.map(Some),
@@ -89,6 +88,7 @@ pub async fn cancel(
         .client
         .delete_post(&CallContext { request_id }, &record.id)
         .await?;
+    limits::budget::cancelled(state, &record).await;
     let update = PostUpdate {
         status: Some("cancelled".to_owned()),
         ..PostUpdate::default()
