@@ -82,6 +82,10 @@ async fn refused_for_schedule(response: reqwest::Response, at: DateTime<Utc>, ro
 }
 
 async fn videos_budget(gw: &TestGateway) -> Value {
+    budget_of(gw, "videos").await
+}
+
+async fn budget_of(gw: &TestGateway, lane: &str) -> Value {
     let accounts: Value = gw
         .get_with_key("/v1/tiktok/accounts", PLANNER_KEY)
         .await
@@ -89,7 +93,7 @@ async fn videos_budget(gw: &TestGateway) -> Value {
         .await
         .unwrap();
     assert_eq!(accounts["items"][0]["id"], "acc_nobody", "{accounts}");
-    accounts["items"][0]["videos"].clone()
+    accounts["items"][0][lane].clone()
 }
 
 async fn patch(gw: &TestGateway, id: &str, body: Value) -> reqwest::Response {
@@ -248,6 +252,38 @@ async fn the_compatible_put_and_delete_move_and_free_slots_too() {
     let deleted = delete(&gw, &format!("/api/v1/posts/{b}")).await;
     assert_eq!(deleted.status(), 200);
     assert_eq!(put(a, tomorrow).await.unwrap().status(), 200);
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+#[tokio::test]
+async fn deleting_a_creator_inbox_draft_gives_its_slot_back_and_a_published_post_keeps_its() {
+    let (gw, fake) = TestGateway::with_fake(&planner()).await;
+    let mut draft = video("for the inbox", None);
+    draft["draft"] = json!(true);
+    let response = gw.post_json("/v1/tiktok/posts", PLANNER_KEY, &draft).await;
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(budget_of(&gw, "drafts").await["used"], 1);
+    assert_eq!(
+        delete(&gw, &format!("/v1/tiktok/posts/{id}"))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(budget_of(&gw, "drafts").await["used"], 0);
+
+    // A post published now: TikTok counted it, so a delete Zernio accepts keeps its slot.
+    let published = created_id(&gw, "out already", None).await;
+    assert_eq!(
+        delete(&gw, &format!("/v1/tiktok/posts/{published}"))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(videos_budget(&gw).await["used"], 1);
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 }
 

@@ -660,6 +660,53 @@ async fn schedules(store: Arc<dyn Store>) {
         },
         "the window that ends at 10 h holds p2, p1 and this one"
     );
+    // Concurrent moves into one window never overshoot: ten slots, each alone on a day of its
+    // own, moved at once to where three fit.
+    for i in 0..10 {
+        let slot = format!("m{i}");
+        assert!(matches!(
+            store
+                .move_slot(
+                    "acc_m",
+                    Lane::Video,
+                    &slot,
+                    t0 + h(100 + 30 * i),
+                    3,
+                    window,
+                    t0
+                )
+                .await
+                .unwrap(),
+            SlotMove::Moved { .. }
+        ));
+    }
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .move_slot(
+                        "acc_m",
+                        Lane::Video,
+                        &format!("m{i}"),
+                        t0 + h(1000),
+                        3,
+                        window,
+                        t0,
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut moved = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), SlotMove::Moved { .. }) {
+            moved += 1;
+        }
+    }
+    assert_eq!(moved, 3);
+
     // Other lanes are apart, scheduled or not.
     assert_eq!(
         store

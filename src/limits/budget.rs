@@ -14,10 +14,16 @@ use crate::error::ApiError;
 use crate::pipeline::DAY;
 use crate::store::{Lane, PostRecord, SlotMove, slot_at};
 
-/// Statuses of a post TikTok has counted already: its slot stays where it is, whatever is
-/// asked of it afterwards.
-fn counted_by_tiktok(status: &str) -> bool {
-    matches!(status, "published" | "partial" | "publishing")
+/// Whether TikTok has counted the post already: then its slot stays where it is, whatever is
+/// asked of it afterwards. A post published (or publishing) is counted; a Creator Inbox draft
+/// is "published" to the inbox, but what its lane counts is the shares still pending there, so a
+/// draft Zernio agreed to delete or move counts no more where it was.
+fn counted_by_tiktok(record: &PostRecord) -> bool {
+    lane_of(record) != Lane::Draft
+        && matches!(
+            record.status.as_str(),
+            "published" | "partial" | "publishing"
+        )
 }
 
 /// Whether the post holds a slot at all: a Zernio draft (`saved`) reaches no TikTok and holds
@@ -69,7 +75,7 @@ where
     E: Into<ApiError>,
 {
     let Some(schedule_at) =
-        schedule_at.filter(|_| holds_a_slot(record) && !counted_by_tiktok(&record.status))
+        schedule_at.filter(|_| holds_a_slot(record) && !counted_by_tiktok(record))
     else {
         return send.await.map_err(Into::into);
     };
@@ -155,7 +161,7 @@ async fn put_back(
 /// TikTok counted the post already. Zernio has cancelled it whatever happens here, so a store
 /// failure is logged, not answered: the slot then frees when its window passes.
 pub async fn cancelled(state: &AppState, record: &PostRecord) {
-    if !holds_a_slot(record) || counted_by_tiktok(&record.status) {
+    if !holds_a_slot(record) || counted_by_tiktok(record) {
         return;
     }
     if let Err(e) = state
