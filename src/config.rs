@@ -30,6 +30,9 @@ pub struct Config {
     pub listen: SocketAddr,
     #[serde(default = "default_store")]
     pub store: StoreUrl,
+    /// How long start-up waits for the store to answer.
+    #[serde(default = "default_store_connect_timeout_secs")]
+    pub store_connect_timeout_secs: u64,
     #[serde(default)]
     pub zernio: ZernioConfig,
     #[serde(default)]
@@ -44,6 +47,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     #[serde(default)]
     pub upstream: UpstreamBudgetConfig,
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
     /// From `ZERNIO_API_KEY` only; `None` runs the sandbox upstream.
     #[serde(skip)]
     pub zernio_api_key: Option<Secret>,
@@ -259,6 +264,74 @@ impl UpstreamBudgetConfig {
     }
 }
 
+/// The reconciler: re-reads from Zernio the posts whose state can still change, so that the
+/// record is true when webhooks are lost or late.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The share of `[upstream] requests_per_minute` kept for the reconciler's reads (percent,
+    /// 1 to 50); the tenants share the rest.
+    #[serde(default = "default_reconcile_share")]
+    pub upstream_share_percent: u32,
+    /// How often the reconciler looks for posts that are due.
+    #[serde(default = "default_reconcile_interval_ms")]
+    pub interval_ms: u64,
+    /// Posts read per look, at most.
+    #[serde(default = "default_reconcile_batch")]
+    pub batch: u32,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            enabled: true,
+            upstream_share_percent: default_reconcile_share(),
+            interval_ms: default_reconcile_interval_ms(),
+            batch: default_reconcile_batch(),
+        }
+    }
+}
+
+impl ReconcileConfig {
+    /// The reconciler's reads per minute out of the upstream ceiling.
+    pub fn per_minute(&self, ceiling: u32) -> u32 {
+        if !self.enabled {
+            return 0;
+        }
+        (ceiling.saturating_mul(self.upstream_share_percent) / 100).max(1)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=50).contains(&self.upstream_share_percent) {
+            return Err(err(
+                "reconcile.upstream_share_percent: must be between 1 and 50",
+            ));
+        }
+        if !(10..=3_600_000).contains(&self.interval_ms) {
+            return Err(err("reconcile.interval_ms: must be between 10 and 3600000"));
+        }
+        if !(1..=1000).contains(&self.batch) {
+            return Err(err("reconcile.batch: must be between 1 and 1000"));
+        }
+        Ok(())
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_reconcile_share() -> u32 {
+    10
+}
+fn default_reconcile_interval_ms() -> u64 {
+    1000
+}
+fn default_reconcile_batch() -> u32 {
+    50
+}
+
 /// The simulated Zernio used while no `ZERNIO_API_KEY` is set.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -366,10 +439,17 @@ impl WebhooksConfig {
 }
 
 /// Where the gateway keeps its state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     Sqlite(PathBuf),
     Redis(String),
+}
+
+/// A Redis URL may carry a password: it is shown without it.
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
 }
 
 impl<'de> Deserialize<'de> for StoreUrl {
@@ -380,6 +460,22 @@ impl<'de> Deserialize<'de> for StoreUrl {
 }
 
 impl StoreUrl {
+    /// The URL as logs and errors may show it: a password is replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match self {
+            StoreUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            StoreUrl::Redis(raw) => match url::Url::parse(raw) {
+                Ok(mut url) => {
+                    if url.password().is_some() {
+                        let _ = url.set_password(Some("***"));
+                    }
+                    url.to_string()
+                }
+                Err(_) => "redis://(unparsable)".to_owned(),
+            },
+        }
+    }
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         if let Some(path) = raw.strip_prefix("sqlite://") {
             if path.is_empty() {
@@ -430,6 +526,8 @@ fn err(msg: impl Into<String>) -> ConfigError {
 pub struct Loaded {
     pub config: Config,
     pub development_key: Option<String>,
+    /// Said once at start-up: environment variables that look like settings and are not.
+    pub warnings: Vec<String>,
 }
 
 /// The variables this module reads, as a map, so that loading is testable without touching
@@ -463,16 +561,40 @@ impl Config {
         if let Some(path) = &file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        for (key, value) in env_overrides(env) {
+        // A variable a `*_env` setting names holds a secret, not a setting.
+        let named = env_names_in(&figment);
+        let mut warnings = Vec::new();
+        for (name, key, value) in env_overrides(env) {
+            if named.contains(&name) {
+                continue;
+            }
+            if !is_setting(&key, &value) {
+                warnings.push(name);
+                continue;
+            }
             figment = figment.merge(Serialized::default(&key, value));
         }
+        let warnings = if warnings.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!(
+                "ignored environment variables that are not settings: {}",
+                warnings.join(", ")
+            )]
+        };
         let mut config: Config = figment.extract().map_err(one_line)?;
         config.zernio_api_key = api_key.map(Secret::new);
         config.zernio_webhook_secret = non_empty(env, "ZERNIO_WEBHOOK_SECRET").map(Secret::new);
 
         let mut development_key = None;
         if development && config.tenants.is_empty() {
-            let (key, digest) = crate::auth::api_key::generate();
+            let file = development_key_file(&config.store);
+            let (key, digest) = crate::auth::api_key::development_key(&file).map_err(|e| {
+                err(format!(
+                    "the development key file {} cannot be written: {e}",
+                    file.display()
+                ))
+            })?;
             config.tenants.push(TenantConfig {
                 id: DEV_TENANT.to_owned(),
                 accounts: SANDBOX_ACCOUNTS.iter().map(|s| s.to_string()).collect(),
@@ -498,6 +620,7 @@ impl Config {
         Ok(Loaded {
             config,
             development_key,
+            warnings,
         })
     }
 
@@ -655,6 +778,7 @@ impl Config {
         }
         self.http.validate()?;
         self.webhooks.validate()?;
+        self.reconcile.validate()?;
         Ok(())
     }
 
@@ -719,10 +843,65 @@ fn non_empty(env: &Environment, name: &str) -> Option<String> {
     env.get(name).filter(|v| !v.trim().is_empty()).cloned()
 }
 
-/// The environment's overrides as (key path, value): `GATEWAY_ZERNIO__BASE_URL` is
+/// Where the development profile keeps its key: beside the SQLite file, else under `./data`.
+pub fn development_key_file(store: &StoreUrl) -> PathBuf {
+    let dir = match store {
+        StoreUrl::Sqlite(path) => path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        StoreUrl::Redis(_) => PathBuf::from("data"),
+    };
+    dir.join("development-key")
+}
+
+/// The names of environment variables the configuration points at (`secret_env = "..."`, any
+/// key ending in `_env`): those hold secrets and are never read as settings.
+fn env_names_in(figment: &Figment) -> HashSet<String> {
+    fn walk(value: &figment::value::Value, key: &str, found: &mut HashSet<String>) {
+        use figment::value::Value;
+        match value {
+            Value::Dict(_, dict) => {
+                for (k, v) in dict {
+                    walk(v, k, found);
+                }
+            }
+            Value::Array(_, items) => items.iter().for_each(|v| walk(v, key, found)),
+            Value::String(_, s) if key.ends_with("_env") => {
+                found.insert(s.clone());
+            }
+            _ => {}
+        }
+    }
+    use figment::Provider;
+    let mut found = HashSet::new();
+    if let Ok(dict) = figment.data() {
+        for data in dict.values() {
+            for (k, v) in data {
+                walk(v, k, &mut found);
+            }
+        }
+    }
+    found
+}
+
+/// Whether `key` names a setting: merged alone over the defaults, it is not an unknown field.
+/// (A setting with a bad value still is one; its error comes with the whole configuration.)
+fn is_setting(key: &str, value: &figment::value::Value) -> bool {
+    let alone = Figment::new().merge(Serialized::default(key, value.clone()));
+    match alone.extract::<Config>() {
+        Ok(_) => true,
+        Err(errors) => !errors
+            .into_iter()
+            .any(|e| matches!(e.kind, figment::error::Kind::UnknownField(..))),
+    }
+}
+
+/// The environment's overrides as (variable, key path, value): `GATEWAY_ZERNIO__BASE_URL` is
 /// `zernio.base_url`, and the contract's `ZERNIO_BASE_URL` means the same. Values are read as
 /// figment reads them (`120` a number, `true` a boolean, `[...]` an array).
-fn env_overrides(env: &Environment) -> Vec<(String, figment::value::Value)> {
+fn env_overrides(env: &Environment) -> Vec<(String, String, figment::value::Value)> {
     const NOT_CONFIG_KEYS: [&str; 2] = ["GATEWAY_CONFIG", "GATEWAY_LOG_FORMAT"];
     let mut names: Vec<&String> = env.keys().collect();
     // Deterministic, and the contract's ZERNIO_BASE_URL merged last so that it wins.
@@ -742,7 +921,7 @@ fn env_overrides(env: &Environment) -> Vec<(String, figment::value::Value)> {
             let value = raw
                 .parse()
                 .unwrap_or_else(|never: std::convert::Infallible| match never {});
-            Some((key, value))
+            Some((name.clone(), key, value))
         })
         .collect()
 }
@@ -764,6 +943,9 @@ fn one_line(error: figment::Error) -> ConfigError {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_store_connect_timeout_secs() -> u64 {
+    10
 }
 fn default_store() -> StoreUrl {
     StoreUrl::Sqlite(Path::new("data").join("gateway.db"))

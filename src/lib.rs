@@ -13,6 +13,8 @@ pub mod metrics;
 pub mod openapi;
 pub mod pipeline;
 pub mod posts;
+pub mod reconcile;
+pub mod record;
 pub mod routes;
 pub mod sandbox;
 pub mod server;
@@ -58,6 +60,8 @@ pub struct Shared {
     pub upstream: Upstream,
     /// Wakes this replica's webhook worker when deliveries are enqueued.
     pub webhooks: webhooks::Hub,
+    /// Reads of posts that ask Zernio, one call per post at a time.
+    pub reads: posts::Reads,
 }
 
 impl std::ops::Deref for AppState {
@@ -100,7 +104,17 @@ impl Gateway {
         }
         tracing::debug!(?config, "configuration");
         let auth = Authenticator::from_config(&config, env)?;
-        let store = store::open(&config.store).await?;
+        let wait = Duration::from_secs(config.store_connect_timeout_secs.max(1));
+        let store = match tokio::time::timeout(wait, store::open(&config.store)).await {
+            Ok(opened) => opened.map_err(|e| {
+                anyhow::anyhow!("store {} cannot be opened: {e}", config.store.redacted())
+            })?,
+            Err(_) => anyhow::bail!(
+                "store {} did not answer within {} s (store_connect_timeout_secs)",
+                config.store.redacted(),
+                wait.as_secs()
+            ),
+        };
         let metrics = Metrics::new();
         let upstream = Upstream::start(&config, &metrics).await?;
         let state = AppState(Arc::new(Shared {
@@ -110,6 +124,7 @@ impl Gateway {
             metrics,
             upstream,
             webhooks: webhooks::Hub::default(),
+            reads: posts::Reads::default(),
         }));
         Ok(Gateway { state })
     }
@@ -181,8 +196,10 @@ impl Gateway {
                 .send_sandbox_webhooks_to(address, secret);
         }
         let worker = webhooks::outbound::spawn(&self.state).map_err(std::io::Error::other)?;
+        let reconciler = reconcile::spawn(&self.state);
         let limits = server::Limits::from_config(&self.state.config.http);
         let result = server::serve(listener, router, limits, shutdown).await;
+        reconciler.stop().await;
         worker.stop().await;
         store.close().await;
         result

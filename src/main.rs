@@ -140,7 +140,12 @@ fn serve() -> Result<(), String> {
     let Loaded {
         config,
         development_key,
+        warnings,
     } = Config::load_from(&env).map_err(|e| e.to_string())?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let key_file = tiktok_gateway::config::development_key_file(&config.store);
     runtime()?.block_on(async move {
         let listen = config.listen;
         if config.is_sandbox() {
@@ -157,12 +162,23 @@ fn serve() -> Result<(), String> {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         tracing::info!(%address, "tiktok-gateway listening");
         if let Some(key) = development_key {
-            // Printed, not logged: log pipelines keep lines, and this is a credential.
-            println!(
-                "\n  Development profile: tenant `demo` owns sandbox_public and sandbox_private.\n  \
-                 API key for this run (shown once):\n\n    {key}\n\n  \
-                 curl -H \"Authorization: Bearer {key}\" http://{address}/v1/me\n"
-            );
+            match LogFormat::from_env() {
+                // One JSON line like every other; the key stays in its file, never in a log.
+                LogFormat::Json => tracing::info!(
+                    tenant = "demo",
+                    accounts = "sandbox_public,sandbox_private",
+                    key_file = %key_file.display(),
+                    "development profile: the API key is in key_file"
+                ),
+                // Printed on stderr, not logged: log pipelines keep lines, and this is a
+                // credential (of the sandbox only).
+                LogFormat::Human => eprintln!(
+                    "\n  Development profile: tenant `demo` owns sandbox_public and sandbox_private.\n  \
+                     API key (kept in {}):\n\n    {key}\n\n  \
+                     curl -H \"Authorization: Bearer {key}\" http://{address}/v1/me\n",
+                    key_file.display()
+                ),
+            }
         }
         gateway
             .serve(listener, shutdown_signal())

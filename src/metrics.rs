@@ -32,6 +32,7 @@ struct Families {
     upstream_duration: HistogramVec,
     budget_remaining: IntGaugeVec,
     webhooks: WebhookMetrics,
+    read_model: ReadModelMetrics,
 }
 
 impl Metrics {
@@ -147,8 +148,10 @@ impl Metrics {
                 .expect("each metric is registered once");
         }
         let webhooks = WebhookMetrics::register(&registry);
+        let read_model = ReadModelMetrics::register(&registry);
         let families = Families {
             webhooks,
+            read_model,
             registry,
             http_requests,
             http_duration,
@@ -203,6 +206,19 @@ impl Metrics {
     }
 
     /// The webhook metrics (events in, deliveries out, the outbox).
+    pub fn read_model(&self) -> &ReadModelMetrics {
+        &self.inner.read_model
+    }
+
+    /// A post record changed, by the source of the change.
+    pub fn record_changed(&self, source: &str) {
+        self.inner
+            .read_model
+            .changes
+            .with_label_values(&[source])
+            .inc();
+    }
+
     pub fn webhooks(&self) -> &WebhookMetrics {
         &self.inner.webhooks
     }
@@ -350,5 +366,74 @@ impl WebhookMetrics {
         self.outbox_depth
             .set(i64::try_from(depth).unwrap_or(i64::MAX));
         self.oldest_pending.set(oldest_pending_secs.max(0.0));
+    }
+}
+
+/// The read model: how reads were answered, what changed records, what the reconciler did.
+#[derive(Clone)]
+pub struct ReadModelMetrics {
+    changes: IntCounterVec,
+    reads: IntCounterVec,
+    /// `reads{answer="record"}`, resolved once: it counts every served read.
+    record_reads: prometheus::IntCounter,
+    reconcile: IntCounterVec,
+}
+
+impl ReadModelMetrics {
+    fn register(registry: &Registry) -> Self {
+        let changes = IntCounterVec::new(
+            Opts::new(
+                "post_record_changes_total",
+                "Changes of the gateway's post records, by source (create, webhook, reconcile, \
+                 read, edit, cancel, retry)",
+            ),
+            &["source"],
+        )
+        .expect("metric definition is valid");
+        let reads = IntCounterVec::new(
+            Opts::new(
+                "post_reads_total",
+                "Reads of one post, by how they were answered (record, not_modified, upstream, \
+                 shared: a no-cache read answered by another one's upstream call)",
+            ),
+            &["answer"],
+        )
+        .expect("metric definition is valid");
+        let reconcile = IntCounterVec::new(
+            Opts::new(
+                "reconcile_reads_total",
+                "The reconciler's reads of posts from Zernio, by outcome (changed, unchanged, \
+                 failed, gone)",
+            ),
+            &["outcome"],
+        )
+        .expect("metric definition is valid");
+        for collector in [
+            Box::new(changes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(reads.clone()),
+            Box::new(reconcile.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
+        }
+        ReadModelMetrics {
+            changes,
+            record_reads: reads.with_label_values(&["record"]),
+            reads,
+            reconcile,
+        }
+    }
+
+    pub fn read(&self, answer: &str) {
+        if answer == "record" {
+            self.record_reads.inc();
+        } else {
+            self.reads.with_label_values(&[answer]).inc();
+        }
+    }
+
+    pub fn reconciled(&self, outcome: &str) {
+        self.reconcile.with_label_values(&[outcome]).inc();
     }
 }

@@ -457,7 +457,7 @@ pub fn record_of(
     now: DateTime<Utc>,
 ) -> PostRecord {
     let tiktok = upstream_post.tiktok();
-    PostRecord {
+    let mut record = PostRecord {
         id: upstream_post.id.clone(),
         tenant: caller.tenant.id.clone(),
         account: post.account().to_owned(),
@@ -474,7 +474,10 @@ pub fn record_of(
         created_at: upstream_post.created_at.unwrap_or(now),
         content: Some(post.caption.clone()),
         media_items: media_of(post),
-    }
+        sync: Default::default(),
+    };
+    crate::record::created(&mut record, now);
+    record
 }
 
 /// The post's media as Zernio's `mediaItems` has them, for the compatible reads.

@@ -2,12 +2,15 @@
 //! routes (which differ only in shapes): each one first makes sure the post is the tenant's,
 //! then asks Zernio, then keeps the gateway's record in step.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::limits;
-use crate::store::{PostRecord, PostUpdate};
+use crate::record::{self, Observation};
+use crate::store::{ChangeSource, PostRecord};
 use crate::tiktok;
 use crate::zernio::{self, CallContext};
 
@@ -20,20 +23,128 @@ pub async fn owned(state: &AppState, tenant: &str, id: &str) -> Result<PostRecor
         .ok_or(ApiError::NotFound)
 }
 
-/// The post as Zernio has it now. Reads write nothing.
-pub async fn fetch(
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// The record as it is: no upstream call.
+    Record,
+    /// Confirmed by Zernio within this long, else read from Zernio (`max-age=N`; 0 is `no-cache`).
+    MaxAge(std::time::Duration),
+}
+
+/// The tenant's post for a read: from the record (which webhooks and the reconciler keep
+/// true), or from Zernio when the record is older than the caller accepts. Concurrent reads of
+/// one post that must ask Zernio share one call: the first asks, the others wait for it and
+/// take what it recorded, as that is as fresh as they asked for.
+pub async fn read(
     state: &AppState,
     tenant: &str,
     id: &str,
+    freshness: Freshness,
     request_id: &str,
-) -> Result<(PostRecord, zernio::Post), ApiError> {
-    let record = owned(state, tenant, id).await?;
-    let post = state
-        .upstream
-        .client
-        .get_post(&CallContext { request_id }, &record.id)
-        .await?;
-    Ok((record, post))
+) -> Result<Arc<PostRecord>, ApiError> {
+    let record = state
+        .store
+        .shared_post(tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let Freshness::MaxAge(max_age) = freshness else {
+        state.metrics.read_model().read("record");
+        return Ok(record);
+    };
+    let asked = Utc::now();
+    let oldest = asked - chrono::TimeDelta::from_std(max_age).unwrap_or(chrono::TimeDelta::MAX);
+    if max_age > std::time::Duration::ZERO && record.sync.synced_at.is_some_and(|t| t >= oldest) {
+        state.metrics.read_model().read("record");
+        return Ok(record);
+    }
+    let gate = state.reads.gate(id);
+    let answer = async {
+        let _turn = gate.lock().await;
+        // Another read's call ended while this one waited: what it recorded is fresh enough.
+        let current = owned(state, tenant, id).await?;
+        if current.sync.synced_at.is_some_and(|t| t >= asked) {
+            state.metrics.read_model().read("shared");
+            return Ok(Arc::new(current));
+        }
+        crate::limits::upstream::spend(state, tenant).await?;
+        let post = state
+            .upstream
+            .client
+            .get_post_once(&CallContext { request_id }, id)
+            .await?;
+        state.metrics.read_model().read("upstream");
+        let seen = Observation::of_post(&post, ChangeSource::Read, Utc::now());
+        let applied = record::apply(state, id, &seen, Some(&post)).await?;
+        Ok(Arc::new(applied.map(|a| a.record).unwrap_or(current)))
+    }
+    .await;
+    drop(gate);
+    state.reads.forget(id);
+    answer
+}
+
+/// The single-flight gates of reads that ask Zernio, one per post being read.
+#[derive(Default)]
+pub struct Reads {
+    gates: dashmap::DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Reads {
+    fn gate(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.gates.entry(id.to_owned()).or_default().clone()
+    }
+
+    /// Drops the post's gate once no read holds it.
+    fn forget(&self, id: &str) {
+        self.gates
+            .remove_if(id, |_, gate| Arc::strong_count(gate) == 1);
+    }
+}
+
+/// Waits until the tenant's post no longer has the tag `seen` (its state changed) or `wait`
+/// passes, and answers the record as it is then. Costs no upstream call: it listens to the
+/// store's change feed (this replica's writes and, on Redis, the others').
+pub async fn wait_for_change(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+    seen: &str,
+    wait: std::time::Duration,
+    tag: impl Fn(&PostRecord) -> String,
+) -> Result<Arc<PostRecord>, ApiError> {
+    use tokio::sync::broadcast::error::RecvError;
+    let deadline = tokio::time::Instant::now() + wait;
+    // Listening starts before the record is read again, so no change can fall in between.
+    let mut changes = state.store.changes();
+    loop {
+        let record = state
+            .store
+            .shared_post(tenant, id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if tag(&record) != seen {
+            return Ok(record);
+        }
+        let Some(feed) = changes.as_mut() else {
+            tokio::time::sleep_until(deadline).await;
+            return Ok(record);
+        };
+        loop {
+            match tokio::time::timeout_at(deadline, feed.recv()).await {
+                Err(_) => return Ok(record),
+                Ok(Ok(changed)) if changed != id && changed != crate::store::redis::ALL_CHANGED => {
+                    continue;
+                }
+                Ok(Err(RecvError::Closed)) => {
+                    tokio::time::sleep_until(deadline).await;
+                    return Ok(record);
+                }
+                // This post, everything, or missed some: look again.
+                Ok(_) => break,
+            }
+        }
+    }
 }
 
 /// A new time, time zone or caption for a scheduled post or a draft.
@@ -62,16 +173,11 @@ pub async fn edit(
     let ctx = CallContext { request_id };
     let send = state.upstream.client.update_post(&ctx, &record.id, &body);
     let post = limits::budget::reschedule(state, &record, edit.schedule_at, send).await?;
-    let update = PostUpdate {
-        status: Some(post.status.as_str().to_owned()),
-        schedule_at: edit.schedule_at.map(Some),
-        ..PostUpdate::default()
-    };
-    state.store.update_post(&record.id, &update).await?;
-    // The record as just written, without reading it back.
-    record.status = post.status.as_str().to_owned();
-    if edit.schedule_at.is_some() {
-        record.schedule_at = edit.schedule_at;
+    let mut seen = Observation::new(ChangeSource::Edit, Utc::now());
+    seen.status = Some(post.status.as_str().to_owned());
+    seen.schedule_at = edit.schedule_at.map(Some);
+    if let Some(applied) = record::apply(state, &record.id, &seen, Some(&post)).await? {
+        record = applied.record;
     }
     Ok((record, post))
 }
@@ -89,11 +195,9 @@ pub async fn cancel(
         .delete_post(&CallContext { request_id }, &record.id)
         .await?;
     limits::budget::cancelled(state, &record).await;
-    let update = PostUpdate {
-        status: Some("cancelled".to_owned()),
-        ..PostUpdate::default()
-    };
-    state.store.update_post(&record.id, &update).await?;
+    let mut seen = Observation::new(ChangeSource::Cancel, Utc::now());
+    seen.status = Some("cancelled".to_owned());
+    record::apply(state, &record.id, &seen, None).await?;
     Ok(())
 }
 
@@ -109,13 +213,11 @@ pub async fn retry(
         .client
         .retry_post(&CallContext { request_id }, &record.id)
         .await?;
-    let update = PostUpdate {
-        status: Some(post.status.as_str().to_owned()),
-        error: Some(None),
-        ..PostUpdate::default()
-    };
-    state.store.update_post(&record.id, &update).await?;
-    record.status = post.status.as_str().to_owned();
-    record.error = None;
+    let mut seen = Observation::new(ChangeSource::Retry, Utc::now());
+    seen.status = Some(post.status.as_str().to_owned());
+    seen.error = Some(None);
+    if let Some(applied) = record::apply(state, &record.id, &seen, Some(&post)).await? {
+        record = applied.record;
+    }
     Ok((record, post))
 }

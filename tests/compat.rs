@@ -580,7 +580,9 @@ async fn get_answers_the_post_with_a_status_of_the_specs_enum() {
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["post"]["_id"], ids[0].as_str());
+    // What Zernio says now is recorded and answered in the spec's enum.
     assert_eq!(answer["post"]["status"], "publishing");
+    assert_eq!(fake.calls("get").len(), 1);
 }
 
 /// A page of Zernio's analytics list for acc_a1: `n` posts numbered from `first`.

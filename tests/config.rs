@@ -41,10 +41,14 @@ scopes = ["posts:read"]
 
 #[test]
 fn with_nothing_configured_the_development_profile_runs_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}/gateway.db", dir.path().display());
     let Loaded {
         config,
         development_key,
-    } = load(&[]).unwrap();
+        warnings,
+    } = load(&[("GATEWAY_STORE", &store)]).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
     let key = development_key.expect("a key is made for this run");
     assert!(key.starts_with("tgw_"));
     assert!(config.is_sandbox());
@@ -59,9 +63,71 @@ fn with_nothing_configured_the_development_profile_runs_the_sandbox() {
         hex::encode(tiktok_gateway::auth::api_key::digest(&key))
     );
     assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
-    assert_eq!(config.store, StoreUrl::Sqlite("data/gateway.db".into()));
-    // Each run makes its own key.
-    assert_ne!(load(&[]).unwrap().development_key, Some(key));
+    assert_eq!(
+        config.store,
+        StoreUrl::Sqlite(dir.path().join("gateway.db"))
+    );
+    // The key survives a restart: kept beside the store, readable by its owner only.
+    let file = dir.path().join("development-key");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), key);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = load(&[("GATEWAY_STORE", &store)]).unwrap();
+    assert_eq!(again.development_key.as_deref(), Some(key.as_str()));
+    assert_eq!(
+        again.config.tenants[0].api_keys[0].sha256,
+        config.tenants[0].api_keys[0].sha256
+    );
+    // The default store is under ./data.
+    assert_eq!(
+        tiktok_gateway::config::development_key_file(&StoreUrl::Sqlite("data/gateway.db".into())),
+        std::path::Path::new("data/development-key")
+    );
+}
+
+#[test]
+fn variables_that_are_not_settings_are_named_once_and_ignored() {
+    let file = config_file(&format!(
+        "{TENANT}
+[auth.jwt]
+issuer = \"https://idp.example.com\"
+audience = \"gw\"
+         algorithm = \"HS256\"
+secret_env = \"GATEWAY_SIGNING_SECRET\"
+"
+    ));
+    let path = file.path().to_str().unwrap();
+    let loaded = load(&[
+        ("GATEWAY_CONFIG", path),
+        // What Kubernetes sets for a Service named `gateway`.
+        ("GATEWAY_PORT", "tcp://10.0.0.1:8080"),
+        ("GATEWAY_PORT_8080_TCP_ADDR", "10.0.0.1"),
+        // A secret of another tool, and the one the configuration points at.
+        ("GATEWAY_JWT_SECRET", "not-a-setting"),
+        (
+            "GATEWAY_SIGNING_SECRET",
+            "a-shared-secret-of-at-least-32-bytes!!",
+        ),
+        // A real setting still applies.
+        ("GATEWAY_HTTP__REQUEST_TIMEOUT_SECS", "12"),
+    ])
+    .unwrap();
+    assert_eq!(loaded.config.http.request_timeout_secs, 12);
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    let warning = &loaded.warnings[0];
+    for name in [
+        "GATEWAY_PORT",
+        "GATEWAY_PORT_8080_TCP_ADDR",
+        "GATEWAY_JWT_SECRET",
+    ] {
+        assert!(warning.contains(name), "{warning}");
+    }
+    assert!(!warning.contains("GATEWAY_SIGNING_SECRET"), "{warning}");
+    assert!(!warning.contains("not-a-setting") && !warning.contains("10.0.0.1:8080"));
 }
 
 #[test]
@@ -84,6 +150,7 @@ fn environment_overrides_the_file() {
     let Loaded {
         config,
         development_key,
+        ..
     } = load(&[
         ("GATEWAY_CONFIG", path),
         ("GATEWAY_LISTEN", "0.0.0.0:8081"),
@@ -131,10 +198,6 @@ fn bad_values_name_their_key() {
                 ("GATEWAY_HTTP__BODY_LIMIT_BYTES", "10"),
             ],
             "http.body_limit_bytes",
-        ),
-        (
-            vec![("GATEWAY_CONFIG", path), ("GATEWAY_LISTN", "0.0.0.0:1")],
-            "listn",
         ),
     ];
     for (pairs, key) in cases {
@@ -203,4 +266,43 @@ fn file_mistakes_are_refused_with_the_key() {
             "`{message}` does not mention `{needle}`"
         );
     }
+}
+
+/// A Redis that accepts and never answers (a half-open network path) stops start-up within
+/// `store_connect_timeout_secs`, naming the store without its password.
+#[tokio::test]
+async fn an_unreachable_store_fails_start_up_fast_and_names_it() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let file = config_file(&format!(
+        "store = \"redis://:hunter2-password@127.0.0.1:{port}/0\"\nstore_connect_timeout_secs = 1\n{TENANT}"
+    ));
+    let env = env(&[("GATEWAY_CONFIG", file.path().to_str().unwrap())]);
+    let config = Config::load_from(&env).unwrap().config;
+    let started = std::time::Instant::now();
+    let message = match tiktok_gateway::Gateway::build(config, &env).await {
+        Ok(_) => panic!("a silent store must stop start-up"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+    assert!(
+        message.contains("store_connect_timeout_secs") || message.contains("cannot be opened"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("hunter2"),
+        "the password leaked: {message}"
+    );
+    held.abort();
 }

@@ -184,6 +184,17 @@ async fn every_native_endpoint_reaches_the_right_upstream_call() {
         .await
         .unwrap();
     assert_eq!(got["id"], id.as_str());
+    // Served from the record; `no-cache` asks Zernio.
+    assert!(fake.calls("get").is_empty());
+    let fresh = gw
+        .client
+        .get(gw.url(&format!("/v1/tiktok/posts/{id}")))
+        .bearer_auth(ACME_KEY)
+        .header("cache-control", "no-cache")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
     assert_eq!(fake.calls("get")[0].path, format!("/api/v1/posts/{id}"));
 
     let listed: Value = gw

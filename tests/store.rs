@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tiktok_gateway::config::StoreUrl;
 use tiktok_gateway::store::{
-    self, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostFilter, PostRecord, PostUpdate,
-    RatePolicy, SlotDecision, SlotMove, Store, UpstreamCharge,
+    self, ChangeSource, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostEvent, PostFilter,
+    PostRecord, PostUpdate, RatePolicy, SlotDecision, SlotMove, Store, UpstreamCharge,
 };
 
 fn record(id: &str, tenant: &str, account: &str, created_at: DateTime<Utc>) -> PostRecord {
@@ -29,7 +29,83 @@ fn record(id: &str, tenant: &str, account: &str, created_at: DateTime<Utc>) -> P
             kind: "video".into(),
             url: format!("https://cdn.example.com/{id}.mp4"),
         }],
+        sync: Default::default(),
     }
+}
+
+/// The record as the read model: compare-and-set on the revision, the history written with
+/// it, the reconciler's schedule, and every write heard on the change feed.
+async fn read_model(store: Arc<dyn Store>) {
+    let now = Utc::now();
+    let mut post = record("rm1", "acme", "acc_rm", now);
+    post.status = "publishing".into();
+    post.sync.revision = 1;
+    post.sync.next_sync_at = Some(now - Duration::seconds(1));
+    store.insert_post(&post).await.unwrap();
+    let mut later = record("rm2", "acme", "acc_rm", now);
+    later.sync.revision = 1;
+    later.sync.next_sync_at = Some(now + Duration::hours(1));
+    store.insert_post(&later).await.unwrap();
+    assert_eq!(
+        store.due_for_sync(now, 10).await.unwrap(),
+        vec!["rm1".to_owned()]
+    );
+
+    let mut changes = store.changes().expect("the store has a change feed");
+    let mut next = post.clone();
+    next.status = "published".into();
+    next.tiktok_url = Some("https://www.tiktok.com/@a/video/1".into());
+    next.sync.revision = 2;
+    next.sync.updated_at = Some(now);
+    next.sync.synced_at = Some(now);
+    next.sync.status_at = Some(now);
+    next.sync.error_code = None;
+    next.sync.announced = "post.published".into();
+    next.sync.next_sync_at = None;
+    let event = PostEvent {
+        revision: 2,
+        at: now,
+        recorded_at: now,
+        source: ChangeSource::Reconcile,
+        status: "published".into(),
+        previous: Some("publishing".into()),
+        error_code: None,
+    };
+    // A stale revision writes nothing.
+    assert!(!store.replace_post(&next, 7, Some(&event)).await.unwrap());
+    assert_eq!(
+        store.post("acme", "rm1").await.unwrap().unwrap().status,
+        "publishing"
+    );
+    assert!(store.post_events("rm1").await.unwrap().is_empty());
+    assert!(store.replace_post(&next, 1, Some(&event)).await.unwrap());
+    let read = store.post("acme", "rm1").await.unwrap().unwrap();
+    assert_eq!(read.status, "published");
+    assert_eq!(read.sync.revision, 2);
+    assert_eq!(read.sync.announced, "post.published");
+    assert_eq!(
+        read.sync.updated_at.map(|t| t.timestamp_millis()),
+        Some(now.timestamp_millis())
+    );
+    // Settled: off the schedule.
+    assert!(
+        store
+            .due_for_sync(now + Duration::hours(2), 10)
+            .await
+            .unwrap()
+            == vec!["rm2".to_owned()]
+    );
+    let events = store.post_events("rm1").await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].source, ChangeSource::Reconcile);
+    assert_eq!(events[0].previous.as_deref(), Some("publishing"));
+    // The same revision again loses: another writer got there first.
+    assert!(!store.replace_post(&next, 1, None).await.unwrap());
+    let mut heard = false;
+    while let Ok(id) = changes.try_recv() {
+        heard |= id == "rm1";
+    }
+    assert!(heard, "the change was not on the feed");
 }
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
@@ -728,6 +804,7 @@ async fn sqlite_keeps_the_store_contract() {
     slots(store.clone()).await;
     holds(store.clone()).await;
     schedules(store.clone()).await;
+    read_model(store.clone()).await;
     rates(store).await;
 }
 
@@ -754,6 +831,7 @@ async fn redis_keeps_the_store_contract() {
     slots(store.clone()).await;
     holds(store.clone()).await;
     schedules(store.clone()).await;
+    read_model(store.clone()).await;
     rates(store).await;
 }
 

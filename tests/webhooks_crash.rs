@@ -115,6 +115,7 @@ async fn crash_after_accepting_then_deliver(store_url: &str) {
                 created_at: Utc::now(),
                 content: None,
                 media_items: Vec::new(),
+                sync: Default::default(),
             })
             .await
             .unwrap();

@@ -24,6 +24,35 @@ pub fn generate() -> (String, String) {
     (key, digest)
 }
 
+/// The development profile's key, kept across restarts in `file` (mode 0600, created with its
+/// directory) so that the `$KEY` of the README keeps working; a file that does not hold a key of
+/// this shape is replaced. It only ever opens the sandbox: the profile is off as soon as a
+/// Zernio key or a configuration file is given.
+pub fn development_key(file: &std::path::Path) -> std::io::Result<(String, String)> {
+    if let Ok(text) = std::fs::read_to_string(file) {
+        let key = text.trim();
+        let body = key.strip_prefix(PREFIX).unwrap_or_default();
+        if body.len() == 43 && URL_SAFE_NO_PAD.decode(body).is_ok_and(|b| b.len() == 32) {
+            return Ok((key.to_owned(), hex::encode(digest(key))));
+        }
+    }
+    let (key, digest) = generate();
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut out = options.open(file)?;
+    out.write_all(format!("{key}\n").as_bytes())?;
+    Ok((key, digest))
+}
+
 pub fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }

@@ -27,8 +27,17 @@ use crate::zernio::{UpstreamError, UpstreamKind};
 /// How much of Zernio a request to this route spends.
 fn cost(method: &Method, route: &str) -> u32 {
     match (method.as_str(), route) {
-        // Answered from the gateway's own records.
-        ("GET", "/v1/me" | "/v1/tiktok/posts" | "/api/v1/posts") => 0,
+        // Answered from the gateway's own records; a read that asks Zernio on purpose
+        // (`Cache-Control: no-cache`) charges its own call.
+        (
+            "GET",
+            "/v1/me"
+            | "/v1/tiktok/posts"
+            | "/v1/tiktok/posts/{id}"
+            | "/v1/tiktok/posts/{id}/events"
+            | "/api/v1/posts"
+            | "/api/v1/posts/{id}",
+        ) => 0,
         // Subscriptions and deliveries live in the gateway only.
         (_, route) if route.starts_with("/v1/webhooks/") => 0,
         // The pipeline charges these call by call (see the module's note).
@@ -48,9 +57,15 @@ pub fn policies(state: &AppState, tenant: &str) -> (RatePolicy, RatePolicy) {
     let budget = &state.config.upstream;
     let tenants = state.config.tenants.len() as u32;
     let reserved = budget.tenant_minimum(tenants);
+    // The reconciler's share comes off the top.
+    let reconcile = state
+        .config
+        .reconcile
+        .per_minute(budget.requests_per_minute);
     let shared = budget
         .requests_per_minute
         .saturating_sub(reserved * tenants)
+        .saturating_sub(reconcile)
         .max(1);
     let _ = tenant;
     // A few seconds of burst each: smooth enough for Zernio's one-minute window.
@@ -68,6 +83,23 @@ pub fn policies(state: &AppState, tenant: &str) -> (RatePolicy, RatePolicy) {
         },
     )
 }
+
+/// The reconciler's own budget: its share of the ceiling, never the tenants'.
+pub fn reconcile_policy(state: &AppState) -> RatePolicy {
+    let rate = state
+        .config
+        .reconcile
+        .per_minute(state.config.upstream.requests_per_minute)
+        .max(1);
+    RatePolicy {
+        rate,
+        period: Duration::from_secs(60),
+        burst: (rate / 6).max(1),
+    }
+}
+
+/// The limiter key of the reconciler's budget.
+pub const RECONCILE_KEY: &str = "upstream:reconcile";
 
 /// The keys and policies of one unit for `tenant`, as `Store::hold` takes them.
 pub fn charge(state: &AppState, tenant: &str) -> UpstreamCharge {
@@ -144,7 +176,12 @@ mod tests {
     #[test]
     fn reads_of_own_records_cost_nothing_and_creates_are_charged_by_the_pipeline() {
         assert_eq!(cost(&Method::GET, "/v1/tiktok/posts"), 0);
-        assert_eq!(cost(&Method::GET, "/v1/tiktok/posts/{id}"), 1);
+        assert_eq!(cost(&Method::GET, "/v1/tiktok/posts/{id}"), 0);
+        assert_eq!(cost(&Method::GET, "/api/v1/posts/{id}"), 0);
+        assert_eq!(
+            cost(&Method::GET, "/v1/tiktok/accounts/{id}/creator-info"),
+            1
+        );
         assert_eq!(cost(&Method::POST, "/v1/tiktok/posts"), 0);
         assert_eq!(cost(&Method::POST, "/api/v1/posts"), 0);
         assert_eq!(cost(&Method::POST, "/v1/tiktok/posts/validate"), 0);

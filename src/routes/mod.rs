@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod conditional;
 pub mod hooks;
 pub mod me;
 pub mod media;
@@ -33,6 +34,7 @@ fn tenant() -> OpenApiRouter<AppState> {
         .routes(routes!(posts::create, posts::list))
         .routes(routes!(posts::get, posts::edit, posts::cancel))
         .routes(routes!(posts::retry))
+        .routes(routes!(posts::events))
         .routes(routes!(accounts::list))
         .routes(routes!(accounts::creator_info))
         .routes(routes!(media::presign))

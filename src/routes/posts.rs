@@ -18,6 +18,7 @@ use crate::error::{ApiError, Problem};
 use crate::http::ApiJson;
 use crate::limits::idempotency::IdempotencyKey;
 use crate::pipeline::{self, CreateRequest};
+use crate::routes::conditional::{self, ReadHeaders};
 use crate::routes::schemas::NativePost;
 use crate::store::{PostCursor, PostFilter, PostRecord};
 use crate::tiktok::{self, Shape};
@@ -78,7 +79,14 @@ pub struct PostView {
     pub tiktok_url: Option<String>,
     /// Why TikTok refused or failed the post.
     pub error: Option<String>,
+    /// The stable code of `error`, as the create endpoint names it (e.g. `spam_risk`).
+    #[schema(example = json!(null))]
+    pub error_code: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When the gateway's record of the post last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When Zernio last confirmed the record (an answer, a webhook, a reconcile read).
+    pub synced_at: Option<DateTime<Utc>>,
     #[schema(value_type = Vec<WarningDoc>)]
     pub warnings: Vec<tiktok::Warning>,
 }
@@ -94,7 +102,10 @@ impl PostView {
             schedule_at: record.schedule_at,
             tiktok_url: record.tiktok_url.clone(),
             error: record.error.clone(),
+            error_code: record.sync.error_code.clone(),
             created_at: record.created_at,
+            updated_at: record.updated_at(),
+            synced_at: record.sync.synced_at,
             warnings: Vec::new(),
         }
     }
@@ -212,27 +223,131 @@ pub async fn create(
 
 pub use crate::posts::owned;
 
-/// One post with its current TikTok status, URL and error.
+/// One post with its TikTok status, URL and error, from the gateway's record (which Zernio's
+/// webhooks and the reconciler keep true): no call to Zernio. `Cache-Control: no-cache` (or
+/// `max-age=N`) asks Zernio when the record is older, for one unit of the upstream budget;
+/// `If-None-Match` answers 304 while the post is unchanged, and with `Prefer: wait=N` the
+/// answer waits up to N seconds (at most 60) for a change.
 #[utoipa::path(get, path = "/v1/tiktok/posts/{id}", tag = "posts",
     security(("bearer" = []), ("api_key" = [])),
-    params(("id" = String, Path, description = "The post id")),
+    params(
+        ("id" = String, Path, description = "The post id"),
+        ("Cache-Control" = Option<String>, Header, description = "`no-cache` or `max-age=N`: read Zernio when the record is older"),
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of an earlier answer: 304 while the post is unchanged"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N` (N <= 60) with If-None-Match: hold the answer until the post changes or N seconds pass"),
+    ),
     responses(
-        (status = 200, description = "The post", body = PostView),
+        (status = 200, description = "The post", body = PostView, headers(("ETag" = String, description = "The post's state"))),
+        (status = 304, description = "Unchanged since the ETag given", headers(("ETag" = String, description = "The post's state"))),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed (only a read that asked it)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     State(state): State<AppState>,
     auth: Authenticated<PostsRead>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<ApiJson<PostView>, ApiError> {
-    let (record, post) =
-        crate::posts::fetch(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
-    Ok(ApiJson(PostView::from_upstream(&record, &post)))
+) -> Result<Response, ApiError> {
+    let read = ReadHeaders::of(&headers);
+    let tenant = &auth.tenant.id;
+    let mut record =
+        crate::posts::read(&state, tenant, &id, read.freshness, &request_id(&headers)).await?;
+    let mut tag = conditional::etag(&record);
+    let waited = match read.wait {
+        Some(wait) if read.has(&tag) => {
+            let wait = wait.min(longest_wait(&state));
+            record =
+                crate::posts::wait_for_change(&state, tenant, &id, &tag, wait, conditional::etag)
+                    .await?;
+            tag = conditional::etag(&record);
+            Some(wait)
+        }
+        _ => None,
+    };
+    if read.has(&tag) {
+        state.metrics.read_model().read("not_modified");
+        return Ok(conditional::not_modified(&tag, waited));
+    }
+    let mut response = ApiJson(PostView::from_record(&record)).into_response();
+    conditional::decorate(response.headers_mut(), &tag, waited);
+    Ok(response)
+}
+
+/// A wait ends before the request's own deadline cuts it.
+fn longest_wait(state: &AppState) -> std::time::Duration {
+    std::time::Duration::from_secs(state.config.http.request_timeout_secs.saturating_sub(1))
+        .min(conditional::MAX_WAIT)
+}
+
+/// One status change of a post.
+#[derive(Serialize, ToSchema)]
+pub struct PostEventView {
+    #[schema(example = "published")]
+    pub status: String,
+    /// The status before; absent on the creation.
+    #[schema(example = "publishing")]
+    pub previous: Option<String>,
+    /// When the change held, as its source dated it.
+    pub at: DateTime<Utc>,
+    /// When the gateway recorded it.
+    pub recorded_at: DateTime<Utc>,
+    /// `create`, `webhook`, `reconcile`, `read` (a `no-cache` read), `edit`, `cancel`, `retry`.
+    #[schema(example = "webhook")]
+    pub source: String,
+    /// The stable code of a failure.
+    pub error_code: Option<String>,
+}
+
+/// A post's history, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct PostEvents {
+    pub items: Vec<PostEventView>,
+}
+
+/// Every status change of the post, with its time and source, oldest first (the creation,
+/// then the last 100 changes).
+#[utoipa::path(get, path = "/v1/tiktok/posts/{id}/events", tag = "posts",
+    security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The post id")),
+    responses(
+        (status = 200, description = "The post's history", body = PostEvents),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn events(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsRead>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<PostEvents>, ApiError> {
+    let record = crate::posts::owned(&state, &auth.tenant.id, &id).await?;
+    let changes = state.store.post_events(&record.id).await?;
+    // The creation is not stored as a change: the first change names the status it left.
+    let first = changes
+        .first()
+        .and_then(|e| e.previous.clone())
+        .unwrap_or_else(|| record.status.clone());
+    let mut items = vec![PostEventView {
+        status: first,
+        previous: None,
+        at: record.created_at,
+        recorded_at: record.created_at,
+        source: "create".to_owned(),
+        error_code: None,
+    }];
+    items.extend(changes.into_iter().map(|e| PostEventView {
+        status: e.status,
+        previous: e.previous,
+        at: e.at,
+        recorded_at: e.recorded_at,
+        source: e.source.as_str().to_owned(),
+        error_code: e.error_code,
+    }));
+    Ok(ApiJson(PostEvents { items }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -275,7 +390,8 @@ fn decode_cursor(cursor: &str) -> Option<PostCursor> {
     security(("bearer" = []), ("api_key" = [])),
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of posts", body = PostPage),
+        (status = 200, description = "A page of posts", body = PostPage, headers(("ETag" = String, description = "The page's state"))),
+        (status = 304, description = "Unchanged since the ETag given (`If-None-Match`)"),
         (status = 400, description = "A bad cursor or limit", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
@@ -284,8 +400,9 @@ fn decode_cursor(cursor: &str) -> Option<PostCursor> {
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated<PostsRead>,
+    headers: HeaderMap,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<ApiJson<PostPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
@@ -315,10 +432,17 @@ pub async fn list(
     let more = records.len() > limit as usize;
     records.truncate(limit as usize);
     let next_cursor = more.then(|| records.last().map(encode_cursor)).flatten();
-    Ok(ApiJson(PostPage {
+    let tag = conditional::page_etag(records.iter(), next_cursor.as_deref());
+    if ReadHeaders::of(&headers).has(&tag) {
+        return Ok(conditional::not_modified(&tag, None));
+    }
+    let mut response = ApiJson(PostPage {
         items: records.iter().map(PostView::from_record).collect(),
         next_cursor,
-    }))
+    })
+    .into_response();
+    conditional::decorate(response.headers_mut(), &tag, None);
+    Ok(response)
 }
 
 /// An edit of a scheduled post or a Creator Inbox draft.
@@ -367,7 +491,8 @@ pub async fn edit(
         },
     )
     .await?;
-    Ok(ApiJson(PostView::from_upstream(&record, &post)))
+    let _ = post;
+    Ok(ApiJson(PostView::from_record(&record)))
 }
 
 /// Cancels a scheduled post or deletes a draft.

@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::http::ApiJson;
 use crate::limits::idempotency::IdempotencyKey;
 use crate::pipeline::{self, CreateRequest};
+use crate::routes::conditional::{self, ReadHeaders};
 use crate::routes::posts::{owned, request_id};
 use crate::tiktok::{self, Shape};
 use crate::zernio::{AnalyticsQuery, CallContext, MediaKind, PresignRequest};
@@ -169,7 +170,7 @@ async fn dry_run(
     security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The post id")),
     responses(
-        (status = 200, description = "`{post}`", body = Object),
+        (status = 200, description = "`{post}` from the gateway's record (`Cache-Control: no-cache` asks Zernio)", body = Object),
         (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
         (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
@@ -181,10 +182,22 @@ pub async fn get(
     auth: Authenticated<PostsRead>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<ApiJson<Value>, ApiError> {
-    let (_, post) =
-        crate::posts::fetch(&state, &auth.tenant.id, &id, &request_id(&headers)).await?;
-    Ok(ApiJson(json!({ "post": list::spec_post(&post) })))
+) -> Result<Response, ApiError> {
+    // From the record, as the native read; `no-cache` asks Zernio.
+    let read = ReadHeaders::of(&headers);
+    let record = crate::posts::read(
+        &state,
+        &auth.tenant.id,
+        &id,
+        read.freshness,
+        &request_id(&headers),
+    )
+    .await?;
+    // Zernio's spec has no 304 for this read, so the tag is given but not answered to.
+    let tag = conditional::etag(&record);
+    let mut response = ApiJson(json!({ "post": list::post_of_record(&record) })).into_response();
+    conditional::decorate(response.headers_mut(), &tag, None);
+    Ok(response)
 }
 
 /// Zernio's list: the tenant's posts, `{posts, pagination}`.

@@ -1,11 +1,12 @@
-//! A read-through cache of post records in front of any store, for the read path: an
-//! authenticated GET of a post must learn whose post it is without a store round trip each
-//! time. What a record is used for on that path never changes after creation (id, tenant,
-//! account, kind, mode, created_at; the status and URL are read fresh from Zernio), so a
-//! replica's cache stays correct even when another replica updates the record; this replica's
-//! own updates drop the entry all the same.
+//! A read-through cache of post records in front of any store, for the read path: a served
+//! read answers from the record without a store round trip. The cache stays true by dropping
+//! an entry whenever the record changes: this replica's own writes drop it at once, and
+//! another replica's reach it through the backend's change feed (Redis: a pub/sub channel).
+//! A record read from the backend while a change went by is not cached (the change may be
+//! newer than what was read). The same feed wakes reads waiting for a change (`Prefer: wait`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,8 +15,8 @@ use moka::sync::Cache;
 
 use super::{
     Attempt, Claim, CreateHold, Delivery, HoldDecision, Lane, NewDelivery, OutboxStats, PostCursor,
-    PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy, SlotDecision, SlotMove,
-    SlotUsage, Store, StoreError, Subscription, WebhookStore,
+    PostEvent, PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy, SlotDecision,
+    SlotMove, SlotUsage, Store, StoreError, Subscription, WebhookStore,
 };
 
 /// Enough for every post of a busy day on a large deployment, a few tens of MB at most.
@@ -23,17 +24,51 @@ const CAPACITY: u64 = 100_000;
 
 pub struct CachedStore {
     inner: Arc<dyn Store>,
-    posts: Cache<String, Arc<PostRecord>>,
+    posts: Arc<Cache<String, Arc<PostRecord>>>,
+    /// Grows with every change heard of: a load that saw it move does not cache what it read.
+    generation: Arc<AtomicU64>,
+    /// Every change, this replica's and (through the backend) the others'.
+    changes: tokio::sync::broadcast::Sender<String>,
 }
 
 impl CachedStore {
+    /// Must run inside a Tokio runtime when the backend has a change feed (it is followed by a
+    /// task of its own).
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        CachedStore {
-            inner,
-            posts: Cache::builder()
+        let posts = Arc::new(
+            Cache::builder()
                 .max_capacity(CAPACITY)
                 .time_to_idle(Duration::from_secs(3600))
                 .build(),
+        );
+        let generation = Arc::new(AtomicU64::new(0));
+        let (changes, _) = tokio::sync::broadcast::channel(4096);
+        if let Some(mut feed) = inner.changes() {
+            let (posts, generation, local) = (posts.clone(), generation.clone(), changes.clone());
+            tokio::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    let id = match feed.recv().await {
+                        Ok(id) => id,
+                        // Missed some: any entry may be stale.
+                        Err(RecvError::Lagged(_)) => super::redis::ALL_CHANGED.to_owned(),
+                        Err(RecvError::Closed) => return,
+                    };
+                    generation.fetch_add(1, Ordering::AcqRel);
+                    if id == super::redis::ALL_CHANGED {
+                        posts.invalidate_all();
+                    } else {
+                        posts.invalidate(&id);
+                    }
+                    let _ = local.send(id);
+                }
+            });
+        }
+        CachedStore {
+            inner,
+            posts,
+            generation,
+            changes,
         }
     }
 
@@ -41,12 +76,22 @@ impl CachedStore {
         if let Some(record) = self.posts.get(id) {
             return Ok(Some(record));
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let Some(record) = self.inner.post_by_id(id).await? else {
             return Ok(None);
         };
         let record = Arc::new(record);
-        self.posts.insert(id.to_owned(), record.clone());
+        if self.generation.load(Ordering::Acquire) == generation {
+            self.posts.insert(id.to_owned(), record.clone());
+        }
         Ok(Some(record))
+    }
+
+    /// After this replica changed a record.
+    fn changed(&self, id: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.posts.invalidate(id);
+        let _ = self.changes.send(id.to_owned());
     }
 }
 
@@ -83,6 +128,14 @@ impl Store for CachedStore {
         Ok(self.load(id).await?.map(|p| (*p).clone()))
     }
 
+    async fn shared_post(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<Arc<PostRecord>>, StoreError> {
+        Ok(self.load(id).await?.filter(|p| p.tenant == tenant))
+    }
+
     async fn posts(
         &self,
         tenant: &str,
@@ -98,9 +151,37 @@ impl Store for CachedStore {
     }
 
     async fn update_post(&self, id: &str, update: &PostUpdate) -> Result<(), StoreError> {
-        self.inner.update_post(id, update).await?;
-        self.posts.invalidate(id);
-        Ok(())
+        let result = self.inner.update_post(id, update).await;
+        self.changed(id);
+        result
+    }
+
+    async fn replace_post(
+        &self,
+        post: &PostRecord,
+        expected: u64,
+        event: Option<&PostEvent>,
+    ) -> Result<bool, StoreError> {
+        let written = self.inner.replace_post(post, expected, event).await;
+        // Also when it failed: the write may have landed before the error.
+        self.changed(&post.id);
+        written
+    }
+
+    async fn post_events(&self, id: &str) -> Result<Vec<PostEvent>, StoreError> {
+        self.inner.post_events(id).await
+    }
+
+    async fn due_for_sync(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.due_for_sync(now, limit).await
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.changes.subscribe())
     }
 
     async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {

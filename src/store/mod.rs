@@ -50,6 +50,100 @@ pub struct PostRecord {
     pub content: Option<String>,
     /// The media as created (Zernio's `mediaItems`); empty in records of before it was kept.
     pub media_items: Vec<MediaRef>,
+    /// How the record is kept true: revision, times, reconcile schedule.
+    pub sync: RecordSync,
+}
+
+/// The part of a record that keeps it the read model: what changed it last and when, when
+/// Zernio last confirmed it, and when the reconciler should look again. Records of before it
+/// was kept read as the default (revision 0, times from `created_at`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordSync {
+    /// Grows by one with every change: the compare-and-set token of [`Store::replace_post`]
+    /// and the post's ETag.
+    pub revision: u64,
+    /// When the record last changed; `None` in old records (then `created_at`).
+    pub updated_at: Option<DateTime<Utc>>,
+    /// When Zernio last confirmed the record (an answer, a webhook, a reconcile read).
+    pub synced_at: Option<DateTime<Utc>>,
+    /// When the current status came to hold, as its source dated it (a webhook's timestamp):
+    /// an event older than this cannot change the status, so a late event never moves a post
+    /// backwards.
+    pub status_at: Option<DateTime<Utc>>,
+    /// The stable code of `error` (e.g. `spam_risk`).
+    pub error_code: Option<String>,
+    /// The tenant events already delivered for the current status (comma separated), so that a
+    /// change heard twice (a webhook and a reconcile read, in either order) is delivered once.
+    pub announced: String,
+    /// When the reconciler should read the post from Zernio again; `None`: it cannot change.
+    pub next_sync_at: Option<DateTime<Utc>>,
+    /// Reconcile reads in a row that found nothing new: the backoff's step.
+    pub sync_attempts: u32,
+}
+
+impl PostRecord {
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.sync.updated_at.unwrap_or(self.created_at)
+    }
+
+    pub fn status_at(&self) -> DateTime<Utc> {
+        self.sync.status_at.unwrap_or(self.created_at)
+    }
+}
+
+/// Where a change of a post's status came from, in its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeSource {
+    Create,
+    Webhook,
+    Reconcile,
+    /// A read that asked Zernio (`Cache-Control: no-cache`).
+    Read,
+    Edit,
+    Cancel,
+    Retry,
+}
+
+impl ChangeSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeSource::Create => "create",
+            ChangeSource::Webhook => "webhook",
+            ChangeSource::Reconcile => "reconcile",
+            ChangeSource::Read => "read",
+            ChangeSource::Edit => "edit",
+            ChangeSource::Cancel => "cancel",
+            ChangeSource::Retry => "retry",
+        }
+    }
+
+    pub fn parse(stored: &str) -> ChangeSource {
+        match stored {
+            "webhook" => ChangeSource::Webhook,
+            "reconcile" => ChangeSource::Reconcile,
+            "read" => ChangeSource::Read,
+            "edit" => ChangeSource::Edit,
+            "cancel" => ChangeSource::Cancel,
+            "retry" => ChangeSource::Retry,
+            _ => ChangeSource::Create,
+        }
+    }
+}
+
+/// One status change in a post's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostEvent {
+    /// The record's revision the change made.
+    pub revision: u64,
+    /// When the change held, as its source dated it.
+    pub at: DateTime<Utc>,
+    /// When the gateway recorded it.
+    pub recorded_at: DateTime<Utc>,
+    pub source: ChangeSource,
+    pub status: String,
+    pub previous: Option<String>,
+    /// The stable error code of a failure.
+    pub error_code: Option<String>,
 }
 
 /// One media item of a post as it was created: Zernio's `mediaItems[]` `{type, url}`.
@@ -296,6 +390,16 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// The tenant's post with this id; another tenant's post is `None`, like a missing one.
     async fn post(&self, tenant: &str, id: &str) -> Result<Option<PostRecord>, StoreError>;
 
+    /// [`Store::post`] without a copy where the backend keeps records in memory: the served
+    /// read's look-up.
+    async fn shared_post(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<Arc<PostRecord>>, StoreError> {
+        Ok(self.post(tenant, id).await?.map(Arc::new))
+    }
+
     /// Any tenant's post: only for routing upstream webhooks back to their tenant.
     async fn post_by_id(&self, id: &str) -> Result<Option<PostRecord>, StoreError>;
 
@@ -330,6 +434,29 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     }
 
     async fn update_post(&self, id: &str, update: &PostUpdate) -> Result<(), StoreError>;
+
+    /// Writes `post` over the stored record if the stored revision is still `expected`
+    /// (compare and set; `post.sync.revision` is the new one), with `event` appended to its
+    /// history in the same step. `false`: another writer changed it first, nothing written.
+    async fn replace_post(
+        &self,
+        post: &PostRecord,
+        expected: u64,
+        event: Option<&PostEvent>,
+    ) -> Result<bool, StoreError>;
+
+    /// The post's status changes after its creation, oldest first (at most the last 100).
+    async fn post_events(&self, id: &str) -> Result<Vec<PostEvent>, StoreError>;
+
+    /// Posts the reconciler should read now (`next_sync_at` reached), soonest due first.
+    async fn due_for_sync(&self, now: DateTime<Utc>, limit: u32)
+    -> Result<Vec<String>, StoreError>;
+
+    /// Ids of posts another replica changed, for the read cache and for waiting reads. `None`:
+    /// this backend has no other writers to hear from.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
 
     /// One GCRA decision for `key`, counted whether or not it is allowed: atomic per key.
     async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError>;

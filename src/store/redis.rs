@@ -25,8 +25,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::{
-    Claim, CreateHold, HoldDecision, Lane, PostCursor, PostFilter, PostRecord, PostUpdate,
-    RateDecision, RatePolicy, SlotDecision, SlotMove, SlotUsage, Store, StoreError, content_scope,
+    ChangeSource, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostEvent, PostFilter,
+    PostRecord, PostUpdate, RateDecision, RatePolicy, RecordSync, SlotDecision, SlotMove,
+    SlotUsage, Store, StoreError, content_scope,
 };
 
 /// How long a post record is kept: long enough for late webhooks and for callers to list and
@@ -45,6 +46,9 @@ pub struct RedisStore {
     exhaust: Script,
     hold: Script,
     record: Script,
+    replace: Script,
+    /// Fed by the subscriber of [`CHANGES_CHANNEL`]: what other replicas (and this one) changed.
+    changes: tokio::sync::broadcast::Sender<String>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -66,9 +70,11 @@ fn index_member(created_at: DateTime<Utc>, id: &str) -> String {
 /// Lua shared by the scripts: each script is a chunk of its own, so the functions it uses are
 /// put in front of it (`script`).
 const INSERT_FN: &str = r#"
--- A post record and its entry in the tenant's newest-first index; 0 when it exists already.
-local function insert(post, index, member, oldest_kept, retention, record)
+-- A post record and its entry in the tenant's newest-first index (and in the reconciler's
+-- schedule when `next_sync` is set); 0 when it exists already.
+local function insert(post, index, member, oldest_kept, retention, record, sync, id, next_sync)
   if not redis.call('SET', post, record, 'NX', 'PX', retention) then return 0 end
+  if next_sync ~= '' then redis.call('ZADD', sync, tonumber(next_sync), id) end
   redis.call('ZADD', index, 0, member)
   redis.call('PEXPIRE', index, retention)
   -- Drop index entries older than the retention: their records have expired.
@@ -77,8 +83,54 @@ local function insert(post, index, member, oldest_kept, retention, record)
 end
 "#;
 
-/// KEYS: post, index. ARGV: index member, oldest index member kept, retention, record.
-const INSERT: &str = "return insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])";
+/// KEYS: post, index, sync schedule. ARGV: index member, oldest index member kept, retention,
+/// record, post id, next sync (ms or empty).
+const INSERT: &str = "return insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], KEYS[3], ARGV[5], ARGV[6])";
+
+/// The compare-and-set of `replace_post`: the record is written only while its stored revision
+/// is ARGV[1], keeping its expiry; the reconciler's schedule and the history follow in the same
+/// step, and the change is published for the other replicas. KEYS: post, sync schedule, events.
+/// ARGV: expected revision, record, post id, next sync (ms or empty), event (JSON or empty),
+/// retention. 1 written, 0 not (changed meanwhile, or gone).
+const REPLACE: &str = r#"
+local v = redis.pcall('GET', KEYS[1])
+local current
+if type(v) == 'table' and v.err then
+  current = redis.call('HGET', KEYS[1], 'revision') or '0'
+  if current ~= ARGV[1] then return 0 end
+  local ttl = redis.call('PTTL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  if ttl > 0 then redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[2]) end
+else
+  if not v then return 0 end
+  current = cjson.decode(v)['revision'] or '0'
+  if current == '' then current = '0' end
+  if current ~= ARGV[1] then return 0 end
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+end
+if ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[4]), ARGV[3])
+else
+  redis.call('ZREM', KEYS[2], ARGV[3])
+end
+if ARGV[5] ~= '' then
+  redis.call('RPUSH', KEYS[3], ARGV[5])
+  redis.call('LTRIM', KEYS[3], -100, -1)
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+end
+redis.call('PUBLISH', 'tgw:post-changes', ARGV[3])
+return 1
+"#;
+
+/// The reconciler's schedule: post ids scored by when to read them next (ms).
+const SYNC_KEY: &str = "tgw:sync";
+
+/// The channel where every change of a record is published (its id).
+pub const CHANGES_CHANNEL: &str = "tgw:post-changes";
+
+fn events_key(id: &str) -> String {
+    format!("tgw:post-events:{id}")
+}
 
 /// Sets fields of a record, keeping its expiry. KEYS: post. ARGV: field, value, ...
 const UPDATE: &str = r#"
@@ -267,11 +319,11 @@ return {1, r[2]}
 
 /// A create's last step in one round trip: the record, then the content claim settled with
 /// the post's id (the fingerprint is the record's, so the claim need not be read first).
-/// KEYS: post, index, claim. ARGV: index member, oldest member kept, retention, record,
-/// fingerprint, post id, claim ttl.
+/// KEYS: post, index, sync schedule, claim. ARGV: index member, oldest member kept, retention,
+/// record, post id, next sync, fingerprint, claim ttl.
 const RECORD: &str = r#"
-local inserted = insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
-settle(KEYS[3], ARGV[5], ARGV[6], ARGV[7])
+local inserted = insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], KEYS[3], ARGV[5], ARGV[6])
+settle(KEYS[4], ARGV[7], ARGV[5], ARGV[8])
 return inserted
 "#;
 
@@ -327,6 +379,7 @@ fn at_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
 impl RedisStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(|e| StoreError::Other(e.to_string()))?;
+        let client_for_changes = client.clone();
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
             .set_response_timeout(Duration::from_secs(2))
@@ -346,6 +399,8 @@ impl RedisStore {
             exhaust: Script::new(EXHAUST),
             hold: script(&[ROLLING_FN, CLAIM_FN, GCRA_FN], HOLD),
             record: script(&[INSERT_FN, CLAIM_FN], RECORD),
+            replace: Script::new(REPLACE),
+            changes: listen_for_changes(client_for_changes),
         })
     }
 
@@ -541,6 +596,89 @@ impl Store for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn replace_post(
+        &self,
+        post: &PostRecord,
+        expected: u64,
+        event: Option<&PostEvent>,
+    ) -> Result<bool, StoreError> {
+        let event = event
+            .map(|e| {
+                serde_json::to_string(&StoredEvent {
+                    revision: e.revision,
+                    at: e.at.timestamp_millis(),
+                    recorded_at: e.recorded_at.timestamp_millis(),
+                    source: e.source.as_str().to_owned(),
+                    status: e.status.clone(),
+                    previous: e.previous.clone(),
+                    error_code: e.error_code.clone(),
+                })
+                .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        let written: i64 = self
+            .replace
+            .key(post_key(&post.id))
+            .key(SYNC_KEY)
+            .key(events_key(&post.id))
+            .arg(expected.to_string())
+            .arg(post_to_json(post))
+            .arg(&post.id)
+            .arg(optional_millis(post.sync.next_sync_at))
+            .arg(event)
+            .arg(millis_u64(RETENTION))
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(written == 1)
+    }
+
+    async fn post_events(&self, id: &str) -> Result<Vec<PostEvent>, StoreError> {
+        let entries: Vec<String> = self
+            .conn()?
+            .lrange(events_key(id), 0, -1)
+            .await
+            .map_err(unavailable)?;
+        Ok(entries
+            .iter()
+            // An entry no version of this code wrote is left out, not an unreadable history.
+            .filter_map(|e| serde_json::from_str::<StoredEvent>(e).ok())
+            .filter_map(|e| {
+                Some(PostEvent {
+                    revision: e.revision,
+                    at: DateTime::from_timestamp_millis(e.at)?,
+                    recorded_at: DateTime::from_timestamp_millis(e.recorded_at)?,
+                    source: ChangeSource::parse(&e.source),
+                    status: e.status,
+                    previous: e.previous,
+                    error_code: e.error_code,
+                })
+            })
+            .collect())
+    }
+
+    async fn due_for_sync(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        redis::cmd("ZRANGE")
+            .arg(SYNC_KEY)
+            .arg("-inf")
+            .arg(now.timestamp_millis())
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.changes.subscribe())
     }
 
     async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
@@ -783,6 +921,49 @@ impl Store for RedisStore {
     }
 }
 
+/// What [`Store::changes`] sends when it cannot tell what changed (the subscription was lost
+/// for a while): every cached record may be stale.
+pub const ALL_CHANGED: &str = "*";
+
+/// Subscribes to [`CHANGES_CHANNEL`] on a connection of its own (a subscribed connection can
+/// do nothing else) and passes each id on, resubscribing after a lost connection.
+fn listen_for_changes(client: redis::Client) -> tokio::sync::broadcast::Sender<String> {
+    use futures_util::StreamExt;
+    let (sender, _) = tokio::sync::broadcast::channel(4096);
+    let feed = sender.downgrade();
+    tokio::spawn(async move {
+        loop {
+            match client.get_async_pubsub().await {
+                Ok(mut pubsub) => match pubsub.subscribe(CHANGES_CHANNEL).await {
+                    Ok(()) => {
+                        let mut messages = pubsub.on_message();
+                        // What changed while nobody listened is not known.
+                        match feed.upgrade() {
+                            Some(feed) => {
+                                let _ = feed.send(ALL_CHANGED.to_owned());
+                            }
+                            None => return,
+                        }
+                        while let Some(message) = messages.next().await {
+                            let Some(feed) = feed.upgrade() else { return };
+                            if let Ok(id) = message.get_payload::<String>() {
+                                let _ = feed.send(id);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not subscribe to post changes"),
+                },
+                Err(e) => tracing::debug!(error = %e, "no connection for post changes yet"),
+            }
+            if feed.upgrade().is_none() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    sender
+}
+
 fn micros(us: i64) -> Duration {
     Duration::from_micros(u64::try_from(us).unwrap_or(0))
 }
@@ -801,7 +982,10 @@ fn post_invocation<'a>(
 ) -> redis::ScriptInvocation<'a> {
     let oldest_kept = Utc::now() - RETENTION;
     let mut invocation = script.prepare_invoke();
-    invocation.key(post_key(&p.id)).key(index_key(&p.tenant));
+    invocation
+        .key(post_key(&p.id))
+        .key(index_key(&p.tenant))
+        .key(SYNC_KEY);
     if let Some((key, _)) = &claim {
         invocation.key(key);
     }
@@ -809,12 +993,11 @@ fn post_invocation<'a>(
         .arg(index_member(p.created_at, &p.id))
         .arg(format!("{:013}:", oldest_kept.timestamp_millis().max(0)))
         .arg(millis_u64(RETENTION))
-        .arg(post_to_json(p));
+        .arg(post_to_json(p))
+        .arg(&p.id)
+        .arg(optional_millis(p.sync.next_sync_at));
     if let Some((_, ttl)) = claim {
-        invocation
-            .arg(&p.fingerprint)
-            .arg(&p.id)
-            .arg(millis_u64(ttl).max(1));
+        invocation.arg(&p.fingerprint).arg(millis_u64(ttl).max(1));
     }
     invocation
 }
@@ -878,6 +1061,26 @@ struct StoredPost<'a> {
     /// `mediaItems` as a JSON string: a record stays a map of strings.
     #[serde(skip_serializing_if = "String::is_empty")]
     media_items: String,
+    revision: String,
+    updated_at: String,
+    synced_at: String,
+    status_at: String,
+    error_code: &'a str,
+    announced: &'a str,
+    next_sync_at: String,
+    sync_attempts: String,
+}
+
+/// A history entry as Redis keeps it in `post-events:{id}`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredEvent {
+    revision: u64,
+    at: i64,
+    recorded_at: i64,
+    source: String,
+    status: String,
+    previous: Option<String>,
+    error_code: Option<String>,
 }
 
 fn post_to_json(p: &PostRecord) -> String {
@@ -900,6 +1103,14 @@ fn post_to_json(p: &PostRecord) -> String {
         } else {
             serde_json::to_string(&p.media_items).unwrap_or_default()
         },
+        revision: p.sync.revision.to_string(),
+        updated_at: optional_millis(p.sync.updated_at),
+        synced_at: optional_millis(p.sync.synced_at),
+        status_at: optional_millis(p.sync.status_at),
+        error_code: p.sync.error_code.as_deref().unwrap_or_default(),
+        announced: &p.sync.announced,
+        next_sync_at: optional_millis(p.sync.next_sync_at),
+        sync_attempts: p.sync.sync_attempts.to_string(),
     };
     // Strings only (media items are a JSON string): serialising them cannot fail.
     serde_json::to_string(&stored).unwrap_or_default()
@@ -944,6 +1155,20 @@ fn post_from_hash(h: &HashMap<String, String>) -> Result<PostRecord, StoreError>
         media_items: optional("media_items")
             .and_then(|m| serde_json::from_str(&m).ok())
             .unwrap_or_default(),
+        sync: RecordSync {
+            revision: optional("revision")
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0),
+            updated_at: time("updated_at")?,
+            synced_at: time("synced_at")?,
+            status_at: time("status_at")?,
+            error_code: optional("error_code"),
+            announced: text("announced"),
+            next_sync_at: time("next_sync_at")?,
+            sync_attempts: optional("sync_attempts")
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0),
+        },
     })
 }
 
@@ -967,6 +1192,16 @@ mod tests {
             request_id: "req-1".into(),
             created_at: DateTime::from_timestamp_millis(1_789_000_000_000).unwrap(),
             content: Some("A caption \"quoted\"\n#tag".into()),
+            sync: RecordSync {
+                revision: 3,
+                updated_at: DateTime::from_timestamp_millis(1_789_000_000_500),
+                synced_at: DateTime::from_timestamp_millis(1_789_000_000_600),
+                status_at: DateTime::from_timestamp_millis(1_789_000_000_400),
+                error_code: Some("spam_risk".into()),
+                announced: "post.failed".into(),
+                next_sync_at: DateTime::from_timestamp_millis(1_789_000_015_000),
+                sync_attempts: 2,
+            },
             media_items: vec![crate::store::MediaRef {
                 kind: "video".into(),
                 url: "https://cdn.example.com/v.mp4".into(),
@@ -982,6 +1217,7 @@ mod tests {
         post.error = None;
         post.content = None;
         post.media_items.clear();
+        post.sync = RecordSync::default();
         assert_eq!(post_from_json(&post_to_json(&post)).unwrap(), post);
     }
 }

@@ -21,8 +21,9 @@ use sqlx::sqlite::SqliteRow;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::{
-    BUDGET_WINDOW, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostFilter, PostRecord,
-    PostUpdate, RateDecision, RatePolicy, SlotDecision, SlotMove, SlotUsage, Store, StoreError,
+    BUDGET_WINDOW, ChangeSource, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostEvent,
+    PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy, RecordSync, SlotDecision,
+    SlotMove, SlotUsage, Store, StoreError,
 };
 use crate::limits::rate::LocalRateLimiter;
 use holds::Holds;
@@ -195,13 +196,17 @@ fn purge_expired(conn: &Connection) -> Result<(), StoreError> {
 fn insert(conn: &Connection, p: &PostRecord, keep_existing: bool) -> Result<(), StoreError> {
     let sql = if keep_existing {
         "INSERT INTO posts (id, tenant, account, kind, mode, status, schedule_at, tiktok_url, \
-         error, fingerprint, request_id, created_at, content, media_items) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+         error, fingerprint, request_id, created_at, content, media_items, revision, updated_at, \
+         synced_at, status_at, error_code, announced, next_sync_at, sync_attempts) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20, ?21, ?22) \
          ON CONFLICT (id) DO NOTHING"
     } else {
         "INSERT INTO posts (id, tenant, account, kind, mode, status, schedule_at, tiktok_url, \
-         error, fingerprint, request_id, created_at, content, media_items) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+         error, fingerprint, request_id, created_at, content, media_items, revision, updated_at, \
+         synced_at, status_at, error_code, announced, next_sync_at, sync_attempts) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18, ?19, ?20, ?21, ?22)"
     };
     conn.prepare_cached(sql)?.execute(rusqlite::params![
         p.id,
@@ -218,8 +223,68 @@ fn insert(conn: &Connection, p: &PostRecord, keep_existing: bool) -> Result<(), 
         ms(p.created_at),
         p.content,
         media_json(&p.media_items),
+        i64::try_from(p.sync.revision).unwrap_or(i64::MAX),
+        p.sync.updated_at.map(ms),
+        p.sync.synced_at.map(ms),
+        p.sync.status_at.map(ms),
+        p.sync.error_code,
+        p.sync.announced,
+        p.sync.next_sync_at.map(ms),
+        p.sync.sync_attempts,
     ])?;
     Ok(())
+}
+
+/// The compare-and-set write of [`Store::replace_post`], on the writer's connection.
+fn replace(
+    conn: &Connection,
+    p: &PostRecord,
+    expected: u64,
+    event: Option<&PostEvent>,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE posts SET status = ?3, schedule_at = ?4, tiktok_url = ?5, error = ?6, \
+             revision = ?7, updated_at = ?8, synced_at = ?9, status_at = ?10, error_code = ?11, \
+             announced = ?12, next_sync_at = ?13, sync_attempts = ?14 \
+             WHERE id = ?1 AND revision = ?2",
+        )?
+        .execute(rusqlite::params![
+            p.id,
+            i64::try_from(expected).unwrap_or(i64::MAX),
+            p.status,
+            p.schedule_at.map(ms),
+            p.tiktok_url,
+            p.error,
+            i64::try_from(p.sync.revision).unwrap_or(i64::MAX),
+            p.sync.updated_at.map(ms),
+            p.sync.synced_at.map(ms),
+            p.sync.status_at.map(ms),
+            p.sync.error_code,
+            p.sync.announced,
+            p.sync.next_sync_at.map(ms),
+            p.sync.sync_attempts,
+        ])?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    if let Some(e) = event {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO post_events (post_id, revision, at, recorded_at, source, \
+             status, previous, error_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(rusqlite::params![
+            p.id,
+            i64::try_from(e.revision).unwrap_or(i64::MAX),
+            ms(e.at),
+            ms(e.recorded_at),
+            e.source.as_str(),
+            e.status,
+            e.previous,
+            e.error_code,
+        ])?;
+    }
+    Ok(true)
 }
 
 fn claim(
@@ -409,6 +474,62 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn replace_post(
+        &self,
+        post: &PostRecord,
+        expected: u64,
+        event: Option<&PostEvent>,
+    ) -> Result<bool, StoreError> {
+        let (p, e) = (post.clone(), event.cloned());
+        // Two statements when there is an event: all or nothing.
+        self.writer
+            .write(move |conn| replace(conn, &p, expected, e.as_ref()))
+            .await
+    }
+
+    async fn post_events(&self, id: &str) -> Result<Vec<PostEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT revision, at, recorded_at, source, status, previous, error_code FROM \
+             (SELECT * FROM post_events WHERE post_id = ?1 ORDER BY revision DESC LIMIT 100) \
+             ORDER BY revision",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let get = |e: sqlx::Error| StoreError::Other(e.to_string());
+        rows.iter()
+            .map(|row| {
+                Ok(PostEvent {
+                    revision: u64::try_from(row.try_get::<i64, _>("revision").map_err(get)?)
+                        .unwrap_or(0),
+                    at: millis(row.try_get("at").map_err(get)?)?,
+                    recorded_at: millis(row.try_get("recorded_at").map_err(get)?)?,
+                    source: ChangeSource::parse(row.try_get("source").map_err(get)?),
+                    status: row.try_get("status").map_err(get)?,
+                    previous: row.try_get("previous").map_err(get)?,
+                    error_code: row.try_get("error_code").map_err(get)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn due_for_sync(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT id FROM posts WHERE next_sync_at IS NOT NULL AND next_sync_at <= ?1 \
+             ORDER BY next_sync_at LIMIT ?2",
+        )
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)
+    }
+
     async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
         Ok(self.rates.check(key, policy))
     }
@@ -568,7 +689,9 @@ fn ttl_ms(ttl: Duration) -> i64 {
 }
 
 const COLUMNS: &str = "id, tenant, account, kind, mode, status, schedule_at, tiktok_url, error, \
-                       fingerprint, request_id, created_at, content, media_items";
+                       fingerprint, request_id, created_at, content, media_items, revision, \
+                       updated_at, synced_at, status_at, error_code, announced, next_sync_at, \
+                       sync_attempts";
 
 /// The media column: Zernio's `mediaItems` JSON; none is NULL.
 fn media_json(items: &[crate::store::MediaRef]) -> Option<String> {
@@ -600,6 +723,13 @@ fn millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| StoreError::Other(format!("timestamp {ms} out of range")))
 }
 
+fn optional_millis(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.try_get::<Option<i64>, _>(column)
+        .map_err(|e| StoreError::Other(e.to_string()))?
+        .map(millis)
+        .transpose()
+}
+
 fn post_from_row(row: &SqliteRow) -> Result<PostRecord, StoreError> {
     let get = |e: sqlx::Error| StoreError::Other(e.to_string());
     Ok(PostRecord {
@@ -621,6 +751,17 @@ fn post_from_row(row: &SqliteRow) -> Result<PostRecord, StoreError> {
         created_at: millis(row.try_get("created_at").map_err(get)?)?,
         content: row.try_get("content").map_err(get)?,
         media_items: media_of(row.try_get("media_items").map_err(get)?),
+        sync: RecordSync {
+            revision: u64::try_from(row.try_get::<i64, _>("revision").map_err(get)?).unwrap_or(0),
+            updated_at: optional_millis(row, "updated_at")?,
+            synced_at: optional_millis(row, "synced_at")?,
+            status_at: optional_millis(row, "status_at")?,
+            error_code: row.try_get("error_code").map_err(get)?,
+            announced: row.try_get("announced").map_err(get)?,
+            next_sync_at: optional_millis(row, "next_sync_at")?,
+            sync_attempts: u32::try_from(row.try_get::<i64, _>("sync_attempts").map_err(get)?)
+                .unwrap_or(0),
+        },
     })
 }
 

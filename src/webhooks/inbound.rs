@@ -11,18 +11,18 @@
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{EVENT_CLAIM_SCOPE, reaches_tenants, signing, tenant_event, zernio_event_label};
+use super::{EVENT_CLAIM_SCOPE, signing, tenant_event, zernio_event_label};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::pipeline::REQUEST_TAG;
-use crate::store::{Claim, NewDelivery, PostRecord, PostUpdate};
-use crate::zernio::{Post, PostStatus, UpstreamError};
+use crate::record::{self, Observation};
+use crate::store::{ChangeSource, Claim};
+use crate::zernio::{Post, PostStatus};
 
 /// How long an event id is remembered: Zernio retries for hours, not days.
 pub const EVENT_MEMORY: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -111,7 +111,7 @@ pub async fn receive(
             deliveries: 0,
         });
     }
-    match route(state, &event, &name, &event_id).await {
+    match route(state, &event, &name).await {
         Ok(receipt) => {
             if let Err(e) = state
                 .store
@@ -142,12 +142,7 @@ pub async fn receive(
     }
 }
 
-async fn route(
-    state: &AppState,
-    event: &Value,
-    name: &str,
-    event_id: &str,
-) -> Result<Receipt, ApiError> {
+async fn route(state: &AppState, event: &Value, name: &str) -> Result<Receipt, ApiError> {
     let post = event
         .get("post")
         .filter(|p| p.is_object())
@@ -164,7 +159,7 @@ async fn route(
         .and_then(Value::as_str)
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
-    let Some(record) = state.store.post_by_id(&post.id).await? else {
+    if state.store.post_by_id(&post.id).await?.is_none() {
         let ours = post.metadata_str(REQUEST_TAG).is_some();
         let recent = timestamp.is_none_or(|t| Utc::now() - t < RECORDING_GRACE);
         if ours && recent {
@@ -177,63 +172,19 @@ async fn route(
         });
     };
 
-    let kind = tenant_event(name);
+    let at = timestamp.unwrap_or_else(Utc::now);
     let platform = PlatformBlock::of(event);
-    let update = update_of(kind, &post, platform.as_ref());
-    if update != PostUpdate::default() {
-        state.store.update_post(&post.id, &update).await?;
-    }
-    let Some(kind) = kind.filter(|_| reaches_tenants(name)) else {
-        return Ok(Receipt {
-            status: "accepted",
-            deliveries: 0,
-        });
-    };
-    let subscriptions: Vec<_> = state
-        .store
-        .subscriptions(&record.tenant)
-        .await?
-        .into_iter()
-        .filter(|s| s.wants(kind))
-        .collect();
-    if subscriptions.is_empty() {
-        return Ok(Receipt {
-            status: "accepted",
-            deliveries: 0,
-        });
-    }
-    let now = Utc::now();
-    let payload = payload(kind, timestamp.unwrap_or(now), &post, &record, &update).to_string();
-    let deliveries: Vec<NewDelivery> = subscriptions
-        .iter()
-        .map(|s| NewDelivery {
-            id: delivery_id(event_id, &s.id),
-            tenant: record.tenant.clone(),
-            subscription: s.id.clone(),
-            event_type: kind.to_owned(),
-            post_id: post.id.clone(),
-            payload: payload.clone(),
-            created_at: now,
-        })
-        .collect();
-    let added = state.store.enqueue_deliveries(&deliveries, now).await?;
-    state.webhooks.wake();
+    let observation = observation_of(tenant_event(name), &post, platform.as_ref(), at);
+    let applied = record::apply(state, &post.id, &observation, Some(&post)).await?;
     Ok(Receipt {
         status: "accepted",
-        deliveries: added,
+        deliveries: applied.map(|a| a.deliveries).unwrap_or(0),
     })
-}
-
-/// The delivery's `webhook-id`: the same for the same event and subscription, whoever writes it.
-pub fn delivery_id(event_id: &str, subscription: &str) -> String {
-    let digest = Sha256::digest(format!("{event_id}\n{subscription}").as_bytes());
-    format!("msg_{}", hex::encode(&digest[..16]))
 }
 
 /// The `platform` block of a per-platform event (`post.platform.*`, `post.tiktok.url_resolved`:
 /// the spec's `WebhookPayloadPostPlatform`), when it is TikTok's.
 struct PlatformBlock {
-    status: Option<String>,
     published_url: Option<String>,
     error: Option<String>,
 }
@@ -255,112 +206,52 @@ impl PlatformBlock {
             return None;
         }
         Some(PlatformBlock {
-            status: text("status"),
             published_url: text("publishedUrl"),
             error: text("error"),
         })
     }
 }
 
-/// What the event changes about the gateway's record of the post.
-fn update_of(kind: Option<&str>, post: &Post, platform: Option<&PlatformBlock>) -> PostUpdate {
+/// What the event says of the post. The per-post and per-platform twins of one transition say
+/// the same, so whichever comes first changes the record and the other changes nothing.
+fn observation_of(
+    kind: Option<&str>,
+    post: &Post,
+    platform: Option<&PlatformBlock>,
+    at: DateTime<Utc>,
+) -> Observation {
     let tiktok = post.tiktok();
     let url = platform
         .and_then(|p| p.published_url.clone())
         .or_else(|| tiktok.and_then(|p| p.platform_post_url.clone()))
         .filter(|u| !u.is_empty());
+    let mut seen = Observation::new(ChangeSource::Webhook, at);
     match kind {
-        Some("post.published") => PostUpdate {
-            status: Some("published".into()),
-            tiktok_url: url,
-            error: Some(None),
-            ..PostUpdate::default()
-        },
-        Some("post.failed") => PostUpdate {
-            status: Some(match post.status {
+        Some("post.published") => {
+            seen.status = Some("published".into());
+            seen.tiktok_url = url;
+            seen.error = Some(None);
+        }
+        Some("post.failed") => {
+            seen.status = Some(match post.status {
                 PostStatus::Partial => "partial".into(),
                 _ => "failed".into(),
-            }),
-            error: Some(Some(
-                platform
-                    .and_then(|p| p.error.clone())
-                    .unwrap_or_else(|| failure(post).1),
-            )),
-            ..PostUpdate::default()
-        },
-        Some("post.scheduled") => PostUpdate {
-            status: Some("scheduled".into()),
-            schedule_at: post.scheduled_for.map(Some),
-            ..PostUpdate::default()
-        },
-        Some("post.cancelled") => PostUpdate {
-            status: Some("cancelled".into()),
-            ..PostUpdate::default()
-        },
-        // Deleted on TikTok after it was published: the record says so.
-        Some("post.deleted") => PostUpdate {
-            status: Some(
-                platform
-                    .and_then(|p| p.status.clone())
-                    .filter(|s| s == "deleted")
-                    .unwrap_or_else(|| "deleted".into()),
-            ),
-            ..PostUpdate::default()
-        },
-        Some("post.url_resolved") => PostUpdate {
-            tiktok_url: url,
-            ..PostUpdate::default()
-        },
-        _ => PostUpdate::default(),
-    }
-}
-
-/// The stable code and message of a failed post, as the create endpoint would name them.
-fn failure(post: &Post) -> (&'static str, String) {
-    let mut failed = post.clone();
-    failed.status = PostStatus::Failed;
-    match UpstreamError::from_failed_post(200, failed, None) {
-        Some(e) => (e.code(), e.message.clone()),
-        None => ("post_failed", "the post failed".to_owned()),
-    }
-}
-
-/// The tenant's event: Standard Webhooks' `{type, timestamp, data}`.
-fn payload(
-    kind: &str,
-    at: DateTime<Utc>,
-    post: &Post,
-    record: &PostRecord,
-    update: &PostUpdate,
-) -> Value {
-    let error = (kind == "post.failed").then(|| {
-        let (code, message) = failure(post);
-        json!({"code": code, "message": message})
-    });
-    // The caller's own metadata, without the tag the gateway added to find its creates.
-    let metadata = post
-        .metadata
-        .as_ref()
-        .and_then(Value::as_object)
-        .map(|m| {
-            let mut m = m.clone();
-            m.remove(REQUEST_TAG);
-            m
-        })
-        .filter(|m| !m.is_empty())
-        .map(Value::Object);
-    json!({
-        "type": kind,
-        "timestamp": at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "data": {
-            "id": post.id,
-            "account": record.account,
-            "status": update.status.clone().unwrap_or_else(|| record.status.clone()),
-            "tiktok_url": update.tiktok_url.clone().or_else(|| record.tiktok_url.clone()),
-            "error": error,
-            "metadata": metadata,
+            });
+            let (code, message) = record::failure(post);
+            let message = platform.and_then(|p| p.error.clone()).unwrap_or(message);
+            seen.error = Some(Some((code, message)));
         }
-    })
+        Some("post.scheduled") => {
+            seen.status = Some("scheduled".into());
+            seen.schedule_at = post.scheduled_for.map(Some);
+        }
+        Some("post.cancelled") => seen.status = Some("cancelled".into()),
+        // Deleted on TikTok after it was published.
+        Some("post.deleted") => seen.status = Some("deleted".into()),
+        Some("post.url_resolved") => seen.tiktok_url = url,
+        _ => {}
+    }
+    seen
 }
 
 /// The events the gateway registers for at Zernio: every post event of Zernio's spec.
@@ -446,6 +337,7 @@ fn without_secrets(value: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn secrets_are_taken_out_of_zernio_answers() {
@@ -457,43 +349,16 @@ mod tests {
     }
 
     #[test]
-    fn delivery_ids_are_stable_per_event_and_subscription() {
-        assert_eq!(delivery_id("evt_1", "sub_a"), delivery_id("evt_1", "sub_a"));
-        assert_ne!(delivery_id("evt_1", "sub_a"), delivery_id("evt_1", "sub_b"));
-        assert_ne!(delivery_id("evt_1", "sub_a"), delivery_id("evt_2", "sub_a"));
-        assert!(delivery_id("e", "s").starts_with("msg_"));
-    }
-
-    #[test]
-    fn a_failed_post_carries_its_stable_code_and_the_callers_metadata_only() {
+    fn a_failed_post_carries_its_stable_code() {
         let post = Post::from(json!({
             "id": "p1", "status": "failed",
             "platforms": [{"platform": "tiktok", "status": "failed", "accountId": "acc",
                            "error": "TikTok flagged this post as potentially risky (spam_risk)"}],
             "metadata": {"campaign": "x", "gateway_request_id": "req-1"}
         }));
-        let record = PostRecord {
-            id: "p1".into(),
-            tenant: "t".into(),
-            account: "acc".into(),
-            kind: "video".into(),
-            mode: "now".into(),
-            status: "publishing".into(),
-            schedule_at: None,
-            tiktok_url: None,
-            error: None,
-            fingerprint: "f".into(),
-            request_id: "req-1".into(),
-            created_at: Utc::now(),
-            content: None,
-            media_items: Vec::new(),
-        };
-        let update = update_of(Some("post.failed"), &post, None);
-        assert_eq!(update.status.as_deref(), Some("failed"));
-        let body = payload("post.failed", Utc::now(), &post, &record, &update);
-        assert_eq!(body["type"], "post.failed");
-        assert_eq!(body["data"]["status"], "failed");
-        assert_eq!(body["data"]["error"]["code"], "spam_risk");
-        assert_eq!(body["data"]["metadata"], json!({"campaign": "x"}));
+        let seen = observation_of(Some("post.failed"), &post, None, Utc::now());
+        assert_eq!(seen.status.as_deref(), Some("failed"));
+        let (code, _) = seen.error.flatten().unwrap();
+        assert_eq!(code, "spam_risk");
     }
 }

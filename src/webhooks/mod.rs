@@ -9,7 +9,10 @@
 //! Nothing is delivered inline: the receiver answers as soon as the deliveries are stored, so
 //! Zernio's 5 s budget never depends on a tenant's endpoint.
 
+pub mod fan_out;
 pub mod inbound;
+
+pub use fan_out::fan_out;
 pub mod outbound;
 pub mod signing;
 pub mod targets;

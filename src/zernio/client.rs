@@ -392,6 +392,22 @@ impl ZernioClient {
         post_of(&v).ok_or_else(|| answer.missing("post"))
     }
 
+    /// `GET /v1/posts/{id}` sent once, never retried: for readers that have a schedule of their
+    /// own (the reconciler's backoff, a caller's poll), where a retry here would only multiply
+    /// the load on an upstream that is already failing.
+    pub async fn get_post_once(
+        &self,
+        ctx: &CallContext<'_>,
+        id: &str,
+    ) -> Result<Post, UpstreamError> {
+        let id = id_segment(id)?;
+        let call = self.get("get_post", &["v1", "posts", id], &[]);
+        let upstream_id = uuid::Uuid::new_v4().to_string();
+        let answer = self.attempt(ctx, &call, &upstream_id).await?;
+        let v = answer.json()?;
+        post_of(&v).ok_or_else(|| answer.missing("post"))
+    }
+
     /// `GET /v1/posts` with `platform=tiktok` and the given filters.
     pub async fn list_posts(
         &self,

@@ -188,6 +188,27 @@ impl FakeZernio {
         lock(&self.inner.posts).push(post);
     }
 
+    /// The post as the fake has it.
+    pub fn post(&self, id: &str) -> Option<Value> {
+        lock(&self.inner.posts)
+            .iter()
+            .find(|p| p["_id"] == id)
+            .cloned()
+    }
+
+    /// Changes a post's members as Zernio would after a change the gateway has not heard of
+    /// (a lost webhook).
+    pub fn patch_post(&self, id: &str, patch: Value) {
+        let mut posts = lock(&self.inner.posts);
+        if let (Some(post), Some(patch)) =
+            (posts.iter_mut().find(|p| p["_id"] == id), patch.as_object())
+        {
+            for (k, v) in patch {
+                post[k] = v.clone();
+            }
+        }
+    }
+
     /// The contract violations seen so far (requests and answers), left in place.
     pub fn violations(&self) -> Vec<String> {
         lock(&self.inner.violations).clone()

@@ -7,6 +7,7 @@ pub mod contract;
 pub mod fake_zernio;
 pub mod subscriber;
 pub mod tokens;
+pub mod zernio_events;
 
 use serde_json::json;
 use tokens::{claims, with};
@@ -239,16 +240,23 @@ impl TestGateway {
         extra: &str,
         more_env: &[(&str, &str)],
     ) -> TestGateway {
+        Self::spawn_with_tenants(store, extra, &tenants_toml(), more_env).await
+    }
+
+    /// `spawn_on` with tenants of the test's own (`tenants_toml()` changed, say).
+    pub async fn spawn_with_tenants(
+        store: Option<&str>,
+        extra: &str,
+        tenants: &str,
+        more_env: &[(&str, &str)],
+    ) -> TestGateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = match store {
             Some(url) => url.to_owned(),
             None if test_store() == "redis" => redis_url(next_redis_db()).await,
             None => format!("sqlite://{}/gateway.db", dir.path().display()),
         };
-        let toml = format!(
-            "listen = \"127.0.0.1:0\"\nstore = \"{store}\"\n{extra}\n{}",
-            tenants_toml()
-        );
+        let toml = format!("listen = \"127.0.0.1:0\"\nstore = \"{store}\"\n{extra}\n{tenants}");
         let mut env: Environment =
             HashMap::from([("GATEWAY_JWT_SECRET".to_owned(), HS256_SECRET.to_owned())]);
         env.extend(more_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));

@@ -184,6 +184,7 @@ pub fn post_of_record(record: &PostRecord) -> Value {
         "platforms": [platform],
         "mediaItems": record.media_items,
         "createdAt": record.created_at.to_rfc3339(),
+        "updatedAt": record.updated_at().to_rfc3339(),
     });
     if let Some(content) = &record.content {
         post["content"] = content.clone().into();
