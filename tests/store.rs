@@ -1146,3 +1146,60 @@ async fn redis_reads_records_and_claims_of_the_hash_format() {
         }
     );
 }
+
+/// The rolling rule lives twice, in Rust for SQLite and in Lua for Redis: the same random
+/// moves, takes and releases get the same answers from both.
+#[tokio::test]
+async fn redis_and_sqlite_place_slots_alike() {
+    let (sqlite, _dir) = sqlite().await;
+    let redis = redis(4).await;
+    let window = std::time::Duration::from_secs(86_400);
+    let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let (mut moved, mut refused) = (0, 0);
+    for step in 0..600 {
+        let account = format!("acc_{}", next(3));
+        let limit = 2 + next(2) as u32;
+        let slot = format!("x{}", next(14));
+        if next(8) == 0 {
+            sqlite
+                .release_slot(&account, Lane::Video, &slot)
+                .await
+                .unwrap();
+            redis
+                .release_slot(&account, Lane::Video, &slot)
+                .await
+                .unwrap();
+            continue;
+        }
+        // Quarter hours over five days, so that slots meet and part at window edges.
+        let at = t0 + Duration::minutes(15 * next(480) as i64);
+        let a = sqlite
+            .move_slot(&account, Lane::Video, &slot, at, limit, window, t0)
+            .await
+            .unwrap();
+        let b = redis
+            .move_slot(&account, Lane::Video, &slot, at, limit, window, t0)
+            .await
+            .unwrap();
+        assert_eq!(
+            a, b,
+            "step {step}: {slot} of {account} to {at}, limit {limit}"
+        );
+        match a {
+            SlotMove::Moved { .. } => moved += 1,
+            SlotMove::Full { .. } => refused += 1,
+        }
+    }
+    // Both answers were exercised.
+    assert!(
+        moved > 50 && refused > 50,
+        "{moved} moved, {refused} refused"
+    );
+}
