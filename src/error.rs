@@ -46,9 +46,14 @@ pub enum ApiError {
     #[error("idempotency conflict")]
     IdempotencyConflict,
     #[error("daily limit reached")]
+    /// No room in the account's rolling 24 h for a post at its time. Posting now: `retry_at`
+    /// is when the next post is possible. A scheduled post (`schedule_at`): the windows around
+    /// its time are full, waiting changes nothing, and `retry_at` is the earliest time it could
+    /// be scheduled for instead.
     DailyLimitReached {
         account: String,
         retry_at: chrono::DateTime<chrono::Utc>,
+        schedule_at: Option<chrono::DateTime<chrono::Utc>>,
     },
     #[error("duplicate content")]
     DuplicateContent { existing_post_id: Option<String> },
@@ -203,14 +208,34 @@ impl ApiError {
                 "a request with this Idempotency-Key is still being processed; retry shortly"
                     .to_owned(),
             ),
-            DailyLimitReached { account, retry_at } => (
+            DailyLimitReached {
+                account,
+                retry_at,
+                schedule_at: None,
+            } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "daily_limit_reached",
                 "Daily posting limit reached",
                 format!(
                     "account `{account}` has used its posts for the rolling 24 hours; the next one \
                      is possible at {}. Wait until then or post directly in the TikTok app",
-                    retry_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    rfc3339(retry_at)
+                ),
+            ),
+            DailyLimitReached {
+                account,
+                retry_at,
+                schedule_at: Some(at),
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "daily_limit_reached",
+                "Daily posting limit reached",
+                format!(
+                    "account `{account}` has no room for another post in the rolling 24 hours \
+                     around {}: TikTok counts a scheduled post when it is published. Schedule it \
+                     for {} or later, or cancel or move another post scheduled around that time",
+                    rfc3339(at),
+                    rfc3339(retry_at)
                 ),
             ),
             DuplicateContent { existing_post_id } => (
@@ -320,7 +345,13 @@ impl ApiError {
             ApiError::PostNotRecordedYet(_) => {
                 insert(&mut headers, header::RETRY_AFTER, "1");
             }
-            ApiError::DailyLimitReached { retry_at, .. } => {
+            // A scheduled post's refusal has none: the windows around its time do not empty
+            // by waiting (its body names a time with room instead).
+            ApiError::DailyLimitReached {
+                retry_at,
+                schedule_at: None,
+                ..
+            } => {
                 let wait = (*retry_at - chrono::Utc::now()).num_seconds().max(1);
                 insert(&mut headers, header::RETRY_AFTER, &wait.to_string());
             }
@@ -337,6 +368,10 @@ impl ApiError {
         }
         headers
     }
+}
+
+fn rfc3339(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
@@ -365,6 +400,16 @@ impl IntoResponse for ApiError {
                 existing_post_id: Some(id),
             } => {
                 ext.insert("existing_post_id".to_owned(), id.clone().into());
+            }
+            ApiError::DailyLimitReached {
+                retry_at,
+                schedule_at,
+                ..
+            } => {
+                ext.insert("retry_at".to_owned(), rfc3339(retry_at).into());
+                if let Some(at) = schedule_at {
+                    ext.insert("schedule_at".to_owned(), rfc3339(at).into());
+                }
             }
             ApiError::Upstream(e) => {
                 ext.insert("fix".to_owned(), e.fix().into());

@@ -218,7 +218,19 @@ async fn create_post(
         active: reaches_tiktok,
     };
     if reaches_tiktok {
-        hold(state, tenant, &account, lane, &create_id, &fingerprint, now).await?;
+        // A scheduled post's slot is at its time: TikTok counts it when it is published.
+        let at = crate::store::slot_at(now, post.schedule_at());
+        hold(
+            state,
+            tenant,
+            &account,
+            lane,
+            &create_id,
+            &fingerprint,
+            at,
+            now,
+        )
+        .await?;
     } else {
         limits::upstream::spend(state, &tenant.id).await?;
     }
@@ -300,6 +312,7 @@ async fn create_post(
 /// already sent must not reach TikTok at all. One atomic store step, so two identical posts sent
 /// at once are caught too; the post's unit of the upstream budget is taken in it. An account
 /// Zernio's velocity cap holds is refused before it, without a call.
+#[allow(clippy::too_many_arguments)]
 async fn hold(
     state: &AppState,
     tenant: &crate::auth::Tenant,
@@ -307,6 +320,7 @@ async fn hold(
     lane: Lane,
     slot: &str,
     fingerprint: &str,
+    at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     if let Some(wait) = state.upstream.account_held_for(account) {
@@ -328,6 +342,7 @@ async fn hold(
             slot,
             limit,
             window: DAY,
+            at,
             now,
             fingerprint,
             claim_ttl: Duration::from_secs(state.config.http.request_timeout_secs + 30),
@@ -336,19 +351,17 @@ async fn hold(
         .await?;
     match decision {
         HoldDecision::Held { used } => {
-            state
-                .metrics
-                .budget_remaining(account, lane.as_str(), limit.saturating_sub(used));
+            // The gauge is the window of now: a scheduled post's is another one.
+            if at <= now {
+                state
+                    .metrics
+                    .budget_remaining(account, lane.as_str(), limit.saturating_sub(used));
+            }
             Ok(())
         }
-        HoldDecision::Full { retry_at } => {
-            state.metrics.budget_remaining(account, lane.as_str(), 0);
-            state.metrics.limit_refused(&tenant.id, "daily");
-            Err(ApiError::DailyLimitReached {
-                account: account.to_owned(),
-                retry_at,
-            })
-        }
+        HoldDecision::Full { retry_at } => Err(limits::budget::refused(
+            state, &tenant.id, account, lane, at, now, retry_at,
+        )),
         HoldDecision::UpstreamBusy { retry_after } => {
             Err(limits::upstream::busy(state, &tenant.id, retry_after))
         }

@@ -10,6 +10,7 @@ use crate::AppState;
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::limits;
 use crate::record::{self, Observation};
 use crate::store::{ChangeSource, PostRecord};
 use crate::tiktok;
@@ -196,11 +197,9 @@ async fn edit_post(
     )
     .map_err(|e| state.rejected(e))?;
     facts.payload_sha256 = Some(audit::digest_of(&body));
-    let post = state
-        .upstream
-        .client
-        .update_post(&CallContext { request_id }, &record.id, &body)
-        .await?;
+    let ctx = CallContext { request_id };
+    let send = state.upstream.client.update_post(&ctx, &record.id, &body);
+    let post = limits::budget::reschedule(state, &record, edit.schedule_at, send).await?;
     let mut seen = Observation::new(ChangeSource::Edit, Utc::now());
     seen.status = Some(post.status.as_str().to_owned());
     seen.schedule_at = edit.schedule_at.map(Some);
@@ -245,6 +244,7 @@ async fn cancel_post(
         .client
         .delete_post(&CallContext { request_id }, &record.id)
         .await?;
+    limits::budget::cancelled(state, &record).await;
     let mut seen = Observation::new(ChangeSource::Cancel, Utc::now());
     seen.status = Some("cancelled".to_owned());
     record::apply(state, &record.id, &seen, None).await?;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use tiktok_gateway::config::StoreUrl;
 use tiktok_gateway::store::{
     self, ChangeSource, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostEvent, PostFilter,
-    PostRecord, PostUpdate, RatePolicy, SlotDecision, Store, UpstreamCharge,
+    PostRecord, PostUpdate, RatePolicy, SlotDecision, SlotMove, Store, UpstreamCharge,
 };
 
 fn record(id: &str, tenant: &str, account: &str, created_at: DateTime<Utc>) -> PostRecord {
@@ -488,6 +488,7 @@ async fn holds(store: Arc<dyn Store>) {
         slot,
         limit,
         window: std::time::Duration::from_secs(86_400),
+        at: t0,
         now: t0,
         fingerprint,
         claim_ttl: std::time::Duration::from_secs(60),
@@ -588,6 +589,213 @@ async fn holds(store: Arc<dyn Store>) {
     );
 }
 
+/// Slots at their posts' times: TikTok's rolling rule at a time, moves and releases.
+async fn schedules(store: Arc<dyn Store>) {
+    let window = std::time::Duration::from_secs(86_400);
+    let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
+    let h = Duration::hours;
+    let at = |slot: &'static str, fingerprint: &'static str, when: DateTime<Utc>| CreateHold {
+        account: "acc_s",
+        lane: Lane::Video,
+        slot,
+        limit: 2,
+        window,
+        at: when,
+        now: t0,
+        fingerprint,
+        claim_ttl: std::time::Duration::from_secs(60),
+        upstream: None,
+    };
+    // Two tomorrow: today's budget stays free.
+    assert_eq!(
+        store.hold(&at("s1", "fp-s1", t0 + h(30))).await.unwrap(),
+        HoldDecision::Held { used: 1 }
+    );
+    assert_eq!(
+        store.hold(&at("s2", "fp-s2", t0 + h(31))).await.unwrap(),
+        HoldDecision::Held { used: 2 }
+    );
+    assert_eq!(
+        store.hold(&at("n1", "fp-n1", t0)).await.unwrap(),
+        HoldDecision::Held { used: 1 },
+        "a post now is in none of tomorrow's windows"
+    );
+    // A third tomorrow: full, with room once the first of the pair leaves the window.
+    assert_eq!(
+        store.hold(&at("s3", "fp-s3", t0 + h(32))).await.unwrap(),
+        HoldDecision::Full {
+            retry_at: t0 + h(54)
+        }
+    );
+    let usage = store
+        .slot_usage("acc_s", Lane::Video, window, t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (usage.used, usage.scheduled, usage.frees_at),
+        (1, 2, Some(t0 + h(24))),
+        "the window of now counts the post now; the two tomorrow are scheduled"
+    );
+
+    // Moved to the day after, s2 frees tomorrow's second slot.
+    assert_eq!(
+        store
+            .move_slot("acc_s", Lane::Video, "s2", t0 + h(60), 2, window, t0)
+            .await
+            .unwrap(),
+        SlotMove::Moved {
+            used: 1,
+            from: Some(t0 + h(31))
+        }
+    );
+    assert_eq!(
+        store.hold(&at("s3", "fp-s3", t0 + h(32))).await.unwrap(),
+        HoldDecision::Held { used: 2 }
+    );
+    // A slot moved within its own full window: it does not count against itself.
+    assert_eq!(
+        store
+            .move_slot("acc_s", Lane::Video, "s1", t0 + h(33), 2, window, t0)
+            .await
+            .unwrap(),
+        SlotMove::Moved {
+            used: 2,
+            from: Some(t0 + h(30))
+        }
+    );
+    // Slots at 32 h, 33 h and 60 h: a slot not held, taken at 31 h, would share the windows
+    // that hold 32 h and 33 h until 32 h leaves them, at 56 h. Refused, nothing moves.
+    assert_eq!(
+        store
+            .move_slot("acc_s", Lane::Video, "s4", t0 + h(31), 2, window, t0)
+            .await
+            .unwrap(),
+        SlotMove::Full {
+            retry_at: t0 + h(56)
+        }
+    );
+    // Refused to move s2 back next to them: it stays at 60 h.
+    assert_eq!(
+        store
+            .move_slot("acc_s", Lane::Video, "s2", t0 + h(40), 2, window, t0)
+            .await
+            .unwrap(),
+        SlotMove::Full {
+            retry_at: t0 + h(56)
+        }
+    );
+    assert_eq!(
+        store
+            .slot_usage("acc_s", Lane::Video, window, t0)
+            .await
+            .unwrap()
+            .scheduled,
+        3
+    );
+    assert_eq!(
+        store.hold(&at("s5", "fp-s5", t0 + h(61))).await.unwrap(),
+        HoldDecision::Held { used: 2 },
+        "s2 is at 60 h still"
+    );
+    // A release (a cancel) gives the slot back; then s4 is taken at 31 h.
+    store
+        .release_slot("acc_s", Lane::Video, "s3")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .move_slot("acc_s", Lane::Video, "s4", t0 + h(31), 2, window, t0)
+            .await
+            .unwrap(),
+        SlotMove::Moved {
+            used: 2,
+            from: None
+        }
+    );
+
+    // A post now must fit with the posts scheduled in the next 24 h too.
+    let soon = |slot: &'static str, fingerprint: &'static str, when: DateTime<Utc>| CreateHold {
+        account: "acc_s2",
+        ..at(slot, fingerprint, when)
+    };
+    assert_eq!(
+        store.hold(&soon("p1", "fp-p1", t0 + h(10))).await.unwrap(),
+        HoldDecision::Held { used: 1 }
+    );
+    assert_eq!(
+        store.hold(&soon("p2", "fp-p2", t0)).await.unwrap(),
+        HoldDecision::Held { used: 2 }
+    );
+    assert_eq!(
+        store
+            .reserve_slot("acc_s2", Lane::Video, "p3", 2, window, t0 + h(1))
+            .await
+            .unwrap(),
+        SlotDecision::Full {
+            retry_at: t0 + h(24)
+        },
+        "the window that ends at 10 h holds p2, p1 and this one"
+    );
+    // Concurrent moves into one window never overshoot: ten slots, each alone on a day of its
+    // own, moved at once to where three fit.
+    for i in 0..10 {
+        let slot = format!("m{i}");
+        assert!(matches!(
+            store
+                .move_slot(
+                    "acc_m",
+                    Lane::Video,
+                    &slot,
+                    t0 + h(100 + 30 * i),
+                    3,
+                    window,
+                    t0
+                )
+                .await
+                .unwrap(),
+            SlotMove::Moved { .. }
+        ));
+    }
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .move_slot(
+                        "acc_m",
+                        Lane::Video,
+                        &format!("m{i}"),
+                        t0 + h(1000),
+                        3,
+                        window,
+                        t0,
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut moved = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), SlotMove::Moved { .. }) {
+            moved += 1;
+        }
+    }
+    assert_eq!(moved, 3);
+
+    // Other lanes are apart, scheduled or not.
+    assert_eq!(
+        store
+            .move_slot("acc_s2", Lane::Photo, "q1", t0 + h(10), 2, window, t0)
+            .await
+            .unwrap(),
+        SlotMove::Moved {
+            used: 1,
+            from: None
+        }
+    );
+}
+
 #[tokio::test]
 async fn sqlite_keeps_the_store_contract() {
     let (store, _dir) = sqlite().await;
@@ -595,6 +803,7 @@ async fn sqlite_keeps_the_store_contract() {
     claims(store.clone()).await;
     slots(store.clone()).await;
     holds(store.clone()).await;
+    schedules(store.clone()).await;
     read_model(store.clone()).await;
     rates(store).await;
 }
@@ -621,6 +830,7 @@ async fn redis_keeps_the_store_contract() {
     claims(store.clone()).await;
     slots(store.clone()).await;
     holds(store.clone()).await;
+    schedules(store.clone()).await;
     read_model(store.clone()).await;
     rates(store).await;
 }
@@ -653,6 +863,7 @@ async fn sqlite_budgets_and_duplicates_survive_a_restart() {
         slot,
         limit: 2,
         window: std::time::Duration::from_secs(86_400),
+        at: now,
         now,
         fingerprint,
         claim_ttl: std::time::Duration::from_secs(60),
@@ -738,6 +949,97 @@ async fn sqlite_budgets_and_duplicates_survive_a_restart() {
         .await
         .unwrap();
     assert!(usage.exhausted_until.is_some(), "{usage:?}");
+}
+
+/// The rebuild on start puts each slot at its post's time, named by the create's id: a
+/// scheduled post created days ago counts tomorrow still, a cancelled one not at all.
+#[tokio::test]
+async fn sqlite_slots_stay_at_their_schedule_times_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = StoreUrl::Sqlite(dir.path().join("gateway.db"));
+    let now = Utc::now();
+    let scheduled = |id: &str, created_at: DateTime<Utc>, at: DateTime<Utc>| PostRecord {
+        mode: "scheduled".into(),
+        status: "scheduled".into(),
+        schedule_at: Some(at),
+        ..record(id, "acme", "acc_t", created_at)
+    };
+    {
+        let store = store::open(&url).await.unwrap();
+        // Created two days ago for tomorrow; created now for tomorrow.
+        store
+            .insert_post(&scheduled(
+                "t1",
+                now - Duration::hours(48),
+                now + Duration::hours(30),
+            ))
+            .await
+            .unwrap();
+        store
+            .insert_post(&scheduled("t2", now, now + Duration::hours(31)))
+            .await
+            .unwrap();
+        // Cancelled: no slot. A Zernio draft: no slot either.
+        let mut cancelled = scheduled("t3", now, now + Duration::hours(32));
+        cancelled.status = "cancelled".into();
+        store.insert_post(&cancelled).await.unwrap();
+        let mut saved = record("t4", "acme", "acc_t", now);
+        saved.mode = "saved".into();
+        saved.status = "draft".into();
+        store.insert_post(&saved).await.unwrap();
+        store.close().await;
+    }
+    let store = store::open(&url).await.unwrap();
+    let hold = |slot: &'static str, fingerprint: &'static str, at: DateTime<Utc>| CreateHold {
+        account: "acc_t",
+        lane: Lane::Video,
+        slot,
+        limit: 2,
+        window: std::time::Duration::from_secs(86_400),
+        at,
+        now,
+        fingerprint,
+        claim_ttl: std::time::Duration::from_secs(60),
+        upstream: None,
+    };
+    let ms = |t: DateTime<Utc>| DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap();
+    assert_eq!(
+        store.hold(&hold("n", "fp-n", now)).await.unwrap(),
+        HoldDecision::Held { used: 1 },
+        "today is free: the saved draft holds nothing"
+    );
+    assert_eq!(
+        store
+            .hold(&hold("x", "fp-x", now + Duration::hours(32)))
+            .await
+            .unwrap(),
+        HoldDecision::Full {
+            retry_at: ms(now + Duration::hours(54))
+        },
+        "t1 and t2 fill tomorrow; t3 holds nothing"
+    );
+    let usage = store
+        .slot_usage(
+            "acc_t",
+            Lane::Video,
+            std::time::Duration::from_secs(86_400),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!((usage.used, usage.scheduled), (1, 2));
+    // The slot is named by the record's request_id: released by it, tomorrow has room.
+    store
+        .release_slot("acc_t", Lane::Video, "req-t1")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .hold(&hold("x", "fp-x", now + Duration::hours(32)))
+            .await
+            .unwrap(),
+        HoldDecision::Held { used: 2 }
+    );
 }
 
 /// Records and claims written as hashes, as the Redis store kept them before strings, are
@@ -842,5 +1144,62 @@ async fn redis_reads_records_and_claims_of_the_hash_format() {
             fingerprint: "fp_pending".into(),
             payload: b"late answer".to_vec()
         }
+    );
+}
+
+/// The rolling rule lives twice, in Rust for SQLite and in Lua for Redis: the same random
+/// moves, takes and releases get the same answers from both.
+#[tokio::test]
+async fn redis_and_sqlite_place_slots_alike() {
+    let (sqlite, _dir) = sqlite().await;
+    let redis = redis(4).await;
+    let window = std::time::Duration::from_secs(86_400);
+    let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let (mut moved, mut refused) = (0, 0);
+    for step in 0..600 {
+        let account = format!("acc_{}", next(3));
+        let limit = 2 + next(2) as u32;
+        let slot = format!("x{}", next(14));
+        if next(8) == 0 {
+            sqlite
+                .release_slot(&account, Lane::Video, &slot)
+                .await
+                .unwrap();
+            redis
+                .release_slot(&account, Lane::Video, &slot)
+                .await
+                .unwrap();
+            continue;
+        }
+        // Quarter hours over five days, so that slots meet and part at window edges.
+        let at = t0 + Duration::minutes(15 * next(480) as i64);
+        let a = sqlite
+            .move_slot(&account, Lane::Video, &slot, at, limit, window, t0)
+            .await
+            .unwrap();
+        let b = redis
+            .move_slot(&account, Lane::Video, &slot, at, limit, window, t0)
+            .await
+            .unwrap();
+        assert_eq!(
+            a, b,
+            "step {step}: {slot} of {account} to {at}, limit {limit}"
+        );
+        match a {
+            SlotMove::Moved { .. } => moved += 1,
+            SlotMove::Full { .. } => refused += 1,
+        }
+    }
+    // Both answers were exercised.
+    assert!(
+        moved > 50 && refused > 50,
+        "{moved} moved, {refused} refused"
     );
 }

@@ -2,6 +2,7 @@
 //! daily post budget, idempotency keys and the duplicate-content guard. Their state lives in the
 //! store, so one instance or several replicas hold the same limits.
 
+pub mod budget;
 pub mod idempotency;
 pub mod rate;
 pub mod upstream;

@@ -19,15 +19,23 @@ use crate::routes::posts::request_id;
 use crate::store::Lane;
 use crate::zernio::{CallContext, MediaKind, UpstreamKind};
 
-/// An account's use of one of TikTok's daily counts over the rolling 24 hours.
+/// An account's use of one of TikTok's daily counts over the rolling 24 hours that end now.
+/// TikTok counts a post when it is published, so a scheduled post is not in `used` until its
+/// time comes (it counts in the windows around its own time: `scheduled`), and a post now must
+/// also fit with the posts scheduled in the next 24 hours.
 #[derive(Serialize, ToSchema)]
 pub struct Budget {
     #[schema(example = 15)]
     pub limit: u32,
+    /// Posts of the last 24 hours up to now (published, or due and publishing).
     #[schema(example = 3)]
     pub used: u32,
+    /// `limit - used` (0 while exhausted).
     #[schema(example = 12)]
     pub remaining: u32,
+    /// Posts scheduled after now.
+    #[schema(example = 2)]
+    pub scheduled: u32,
     /// When the next slot frees (the oldest post leaves the window), if any is used.
     pub frees_at: Option<DateTime<Utc>>,
     /// Set when TikTok said the account is out of posts: none will pass before it.
@@ -79,6 +87,7 @@ async fn budget(
         limit,
         used: usage.used,
         remaining,
+        scheduled: usage.scheduled,
         frees_at: usage.frees_at,
         exhausted_until: usage.exhausted_until,
     })

@@ -16,7 +16,7 @@ use moka::sync::Cache;
 use super::{
     Attempt, Claim, CreateHold, Delivery, HoldDecision, Lane, NewDelivery, OutboxStats, PostCursor,
     PostEvent, PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy, SlotDecision,
-    SlotUsage, Store, StoreError, Subscription, WebhookStore,
+    SlotMove, SlotUsage, Store, StoreError, Subscription, WebhookStore,
 };
 
 /// Enough for every post of a busy day on a large deployment, a few tens of MB at most.
@@ -258,6 +258,21 @@ impl Store for CachedStore {
 
     async fn release_slot(&self, account: &str, lane: Lane, slot: &str) -> Result<(), StoreError> {
         self.inner.release_slot(account, lane, slot).await
+    }
+
+    async fn move_slot(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        at: DateTime<Utc>,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotMove, StoreError> {
+        self.inner
+            .move_slot(account, lane, slot, at, limit, window, now)
+            .await
     }
 
     async fn mark_exhausted(

@@ -4,6 +4,7 @@
 
 pub mod cached;
 pub mod redis;
+pub mod rolling;
 pub mod sqlite;
 pub mod webhooks;
 
@@ -280,10 +281,34 @@ pub enum SlotDecision {
     },
 }
 
-/// An account's use of its budget in the current window.
+/// The answer to [`Store::move_slot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotMove {
+    /// The slot is at its new time now; `from` is where it was (`None`: it was not held, and
+    /// is now).
+    Moved {
+        used: u32,
+        from: Option<DateTime<Utc>>,
+    },
+    /// No room at the new time; the slot stays where it was. `retry_at` as for
+    /// [`SlotDecision::Full`], from the new time on.
+    Full { retry_at: DateTime<Utc> },
+}
+
+/// Where a post's slot is in its account's windows: when TikTok counts it, at its publication.
+/// That is its schedule time when it has one (a scheduled post, a scheduled Creator Inbox
+/// draft), else its creation; never before its creation (a past schedule publishes at once).
+pub fn slot_at(created_at: DateTime<Utc>, schedule_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    schedule_at.map_or(created_at, |at| at.max(created_at))
+}
+
+/// An account's use of its budget in the current window: the window that ends now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotUsage {
+    /// Slots of the last 24 h up to now.
     pub used: u32,
+    /// Slots placed after now (scheduled posts): they count in the windows of their own times.
+    pub scheduled: u32,
     /// When the oldest slot in the window leaves it.
     pub frees_at: Option<DateTime<Utc>>,
     /// Upstream said the account is exhausted until then.
@@ -299,6 +324,8 @@ pub struct CreateHold<'a> {
     pub slot: &'a str,
     pub limit: u32,
     pub window: Duration,
+    /// Where the slot goes ([`slot_at`]): a scheduled post's time, else `now`.
+    pub at: DateTime<Utc>,
     pub now: DateTime<Utc>,
     /// The post's content fingerprint: the duplicate guard's key within the account.
     pub fingerprint: &'a str,
@@ -484,8 +511,9 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Gives a claim up (the request failed before anything happened upstream).
     async fn release_claim(&self, scope: &str, key: &str) -> Result<(), StoreError>;
 
-    /// Reserves `slot` in the account's rolling window unless `limit` slots are in it already
-    /// or the account is marked exhausted. Atomic: concurrent reservations never overshoot.
+    /// Reserves `slot` at `now` unless a 24 h window around `now` (see [`rolling`]) holds
+    /// `limit` slots already or the account is marked exhausted. Atomic: concurrent
+    /// reservations never overshoot.
     async fn reserve_slot(
         &self,
         account: &str,
@@ -496,8 +524,25 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<SlotDecision, StoreError>;
 
-    /// Gives a reserved slot back (upstream refused the post, so it did not count).
+    /// Gives a reserved slot back (upstream refused the post, or it was cancelled before
+    /// TikTok published it, so it did not count).
     async fn release_slot(&self, account: &str, lane: Lane, slot: &str) -> Result<(), StoreError>;
+
+    /// Moves `slot` to `at` if the rolling rule allows a slot there, the slot itself left out
+    /// of the count (a reschedule); a slot not held is taken at `at` under the same rule.
+    /// Refused, nothing changes. Atomic, like [`Store::reserve_slot`]; `now` is the present,
+    /// before which no window matters.
+    #[allow(clippy::too_many_arguments)]
+    async fn move_slot(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        at: DateTime<Utc>,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotMove, StoreError>;
 
     /// Marks the account exhausted until `until` (upstream said the daily limit is hit).
     async fn mark_exhausted(
@@ -507,6 +552,7 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         until: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// The use of the window that ends at `now`, and what is scheduled after it.
     async fn slot_usage(
         &self,
         account: &str,

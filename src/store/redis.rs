@@ -28,8 +28,8 @@ use crate::audit::{AuditEntry, AuditFilter};
 
 use super::{
     ChangeSource, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostEvent, PostFilter,
-    PostRecord, PostUpdate, RateDecision, RatePolicy, RecordSync, SlotDecision, SlotUsage, Store,
-    StoreError, content_scope,
+    PostRecord, PostUpdate, RateDecision, RatePolicy, RecordSync, SlotDecision, SlotMove,
+    SlotUsage, Store, StoreError, content_scope,
 };
 
 /// How long a post record is kept: long enough for late webhooks and for callers to list and
@@ -44,7 +44,7 @@ pub struct RedisStore {
     gcra: Script,
     claim: Script,
     complete: Script,
-    reserve: Script,
+    place: Script,
     exhaust: Script,
     hold: Script,
     record: Script,
@@ -230,55 +230,105 @@ const CLAIM: &str = "return claim(KEYS[1], ARGV[1], ARGV[2])";
 /// KEYS: claim. ARGV: payload, ttl.
 const COMPLETE: &str = "return complete(KEYS[1], ARGV[1], ARGV[2])";
 
-const RESERVE_FN: &str = r#"
--- Takes a slot in an account's rolling window (a sorted set scored by ms) unless the account is
--- marked exhausted or the window is full. {1, used} or {0, retry_at_ms}.
-local function reserve(slots, exhausted_key, now, window, limit, slot)
-  local exhausted = tonumber(redis.call('GET', exhausted_key) or '0')
-  if exhausted > now then return {0, exhausted} end
-  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now - window)
-  local used = redis.call('ZCARD', slots)
-  if used >= limit then
-    local oldest = redis.call('ZRANGE', slots, 0, 0, 'WITHSCORES')
-    if oldest[2] then return {0, tonumber(oldest[2]) + window} end
-    return {0, now + window}
+/// `store::rolling` in Lua (keep the two alike): whether a slot at `at` fits among `times`
+/// (ascending ms, the slot itself left out), `limit` per `window`, the lane refused before
+/// `exhausted`. {1, used} or {0, retry_at_ms}: the earliest time at or after `at` that fits.
+const ROLLING_FN: &str = r#"
+local function rolling(times, at, window, limit, exhausted)
+  local from = math.max(at, exhausted)
+  if limit <= 0 then return {0, from + window} end
+  local n = #times
+  local rises, falls, count, peak = 1, 1, 0, 0
+  local open = nil
+  local full = {}
+  while falls <= n do
+    local fall = times[falls] + window
+    local event = fall
+    if rises <= n and times[rises] <= fall then event = times[rises] end
+    while rises <= n and times[rises] == event do
+      count = count + 1
+      rises = rises + 1
+    end
+    while falls <= n and times[falls] + window == event do
+      count = count - 1
+      falls = falls + 1
+    end
+    local next_event = math.huge
+    if falls <= n then next_event = times[falls] + window end
+    if rises <= n and times[rises] < next_event then next_event = times[rises] end
+    if event < at + window and next_event > at and count > peak then peak = count end
+    if count >= limit then
+      if not open then open = event end
+    elseif open then
+      full[#full + 1] = {open, event}
+      open = nil
+    end
   end
-  redis.call('ZADD', slots, now, slot)
-  redis.call('PEXPIRE', slots, window)
-  return {1, used + 1}
+  local t = from
+  for _, stretch in ipairs(full) do
+    if stretch[2] > t then
+      if stretch[1] >= t + window then break end
+      t = stretch[2]
+    end
+  end
+  if at >= exhausted and t == at then return {1, peak + 1} end
+  return {0, t}
+end
+
+-- Puts `slot` at `at` in an account's lane (a sorted set scored by ms) if the rolling rule
+-- allows it, the slot itself left out of the count (so a held slot moves). {1, used,
+-- previous_ms or -1} or {0, retry_at_ms}.
+local function place(slots, exhausted_key, now, at, window, limit, slot)
+  local start = math.min(now, at) - window
+  redis.call('ZREMRANGEBYSCORE', slots, '-inf', start)
+  local exhausted = tonumber(redis.call('GET', exhausted_key) or '0')
+  local held = redis.call('ZRANGEBYSCORE', slots, '(' .. start, '+inf', 'WITHSCORES')
+  local times = {}
+  for i = 1, #held, 2 do
+    if held[i] ~= slot then times[#times + 1] = tonumber(held[i + 1]) end
+  end
+  local r = rolling(times, at, window, limit, exhausted)
+  if r[1] == 0 then return r end
+  local previous = redis.call('ZSCORE', slots, slot)
+  redis.call('ZADD', slots, at, slot)
+  -- The set lives while its latest slot still counts.
+  local last = redis.call('ZRANGE', slots, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', slots, math.max(1, math.ceil(tonumber(last[2]) + window - now)))
+  return {1, r[2], previous and tonumber(previous) or -1}
 end
 "#;
 
-/// KEYS: slots, exhausted marker. ARGV: now, window, limit, slot.
-const RESERVE: &str = "return reserve(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), \
-                       tonumber(ARGV[3]), ARGV[4])";
+/// KEYS: slots, exhausted marker. ARGV: now, at, window, limit, slot.
+const PLACE: &str = "return place(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), \
+                     tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5])";
 
 /// A create's first step in one round trip: the slot, then the content claim, then (when
-/// ARGV[7] is '1') the post's unit of the upstream budget from the reserve or else the pool;
+/// ARGV[8] is '1') the post's unit of the upstream budget from the reserve or else the pool;
 /// all or nothing. KEYS: slots, exhausted marker, claim, reserve cell, pool cell. ARGV: now,
-/// window, limit, slot, fingerprint, claim ttl, charge?, reserve interval, reserve tolerance,
-/// pool interval, pool tolerance. {1, used}, {0, retry_at_ms}, {2, fingerprint, has_payload,
-/// payload} for a duplicate, or {3, retry_after_us} when the upstream budget is spent.
+/// at, window, limit, slot, fingerprint, claim ttl, charge?, reserve interval, reserve
+/// tolerance, pool interval, pool tolerance. {1, used}, {0, retry_at_ms}, {2, fingerprint,
+/// has_payload, payload} for a duplicate, or {3, retry_after_us} when the upstream budget is
+/// spent.
 const HOLD: &str = r#"
-local r = reserve(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+local r = place(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5])
 if r[1] == 0 then return r end
-local c = claim(KEYS[3], ARGV[5], ARGV[6])
+local c = claim(KEYS[3], ARGV[6], ARGV[7])
 if c[1] ~= 1 then
-  redis.call('ZREM', KEYS[1], ARGV[4])
+  redis.call('ZREM', KEYS[1], ARGV[5])
   return {2, c[2], c[3], c[4]}
 end
-if ARGV[7] == '1' then
-  local own = gcra(KEYS[4], tonumber(ARGV[8]), tonumber(ARGV[9]))
+if ARGV[8] == '1' then
+  local own = gcra(KEYS[4], tonumber(ARGV[9]), tonumber(ARGV[10]))
   if own[1] == 0 then
-    local pool = gcra(KEYS[5], tonumber(ARGV[10]), tonumber(ARGV[11]))
+    local pool = gcra(KEYS[5], tonumber(ARGV[11]), tonumber(ARGV[12]))
     if pool[1] == 0 then
-      redis.call('ZREM', KEYS[1], ARGV[4])
+      redis.call('ZREM', KEYS[1], ARGV[5])
       redis.call('DEL', KEYS[3])
       return {3, math.min(own[4], pool[4])}
     end
   end
 end
-return r
+return {1, r[2]}
 "#;
 
 /// A create's last step in one round trip: the record, then the content claim settled with
@@ -335,7 +385,7 @@ fn millis_u64(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4)
 }
 
-fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+fn at_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Other(format!("timestamp {ms} out of range")))
 }
@@ -359,9 +409,9 @@ impl RedisStore {
             gcra: script(&[GCRA_FN], GCRA),
             claim: script(&[CLAIM_FN], CLAIM),
             complete: script(&[CLAIM_FN], COMPLETE),
-            reserve: script(&[RESERVE_FN], RESERVE),
+            place: script(&[ROLLING_FN], PLACE),
             exhaust: Script::new(EXHAUST),
-            hold: script(&[RESERVE_FN, CLAIM_FN, GCRA_FN], HOLD),
+            hold: script(&[ROLLING_FN, CLAIM_FN, GCRA_FN], HOLD),
             record: script(&[INSERT_FN, CLAIM_FN], RECORD),
             replace: Script::new(REPLACE),
             changes: listen_for_changes(client_for_changes),
@@ -374,6 +424,44 @@ impl RedisStore {
         }
         // A clone shares the one multiplexed connection.
         Ok(self.conn.clone())
+    }
+
+    /// The `place` script: `slot` at `at` if the rolling rule allows it.
+    #[allow(clippy::too_many_arguments)]
+    async fn place(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        at: DateTime<Utc>,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotMove, StoreError> {
+        let reply: Vec<i64> = self
+            .place
+            .key(slots_key(account, lane))
+            .key(exhausted_key(account, lane))
+            .arg(now.timestamp_millis())
+            .arg(at.timestamp_millis())
+            .arg(millis_u64(window))
+            .arg(limit)
+            .arg(slot)
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        match reply.as_slice() {
+            [1, used, from] => Ok(SlotMove::Moved {
+                used: u32::try_from(*used).unwrap_or(u32::MAX),
+                from: (*from >= 0).then(|| at_ms(*from)).transpose()?,
+            }),
+            [0, retry_at] => Ok(SlotMove::Full {
+                retry_at: at_ms(*retry_at)?,
+            }),
+            other => Err(StoreError::Other(format!(
+                "the place script answered {other:?}"
+            ))),
+        }
     }
 
     async fn load(&self, id: &str) -> Result<Option<PostRecord>, StoreError> {
@@ -773,26 +861,15 @@ impl Store for RedisStore {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<SlotDecision, StoreError> {
-        let (reserved, value): (i64, i64) = self
-            .reserve
-            .key(slots_key(account, lane))
-            .key(exhausted_key(account, lane))
-            .arg(now.timestamp_millis())
-            .arg(millis_u64(window))
-            .arg(limit)
-            .arg(slot)
-            .invoke_async(&mut self.conn()?)
-            .await
-            .map_err(unavailable)?;
-        Ok(if reserved == 1 {
-            SlotDecision::Reserved {
-                used: u32::try_from(value).unwrap_or(u32::MAX),
-            }
-        } else {
-            SlotDecision::Full {
-                retry_at: at(value)?,
-            }
-        })
+        Ok(
+            match self
+                .place(account, lane, slot, now, limit, window, now)
+                .await?
+            {
+                SlotMove::Moved { used, .. } => SlotDecision::Reserved { used },
+                SlotMove::Full { retry_at } => SlotDecision::Full { retry_at },
+            },
+        )
     }
 
     async fn release_slot(&self, account: &str, lane: Lane, slot: &str) -> Result<(), StoreError> {
@@ -802,6 +879,20 @@ impl Store for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn move_slot(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        at: DateTime<Utc>,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotMove, StoreError> {
+        self.place(account, lane, slot, at, limit, window, now)
+            .await
     }
 
     async fn mark_exhausted(
@@ -831,32 +922,39 @@ impl Store for RedisStore {
         let window_ms = i64::try_from(millis_u64(window)).unwrap_or(i64::MAX / 4);
         let start = now.timestamp_millis() - window_ms;
         let mut conn = self.conn()?;
-        let (used, oldest, exhausted): (i64, Vec<(String, f64)>, Option<i64>) = redis::pipe()
-            .cmd("ZCOUNT")
-            .arg(slots_key(account, lane))
-            .arg(format!("({start}"))
-            .arg("+inf")
-            .cmd("ZRANGEBYSCORE")
-            .arg(slots_key(account, lane))
-            .arg(format!("({start}"))
-            .arg("+inf")
-            .arg("WITHSCORES")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(1)
-            .get(exhausted_key(account, lane))
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let now_ms = now.timestamp_millis();
+        let (used, scheduled, oldest, exhausted): (i64, i64, Vec<(String, f64)>, Option<i64>) =
+            redis::pipe()
+                .cmd("ZCOUNT")
+                .arg(slots_key(account, lane))
+                .arg(format!("({start}"))
+                .arg(now_ms)
+                .cmd("ZCOUNT")
+                .arg(slots_key(account, lane))
+                .arg(format!("({now_ms}"))
+                .arg("+inf")
+                .cmd("ZRANGEBYSCORE")
+                .arg(slots_key(account, lane))
+                .arg(format!("({start}"))
+                .arg(now_ms)
+                .arg("WITHSCORES")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(1)
+                .get(exhausted_key(account, lane))
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
         Ok(SlotUsage {
             used: u32::try_from(used).unwrap_or(u32::MAX),
+            scheduled: u32::try_from(scheduled).unwrap_or(u32::MAX),
             frees_at: oldest
                 .first()
-                .map(|(_, score)| at(*score as i64 + window_ms))
+                .map(|(_, score)| at_ms(*score as i64 + window_ms))
                 .transpose()?,
             exhausted_until: exhausted
-                .filter(|until| *until > now.timestamp_millis())
-                .map(at)
+                .filter(|until| *until > now_ms)
+                .map(at_ms)
                 .transpose()?,
         })
     }
@@ -876,6 +974,7 @@ impl Store for RedisStore {
         };
         invocation
             .arg(h.now.timestamp_millis())
+            .arg(h.at.timestamp_millis())
             .arg(millis_u64(h.window))
             .arg(h.limit)
             .arg(h.slot)
@@ -906,7 +1005,7 @@ impl Store for RedisStore {
                 used: u32::try_from(value).unwrap_or(u32::MAX),
             }),
             Some(0) => Ok(HoldDecision::Full {
-                retry_at: at(value)?,
+                retry_at: at_ms(value)?,
             }),
             _ => Ok(HoldDecision::Duplicate(claim_from_reply(&reply))),
         }

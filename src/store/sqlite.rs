@@ -23,11 +23,11 @@ use rusqlite::{Connection, OptionalExtension};
 use super::{
     BUDGET_WINDOW, ChangeSource, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostEvent,
     PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy, RecordSync, SlotDecision,
-    SlotUsage, Store, StoreError,
+    SlotMove, SlotUsage, Store, StoreError,
 };
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::limits::rate::LocalRateLimiter;
-use holds::{Holds, Restored};
+use holds::Holds;
 use writer::{Housekeeping, Writer};
 
 pub struct SqliteStore {
@@ -97,39 +97,72 @@ impl SqliteStore {
     }
 }
 
-/// The windows of the last day, from the posts and exhaustions the file holds.
+/// The windows of the last day and the slots scheduled after it, from the posts and
+/// exhaustions the file holds. A post's slot is where TikTok counts it (`slot_at`: its schedule
+/// time, else its creation) and is named by the create's id (`request_id`), as the create
+/// named it; a cancelled post holds none, and a Zernio draft (`saved`) neither a slot nor a
+/// content claim, as at its create.
 async fn restore_holds(pool: &SqlitePool) -> Result<Holds, StoreError> {
     let holds = Holds::default();
     let now = ms(Utc::now());
     let start = now - ttl_ms(BUDGET_WINDOW);
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+        i64,
+    );
+    let restore = |rows: Vec<Row>| -> Result<(), StoreError> {
+        for (id, account, kind, mode, status, fingerprint, slot, schedule_at, created_at) in rows {
+            if mode == "saved" {
+                continue;
+            }
+            let lane = Lane::for_post(&kind, &mode);
+            let at = ms(super::slot_at(
+                millis(created_at)?,
+                schedule_at.map(millis).transpose()?,
+            ));
+            if status != "cancelled" && at > start {
+                holds.restore_slot(&account, lane, &slot, at);
+            }
+            if created_at > start {
+                holds.restore_claim(&account, &fingerprint, &id, created_at, BUDGET_WINDOW);
+            }
+        }
+        Ok(())
+    };
     // Each tenant's last day through posts_by_tenant: the tenants come from a skip scan of
     // that index (one seek per tenant), so the rebuild reads only the window.
-    let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
+    let recent: Vec<Row> = sqlx::query_as(
         "WITH RECURSIVE tenants(tenant) AS ( \
              SELECT MIN(tenant) FROM posts \
              UNION ALL \
              SELECT (SELECT MIN(tenant) FROM posts WHERE tenant > tenants.tenant) \
              FROM tenants WHERE tenants.tenant IS NOT NULL) \
-         SELECT p.id, p.account, p.kind, p.mode, p.fingerprint, p.created_at \
+         SELECT p.id, p.account, p.kind, p.mode, p.status, p.fingerprint, p.request_id, \
+                p.schedule_at, p.created_at \
          FROM tenants JOIN posts p ON p.tenant = tenants.tenant AND p.created_at > ?",
     )
     .bind(start)
     .fetch_all(pool)
     .await
     .map_err(store_error)?;
-    for (id, account, kind, mode, fingerprint, created_at) in rows {
-        let lane = Lane::for_post(&kind, &mode);
-        holds.restore(
-            &Restored {
-                id,
-                account,
-                lane,
-                fingerprint,
-                created_at,
-            },
-            BUDGET_WINDOW,
-        );
-    }
+    restore(recent)?;
+    // Older posts scheduled into the window or after it, through posts_by_schedule.
+    let scheduled: Vec<Row> = sqlx::query_as(
+        "SELECT id, account, kind, mode, status, fingerprint, request_id, schedule_at, created_at \
+         FROM posts WHERE schedule_at > ?1 AND created_at <= ?1",
+    )
+    .bind(start)
+    .fetch_all(pool)
+    .await
+    .map_err(store_error)?;
+    restore(scheduled)?;
     let exhausted: Vec<(String, String, i64)> =
         sqlx::query_as("SELECT account, lane, until FROM exhausted_accounts WHERE until > ?")
             .bind(now)
@@ -638,6 +671,20 @@ impl Store for SqliteStore {
     async fn release_slot(&self, account: &str, lane: Lane, slot: &str) -> Result<(), StoreError> {
         self.holds.release_slot(account, lane, slot);
         Ok(())
+    }
+
+    async fn move_slot(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        at: DateTime<Utc>,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotMove, StoreError> {
+        self.holds
+            .relocate(account, lane, slot, at, limit, window, now)
     }
 
     async fn mark_exhausted(

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Script};
 
-use super::{RedisStore, at, millis_u64, unavailable};
+use super::{RedisStore, at_ms as at, millis_u64, unavailable};
 use crate::store::webhooks::DELIVERY_RETENTION;
 use crate::store::{
     Attempt, Delivery, DeliveryStatus, NewDelivery, OutboxStats, StoreError, Subscription,

@@ -15,7 +15,10 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use super::{millis, ms, ttl_ms};
-use crate::store::{Claim, CreateHold, HoldDecision, Lane, SlotDecision, SlotUsage, StoreError};
+use crate::store::rolling::{self, Placement};
+use crate::store::{
+    Claim, CreateHold, HoldDecision, Lane, SlotDecision, SlotMove, SlotUsage, StoreError,
+};
 
 #[derive(Default)]
 pub struct Holds {
@@ -54,34 +57,79 @@ impl Account {
         }
     }
 
+    /// Where `slot` may go at `at`, itself left out of the count; nothing changes.
+    fn decide(
+        &mut self,
+        lane: Lane,
+        slot: &str,
+        at: i64,
+        limit: u32,
+        window: i64,
+        now: i64,
+    ) -> Placement {
+        let i = lane_index(lane);
+        // No window that ends before the present or before `at` matters any more.
+        self.prune(i, now.min(at).saturating_sub(window));
+        let times: Vec<i64> = self.slots[i]
+            .iter()
+            .filter(|(_, s)| s != slot)
+            .map(|(t, _)| *t)
+            .collect();
+        rolling::place(&times, at, limit, window, self.exhausted[i])
+    }
+
+    /// Puts `slot` at `at` (moving it if it is held); where it was, if it was.
+    fn put(&mut self, lane: Lane, slot: &str, at: i64) -> Option<i64> {
+        let slots = &mut self.slots[lane_index(lane)];
+        let from = slots
+            .iter()
+            .position(|(_, s)| s == slot)
+            .and_then(|p| slots.remove(p))
+            .map(|(t, _)| t);
+        // Kept in time order: a scheduled slot goes among the later ones.
+        let position = slots.partition_point(|(t, _)| *t <= at);
+        slots.insert(position, (at, slot.to_owned()));
+        from
+    }
+
     fn reserve(
         &mut self,
         lane: Lane,
         slot: &str,
+        at: i64,
         limit: u32,
         window: i64,
         now: i64,
     ) -> Result<SlotDecision, StoreError> {
-        let i = lane_index(lane);
-        self.prune(i, now - window);
-        if self.exhausted[i] > now {
-            return Ok(SlotDecision::Full {
-                retry_at: millis(self.exhausted[i])?,
-            });
+        match self.decide(lane, slot, at, limit, window, now) {
+            Placement::Full { retry_at } => Ok(SlotDecision::Full {
+                retry_at: millis(retry_at)?,
+            }),
+            Placement::Fits { used } => {
+                self.put(lane, slot, at);
+                Ok(SlotDecision::Reserved { used })
+            }
         }
-        let slots = &mut self.slots[i];
-        if slots.len() >= limit as usize {
-            let oldest = slots.front().map_or(now, |(t, _)| *t);
-            return Ok(SlotDecision::Full {
-                retry_at: millis(oldest + window)?,
-            });
+    }
+
+    fn relocate(
+        &mut self,
+        lane: Lane,
+        slot: &str,
+        at: i64,
+        limit: u32,
+        window: i64,
+        now: i64,
+    ) -> Result<SlotMove, StoreError> {
+        match self.decide(lane, slot, at, limit, window, now) {
+            Placement::Full { retry_at } => Ok(SlotMove::Full {
+                retry_at: millis(retry_at)?,
+            }),
+            Placement::Fits { used } => Ok(SlotMove::Moved {
+                used,
+                from: self.put(lane, slot, at).map(millis).transpose()?,
+            }),
         }
-        // Kept in time order even if the clock stepped back.
-        let position = slots.partition_point(|(t, _)| *t <= now);
-        slots.insert(position, (now, slot.to_owned()));
-        Ok(SlotDecision::Reserved {
-            used: u32::try_from(slots.len()).unwrap_or(u32::MAX),
-        })
     }
 
     fn release(&mut self, lane: Lane, slot: &str) {
@@ -118,7 +166,7 @@ impl Holds {
     pub fn hold(&self, h: &CreateHold<'_>) -> Result<HoldDecision, StoreError> {
         let mut account = self.accounts.entry(h.account.to_owned()).or_default();
         let now = ms(h.now);
-        match account.reserve(h.lane, h.slot, h.limit, ttl_ms(h.window), now)? {
+        match account.reserve(h.lane, h.slot, ms(h.at), h.limit, ttl_ms(h.window), now)? {
             SlotDecision::Full { retry_at } => Ok(HoldDecision::Full { retry_at }),
             SlotDecision::Reserved { used } => {
                 match account.claim(h.fingerprint, ttl_ms(h.claim_ttl), now) {
@@ -144,7 +192,24 @@ impl Holds {
         self.accounts
             .entry(account.to_owned())
             .or_default()
-            .reserve(lane, slot, limit, ttl_ms(window), ms(now))
+            .reserve(lane, slot, ms(now), limit, ttl_ms(window), ms(now))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn relocate(
+        &self,
+        account: &str,
+        lane: Lane,
+        slot: &str,
+        at: DateTime<Utc>,
+        limit: u32,
+        window: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<SlotMove, StoreError> {
+        self.accounts
+            .entry(account.to_owned())
+            .or_default()
+            .relocate(lane, slot, ms(at), limit, ttl_ms(window), ms(now))
     }
 
     pub fn release_slot(&self, account: &str, lane: Lane, slot: &str) {
@@ -200,14 +265,21 @@ impl Holds {
         let Some(a) = self.accounts.get(account) else {
             return Ok(SlotUsage {
                 used: 0,
+                scheduled: 0,
                 frees_at: None,
                 exhausted_until: None,
             });
         };
         let i = lane_index(lane);
-        let live = || a.slots[i].iter().filter(|(t, _)| *t > now - window);
+        let live = || {
+            a.slots[i]
+                .iter()
+                .filter(|(t, _)| *t > now - window && *t <= now)
+        };
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(SlotUsage {
-            used: u32::try_from(live().count()).unwrap_or(u32::MAX),
+            used: count(live().count()),
+            scheduled: count(a.slots[i].iter().filter(|(t, _)| *t > now).count()),
             frees_at: live().next().map(|(t, _)| millis(t + window)).transpose()?,
             exhausted_until: (a.exhausted[i] > now)
                 .then(|| millis(a.exhausted[i]))
@@ -215,30 +287,34 @@ impl Holds {
         })
     }
 
-    /// A post of the last day, read back on start: its slot and its settled content claim.
-    pub fn restore(&self, post: &Restored, window: std::time::Duration) {
-        let mut a = self.accounts.entry(post.account.clone()).or_default();
-        let slots = &mut a.slots[lane_index(post.lane)];
-        let position = slots.partition_point(|(t, _)| *t <= post.created_at);
-        slots.insert(position, (post.created_at, post.id.clone()));
+    /// A post's slot, read back on start. Added, never moved: records of before the create's
+    /// own id named slots may share a name, and each of them counted.
+    pub fn restore_slot(&self, account: &str, lane: Lane, slot: &str, at: i64) {
+        let mut a = self.accounts.entry(account.to_owned()).or_default();
+        let slots = &mut a.slots[lane_index(lane)];
+        let position = slots.partition_point(|(t, _)| *t <= at);
+        slots.insert(position, (at, slot.to_owned()));
+    }
+
+    /// A post's settled content claim, read back on start: it lasts a window from the post's
+    /// creation.
+    pub fn restore_claim(
+        &self,
+        account: &str,
+        fingerprint: &str,
+        post: &str,
+        created_at: i64,
+        window: std::time::Duration,
+    ) {
+        let mut a = self.accounts.entry(account.to_owned()).or_default();
         a.content.insert(
-            post.fingerprint.clone(),
+            fingerprint.to_owned(),
             Content {
-                post: Some(post.id.clone().into_bytes()),
-                expires_at: post.created_at.saturating_add(ttl_ms(window)),
+                post: Some(post.as_bytes().to_vec()),
+                expires_at: created_at.saturating_add(ttl_ms(window)),
             },
         );
     }
-}
-
-/// What a recorded post contributes to the windows.
-pub struct Restored {
-    pub id: String,
-    pub account: String,
-    pub lane: Lane,
-    pub fingerprint: String,
-    /// ms
-    pub created_at: i64,
 }
 
 #[cfg(test)]
@@ -255,6 +331,7 @@ mod tests {
             slot,
             limit: 2,
             window: DAY,
+            at: now,
             now,
             fingerprint,
             claim_ttl: Duration::from_secs(60),
@@ -266,16 +343,8 @@ mod tests {
     fn restored_posts_count_and_name_themselves() {
         let holds = Holds::default();
         let t0 = DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
-        holds.restore(
-            &Restored {
-                id: "p1".into(),
-                account: "acc".into(),
-                lane: Lane::Video,
-                fingerprint: "fp1".into(),
-                created_at: ms(t0),
-            },
-            DAY,
-        );
+        holds.restore_slot("acc", Lane::Video, "req-p1", ms(t0));
+        holds.restore_claim("acc", "fp1", "p1", ms(t0), DAY);
         let later = t0 + chrono::Duration::hours(1);
         assert_eq!(
             holds.hold(&hold("r1", "fp1", later)).unwrap(),
