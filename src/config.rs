@@ -28,6 +28,12 @@ pub const SANDBOX_ACCOUNTS: [&str; 2] = ["sandbox_public", "sandbox_private"];
 pub struct Config {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// A second listener for operators: when set, `/metrics` is served there only (not on
+    /// `listen`), beside `/healthz` and `/readyz`.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     #[serde(default = "default_store")]
     pub store: StoreUrl,
     /// How long start-up waits for the store to answer.
@@ -264,6 +270,16 @@ impl UpstreamBudgetConfig {
             .unwrap_or(self.requests_per_minute / (2 * tenants.max(1)))
             .max(1)
     }
+}
+
+/// What `/metrics` shows.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Series per TikTok account (`daily_budget_remaining`): off by default, as account ids are
+    /// many and not the operator's to publish.
+    #[serde(default)]
+    pub per_account: bool,
 }
 
 /// The audit trail.

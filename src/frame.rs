@@ -139,6 +139,7 @@ where
         let route = request.extensions().get::<MatchedPath>().cloned();
         let method = crate::metrics::method_label(request.method());
         let request_id = request.headers().get(&REQUEST_ID).cloned();
+        let path = request.uri().path().to_owned();
         // A body that has already ended (every GET and HEAD without one) cannot be slow: no
         // wrapper, no flag.
         let (request, expired) = if request.body().is_end_stream() {
@@ -164,16 +165,68 @@ where
                 .as_ref()
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let code = response
+                .extensions()
+                .get::<crate::error::Problem>()
+                .map(|p| p.code.clone());
             let response = crate::error::render_now(response, request_id);
-            metrics.http_request(
-                route.as_ref().map(MatchedPath::as_str),
-                method,
-                response.status(),
-                start.elapsed(),
-            );
+            let elapsed = start.elapsed();
+            let route = route.as_ref().map(MatchedPath::as_str);
+            metrics.http_request(route, method, response.status(), elapsed);
+            log_request(&metrics, route, &path, &response, code.as_deref(), elapsed);
             Ok(response)
         })
     }
+}
+
+/// The request's one log line, inside its span (request id, method, route, path): who called
+/// (tenant and credential), the status, the latency in milliseconds as a number, the post when
+/// there is one, the problem code of a refusal. A 5xx is a warning. Also the per-tenant counts.
+fn log_request(
+    metrics: &Metrics,
+    route: Option<&str>,
+    path: &str,
+    response: &Response,
+    code: Option<&str>,
+    elapsed: Duration,
+) {
+    let caller = response.extensions().get::<crate::auth::Caller>();
+    let tenant = caller.map(|c| c.tenant.id.as_str());
+    let status = response.status().as_u16();
+    // Problems carry their code; a 4xx or 5xx without one (the compatible surface's own shape)
+    // is counted by its status.
+    let status_code =
+        (status >= 400 && code.is_none()).then(|| response.status().as_str().to_owned());
+    metrics.tenant_request(tenant, status, code.or(status_code.as_deref()));
+    let credential = caller.map(|c| match &c.principal {
+        crate::auth::Principal::ApiKey(id) => format!("api_key:{id}"),
+        crate::auth::Principal::Token(sub) => format!("jwt:{}", sub.as_deref().unwrap_or("-")),
+    });
+    let post = post_of(route, path, response);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(
+            status, latency_ms, tenant, credential, post, code, "request"
+        );
+    } else {
+        tracing::info!(
+            status, latency_ms, tenant, credential, post, code, "request"
+        );
+    }
+}
+
+/// The post a request is about: the `{id}` of a post route, or the one a create made.
+fn post_of<'a>(route: Option<&str>, path: &'a str, response: &'a Response) -> Option<&'a str> {
+    let route = route?;
+    if route.starts_with("/v1/tiktok/posts/{id}") || route.starts_with("/api/v1/posts/{id}") {
+        let at = route.split('/').position(|s| s == "{id}")?;
+        return path.split('/').nth(at);
+    }
+    if response.status() == axum::http::StatusCode::CREATED && route.contains("posts") {
+        let location = response.headers().get(header::LOCATION)?.to_str().ok()?;
+        return location.rsplit('/').next();
+    }
+    None
 }
 
 /// The answer to a request whose body did not arrive in time: 408 (the client was slow, not

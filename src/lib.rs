@@ -38,8 +38,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::Authenticator;
@@ -117,6 +116,9 @@ impl Gateway {
             ),
         };
         let metrics = Metrics::new();
+        metrics.set_per_account(config.metrics.per_account);
+        let tenants: Vec<&str> = config.tenants.iter().map(|t| t.id.as_str()).collect();
+        metrics.prepare(&tenants);
         let upstream = Upstream::start(&config, &metrics).await?;
         let state = AppState(Arc::new(Shared {
             config,
@@ -161,14 +163,12 @@ impl Gateway {
                 body_read_timeout,
             ))
             .layer(
+                // The frame writes the request's one line (who, what, how long, why refused).
                 TraceLayer::new_for_http()
                     .make_span_with(request_span)
                     .on_request(())
-                    .on_response(
-                        DefaultOnResponse::new()
-                            .level(Level::INFO)
-                            .latency_unit(tower_http::LatencyUnit::Micros),
-                    ),
+                    .on_response(())
+                    .on_failure(()),
             )
             .layer(frame::RequestIdLayer)
     }
@@ -179,6 +179,48 @@ impl Gateway {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let admin = match self.state.config.admin_listen {
+            Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {address}: {e}"))
+            })?),
+            None => None,
+        };
+        self.serve_with_admin(listener, admin, shutdown).await
+    }
+
+    /// [`Gateway::serve`] with the admin listener bound by the caller (`admin_listen`, or a
+    /// test's port 0): `/metrics`, `/healthz` and `/readyz` there, and `/metrics` off `listener`
+    /// whenever `admin_listen` is configured.
+    pub async fn serve_with_admin(
+        self,
+        listener: TcpListener,
+        admin: Option<TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stop = Arc::new(stop);
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = on_signal.send(true);
+        });
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let admin_task = admin.map(|admin| {
+            if let Ok(address) = admin.local_addr() {
+                tracing::info!(%address, "admin listener: /metrics, /healthz, /readyz");
+            }
+            let router = routes::admin(&self.state);
+            let limits = server::Limits::from_config(&self.state.config.http);
+            tokio::spawn(server::serve(
+                admin,
+                router,
+                limits,
+                until_stopped(stopped.clone()),
+            ))
+        });
+        let shutdown = until_stopped(stopped);
         let router = self.router();
         let store = self.state.store.clone();
         if let (Ok(address), Some(secret)) = (
@@ -193,6 +235,15 @@ impl Gateway {
         let reconciler = reconcile::spawn(&self.state);
         let limits = server::Limits::from_config(&self.state.config.http);
         let result = server::serve(listener, router, limits, shutdown).await;
+        // However the public listener ended, the admin one ends with it.
+        let _ = stop.send(true);
+        if let Some(task) = admin_task {
+            match task.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "the admin listener failed"),
+                Err(e) => tracing::warn!(error = %e, "the admin listener stopped abnormally"),
+                Ok(Ok(())) => {}
+            }
+        }
         reconciler.stop().await;
         worker.stop().await;
         store.close().await;

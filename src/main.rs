@@ -269,8 +269,13 @@ fn healthcheck(url: Option<String>) -> Result<(), String> {
     let base = match url {
         Some(url) => url,
         None => {
-            let listen =
-                std::env::var("GATEWAY_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+            // The admin listener when one is configured (the probes are there), else `listen`.
+            let configured = Config::load()
+                .ok()
+                .map(|l| l.config.admin_listen.unwrap_or(l.config.listen).to_string());
+            let listen = configured
+                .or_else(|| std::env::var("GATEWAY_LISTEN").ok())
+                .unwrap_or_else(|| "127.0.0.1:8080".into());
             let addr: std::net::SocketAddr = listen
                 .parse()
                 .map_err(|e| format!("GATEWAY_LISTEN `{listen}`: {e}"))?;

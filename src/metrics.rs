@@ -28,11 +28,16 @@ struct Families {
     budget_remaining: IntGaugeVec,
     webhooks: WebhookMetrics,
     read_model: ReadModelMetrics,
+    ops: OpsMetrics,
+    /// `[metrics] per_account`: per-account budget gauges only where an operator asks.
+    per_account: std::sync::atomic::AtomicBool,
 }
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
+        // Every name under `tiktok_gateway_`, so that a shared Prometheus tells it from others.
+        let registry = Registry::new_custom(Some(NAMESPACE.to_owned()), None)
+            .expect("the namespace is a valid metric name");
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "http_requests_total",
@@ -144,9 +149,12 @@ impl Metrics {
         }
         let webhooks = WebhookMetrics::register(&registry);
         let read_model = ReadModelMetrics::register(&registry);
+        let ops = OpsMetrics::register(&registry);
         let families = Families {
             webhooks,
             read_model,
+            ops,
+            per_account: std::sync::atomic::AtomicBool::new(false),
             registry,
             http_requests,
             http_duration,
@@ -188,6 +196,13 @@ impl Metrics {
     }
 
     pub fn budget_remaining(&self, account: &str, lane: &str, remaining: u32) {
+        if !self
+            .inner
+            .per_account
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
         self.inner
             .budget_remaining
             .with_label_values(&[account, lane])
@@ -198,11 +213,77 @@ impl Metrics {
         self.inner.duplicate_refusals.inc();
     }
 
-    pub fn post(&self, kind: &str, mode: &str, outcome: &str) {
+    pub fn post(&self, tenant: &str, kind: &str, mode: &str, outcome: &str) {
         self.inner
             .posts
             .with_label_values(&[kind, mode, outcome])
             .inc();
+        self.inner
+            .ops
+            .tenant_posts
+            .with_label_values(&[tenant, kind, outcome])
+            .inc();
+    }
+
+    /// Series that alerts and dashboards divide or compare by, made at zero for every configured
+    /// tenant and every outcome, so that a rate exists before the first event (labels are
+    /// bounded: tenants are configured, outcomes are the code's).
+    pub fn prepare(&self, tenants: &[&str]) {
+        for tenant in tenants {
+            for kind in ["tenant", "key", "upstream", "daily", "velocity"] {
+                self.inner.limit_refusals.with_label_values(&[tenant, kind]);
+            }
+            for class in ["2xx", "3xx", "4xx", "5xx"] {
+                self.inner
+                    .ops
+                    .tenant_requests
+                    .with_label_values(&[tenant, class]);
+            }
+        }
+        for outcome in ["delivered", "retry", "failed", "gone", "dropped"] {
+            self.inner.webhooks.deliveries.with_label_values(&[outcome]);
+        }
+        for outcome in ["changed", "unchanged", "failed", "gone"] {
+            self.inner
+                .read_model
+                .reconcile
+                .with_label_values(&[outcome]);
+        }
+    }
+
+    /// Per-account series (`daily_budget_remaining`) on or off (`[metrics] per_account`).
+    pub fn set_per_account(&self, on: bool) {
+        self.inner
+            .per_account
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// One answered request of a tenant (`None`: not authenticated), with its refusal's code.
+    pub fn tenant_request(&self, tenant: Option<&str>, status: u16, code: Option<&str>) {
+        let tenant = tenant.unwrap_or("none");
+        let class = match status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.inner
+            .ops
+            .tenant_requests
+            .with_label_values(&[tenant, class])
+            .inc();
+        if let Some(code) = code {
+            self.inner
+                .ops
+                .refusals
+                .with_label_values(&[tenant, code])
+                .inc();
+        }
+    }
+
+    /// Gauges read when scraped: Zernio's pause, the reconciler's backlog.
+    pub fn ops(&self) -> &OpsMetrics {
+        &self.inner.ops
     }
 
     pub fn idempotency(&self, outcome: &str) {
@@ -273,6 +354,112 @@ impl crate::zernio::Observer for Metrics {
             .upstream_duration
             .with_label_values(&[endpoint, outcome])
             .observe(seconds);
+    }
+
+    fn rate_limit(&self, info: &crate::zernio::RateLimitInfo) {
+        if let Some(remaining) = info.remaining {
+            self.inner
+                .ops
+                .upstream_budget
+                .set(i64::try_from(remaining).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+/// The namespace of every metric name.
+pub const NAMESPACE: &str = "tiktok_gateway";
+
+/// What an operator watches the gateway by: traffic and refusals per tenant, posts per tenant,
+/// Zernio's pause and budget, the reconciler's backlog, and the process itself.
+pub struct OpsMetrics {
+    tenant_requests: IntCounterVec,
+    refusals: IntCounterVec,
+    tenant_posts: IntCounterVec,
+    upstream_paused: prometheus::IntGauge,
+    upstream_budget: prometheus::IntGauge,
+    reconcile_due: prometheus::IntGauge,
+    reconcile_lag: prometheus::Gauge,
+}
+
+impl OpsMetrics {
+    fn register(registry: &Registry) -> Self {
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels).expect("metric definition is valid")
+        };
+        let tenant_requests = counter(
+            "tenant_requests_total",
+            "Requests answered per tenant (none: not authenticated) and status class",
+            &["tenant", "class"],
+        );
+        let refusals = counter(
+            "refusals_total",
+            "Requests refused or failed, per tenant and problem code (the reason)",
+            &["tenant", "code"],
+        );
+        let tenant_posts = counter(
+            "tenant_posts_total",
+            "Posts sent upstream per tenant, kind and outcome (created or the stable error code)",
+            &["tenant", "kind", "outcome"],
+        );
+        let upstream_paused = prometheus::IntGauge::new(
+            "upstream_paused",
+            "1 while Zernio's API rate limit pauses every call of the shared key",
+        )
+        .expect("metric definition is valid");
+        let upstream_budget = prometheus::IntGauge::new(
+            "upstream_budget_remaining",
+            "Calls Zernio said the key has left in its window (X-RateLimit-Remaining), as last seen",
+        )
+        .expect("metric definition is valid");
+        let reconcile_due = prometheus::IntGauge::new(
+            "reconcile_due_posts",
+            "Posts due for a reconcile read at the reconciler's last look (at most its batch)",
+        )
+        .expect("metric definition is valid");
+        let reconcile_lag = prometheus::Gauge::new(
+            "reconcile_lag_seconds",
+            "How overdue the most overdue post was at the reconciler's last look",
+        )
+        .expect("metric definition is valid");
+        for collector in [
+            Box::new(tenant_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(refusals.clone()),
+            Box::new(tenant_posts.clone()),
+            Box::new(upstream_paused.clone()),
+            Box::new(upstream_budget.clone()),
+            Box::new(reconcile_due.clone()),
+            Box::new(reconcile_lag.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("each metric is registered once");
+        }
+        // CPU, resident memory, open files of this process (Linux /proc), under the namespace.
+        #[cfg(target_os = "linux")]
+        if let Err(e) = registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )) {
+            tracing::warn!(error = %e, "process metrics unavailable");
+        }
+        OpsMetrics {
+            tenant_requests,
+            refusals,
+            tenant_posts,
+            upstream_paused,
+            upstream_budget,
+            reconcile_due,
+            reconcile_lag,
+        }
+    }
+
+    pub fn upstream_paused(&self, paused: bool) {
+        self.upstream_paused.set(i64::from(paused));
+    }
+
+    pub fn reconcile_backlog(&self, due: usize, lag_secs: f64) {
+        self.reconcile_due
+            .set(i64::try_from(due).unwrap_or(i64::MAX));
+        self.reconcile_lag.set(lag_secs.max(0.0));
     }
 }
 

@@ -299,7 +299,9 @@ async fn create_post(
     } else {
         state.store.insert_post(&record).await?;
     }
-    state.metrics.post(post.kind(), post.mode(), "created");
+    state
+        .metrics
+        .post(&caller.tenant.id, post.kind(), post.mode(), "created");
     Ok(Created {
         record,
         post: upstream_post,
@@ -420,7 +422,9 @@ async fn failed(
     error: UpstreamError,
     request_id: &str,
 ) -> ApiError {
-    state.metrics.post(post.kind(), post.mode(), error.code());
+    state
+        .metrics
+        .post(&caller.tenant.id, post.kind(), post.mode(), error.code());
     match &error.kind {
         // The post may still appear: keep its slot and its duplicate claim.
         UpstreamKind::Timeout => {}

@@ -79,6 +79,18 @@ pub async fn pass(
         .store
         .due_for_sync(Utc::now(), state.config.reconcile.batch)
         .await?;
+    // The backlog, for the dashboard: how many are due and how late the soonest due one is.
+    let lag = match due.first() {
+        Some(first) => state
+            .store
+            .post_by_id(first)
+            .await?
+            .and_then(|r| r.sync.next_sync_at)
+            .map(|at| (Utc::now() - at).num_milliseconds() as f64 / 1000.0)
+            .unwrap_or(0.0),
+        None => 0.0,
+    };
+    state.metrics.ops().reconcile_backlog(due.len(), lag);
     for id in due {
         match state.store.claim(LEASE_SCOPE, &id, owner, LEASE).await? {
             Claim::Acquired => {}

@@ -123,7 +123,7 @@ fn token_mints_an_hs256_token_for_a_configured_tenant() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("nobody"));
 }
 
-/// The README's first steps: `serve` with nothing configured prints a key, `/v1/me` answers
+/// The README's first steps: `serve` with nothing configured keeps a key in data/development-key, `/v1/me` answers
 /// for tenant `demo`, the health check passes, and SIGTERM stops it cleanly.
 #[test]
 fn serve_runs_the_development_profile_and_stops_on_sigterm() {
@@ -150,12 +150,16 @@ fn serve_runs_the_development_profile_and_stops_on_sigterm() {
     while key.is_none() || address.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
-            .expect("serve prints its key and address");
-        if let Some(k) = line.split_whitespace().find(|w| w.starts_with("tgw_")) {
-            key = Some(k.trim_matches('"').to_owned());
+            .expect("serve logs its key file and address");
+        // In JSON mode every line is JSON, the development banner too, and no key is in one.
+        let log: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(!line.contains("tgw_"), "a key in the log: {line}");
+        if let Some(file) = log["fields"]["key_file"].as_str() {
+            let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+            key = Some(text.trim().to_owned());
         }
         if line.contains("tiktok-gateway listening") {
-            let log: serde_json::Value = serde_json::from_str(&line).unwrap();
             address = log["fields"]["address"].as_str().map(str::to_owned);
         }
     }

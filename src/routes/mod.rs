@@ -25,10 +25,19 @@ use crate::AppState;
 use crate::error::ApiError;
 
 fn public() -> OpenApiRouter<AppState> {
+    probes().routes(routes!(ops::metrics))
+}
+
+fn probes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
-        .routes(routes!(ops::metrics))
+}
+
+/// The admin listener's routes (`admin_listen`): the probes and `/metrics`.
+pub fn admin(state: &AppState) -> axum::Router {
+    let (router, _) = public().split_for_parts();
+    router.with_state(state.clone())
 }
 
 fn tenant() -> OpenApiRouter<AppState> {
@@ -86,8 +95,14 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
     // The SDKs read a failure's message from Zernio's `error` member, outside everything else.
     let compat =
         guarded(compat()).route_layer(axum::middleware::from_fn(zernio_compat::zernio_errors));
+    // With an admin listener, `/metrics` is served there only.
+    let public = if state.config.admin_listen.is_some() {
+        probes()
+    } else {
+        public()
+    };
     OpenApiRouter::with_openapi(crate::openapi::base())
-        .merge(public())
+        .merge(public)
         .merge(upstream())
         .merge(guarded(tenant()))
         .merge(compat)
@@ -97,15 +112,27 @@ pub fn app(state: &AppState) -> OpenApiRouter<AppState> {
 /// limit (a replay still counts against it), idempotency, and the upstream budget, which only
 /// requests that may reach Zernio spend. One middleware rather than four: each `from_fn` layer
 /// clones the whole service under it on every request.
-async fn guard(
-    State(state): State<AppState>,
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let caller = match state.auth.authenticate(request.headers()) {
+        Ok(caller) => caller,
+        Err(e) => return ApiError::Unauthenticated(e).into_response(),
+    };
+    // Who called goes out with the answer, refused or not, for the request's log line and the
+    // per-tenant metrics of the frame.
+    let who = caller.clone();
+    let mut response = guarded(state, caller, request, next)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    response.extensions_mut().insert(who);
+    response
+}
+
+async fn guarded(
+    state: AppState,
+    caller: crate::auth::Caller,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let caller = state
-        .auth
-        .authenticate(request.headers())
-        .map_err(ApiError::Unauthenticated)?;
     let passed = crate::limits::rate::check(&state, &caller).await?;
     // Who is calling, decided once, for the handler's `Authenticated` extractor.
     request.extensions_mut().insert(caller.clone());

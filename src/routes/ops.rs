@@ -55,6 +55,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<ApiJson<Readiness>,
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state
+        .metrics
+        .ops()
+        .upstream_paused(state.upstream.client.paused_for().is_some());
     (
         [(
             header::CONTENT_TYPE,
