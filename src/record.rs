@@ -307,6 +307,14 @@ pub async fn apply(
                     continue;
                 }
                 let visible = merged.record.updated_at() != current.updated_at();
+                // Cancelled outside the gateway (Zernio's dashboard, another client): its
+                // budget slot is free again, as after the caller's own cancel.
+                if merged.record.status == "cancelled"
+                    && current.status != "cancelled"
+                    && obs.source != ChangeSource::Cancel
+                {
+                    crate::limits::budget::cancelled(state, &merged.record).await;
+                }
                 (merged.record, visible)
             }
         };
