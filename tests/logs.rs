@@ -90,7 +90,7 @@ async fn no_credential_or_secret_reaches_a_log_line() {
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(
-        logs.contains("finished processing request"),
+        logs.contains(r#""message":"request""#),
         "the capture saw the requests: {logs}"
     );
     assert!(
