@@ -139,7 +139,11 @@ where
         let route = request.extensions().get::<MatchedPath>().cloned();
         let method = crate::metrics::method_label(request.method());
         let request_id = request.headers().get(&REQUEST_ID).cloned();
-        let path = request.uri().path().to_owned();
+        // Only a post route's id is kept from the path: no copy of every path.
+        let path_post = route
+            .as_ref()
+            .and_then(|r| post_in_path(r.as_str(), request.uri().path()))
+            .map(str::to_owned);
         // A body that has already ended (every GET and HEAD without one) cannot be slow: no
         // wrapper, no flag.
         let (request, expired) = if request.body().is_end_stream() {
@@ -173,7 +177,14 @@ where
             let elapsed = start.elapsed();
             let route = route.as_ref().map(MatchedPath::as_str);
             metrics.http_request(route, method, response.status(), elapsed);
-            log_request(&metrics, route, &path, &response, code.as_deref(), elapsed);
+            log_request(
+                &metrics,
+                route,
+                path_post.as_deref(),
+                &response,
+                code.as_deref(),
+                elapsed,
+            );
             Ok(response)
         })
     }
@@ -185,7 +196,7 @@ where
 fn log_request(
     metrics: &Metrics,
     route: Option<&str>,
-    path: &str,
+    path_post: Option<&str>,
     response: &Response,
     code: Option<&str>,
     elapsed: Duration,
@@ -202,7 +213,7 @@ fn log_request(
         crate::auth::Principal::ApiKey(id) => format!("api_key:{id}"),
         crate::auth::Principal::Token(sub) => format!("jwt:{}", sub.as_deref().unwrap_or("-")),
     });
-    let post = post_of(route, path, response);
+    let post = path_post.or_else(|| created_post(route, response));
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     if status >= 500 {
         tracing::warn!(
@@ -215,13 +226,18 @@ fn log_request(
     }
 }
 
-/// The post a request is about: the `{id}` of a post route, or the one a create made.
-fn post_of<'a>(route: Option<&str>, path: &'a str, response: &'a Response) -> Option<&'a str> {
-    let route = route?;
-    if route.starts_with("/v1/tiktok/posts/{id}") || route.starts_with("/api/v1/posts/{id}") {
-        let at = route.split('/').position(|s| s == "{id}")?;
-        return path.split('/').nth(at);
+/// The `{id}` of a post route, from the request's path.
+fn post_in_path<'a>(route: &str, path: &'a str) -> Option<&'a str> {
+    if !(route.starts_with("/v1/tiktok/posts/{id}") || route.starts_with("/api/v1/posts/{id}")) {
+        return None;
     }
+    let at = route.split('/').position(|s| s == "{id}")?;
+    path.split('/').nth(at)
+}
+
+/// The post a create made, from its answer's `Location`.
+fn created_post<'a>(route: Option<&str>, response: &'a Response) -> Option<&'a str> {
+    let route = route?;
     if response.status() == axum::http::StatusCode::CREATED && route.contains("posts") {
         let location = response.headers().get(header::LOCATION)?.to_str().ok()?;
         return location.rsplit('/').next();

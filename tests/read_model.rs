@@ -436,17 +436,7 @@ async fn an_unchanged_post_or_page_answers_304_to_its_etag() {
     assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
     assert!(again.bytes().await.unwrap().is_empty());
     // A change (the post deleted on TikTok) gives a new tag.
-    let body = zernio_events::post_event(
-        "evt_del",
-        "post.platform.deleted",
-        &id,
-        "published",
-        Utc::now(),
-    );
-    let mut event: Value = serde_json::from_slice(&body).unwrap();
-    event["platform"] = json!({"name": "tiktok", "status": "deleted", "accountId": "acc_a1"});
-    event["account"] = json!({"accountId": "acc_a1", "platform": "tiktok", "username": "creator"});
-    let body = serde_json::to_vec(&event).unwrap();
+    let body = zernio_events::deleted_on_tiktok("evt_del", &id);
     assert_eq!(
         zernio_events::send(&gw, "post.platform.deleted", &body)
             .await
@@ -537,20 +527,7 @@ async fn the_history_lists_every_change_with_its_source() {
         .as_str()
         .unwrap()
         .to_owned();
-    let deleted = {
-        let body = zernio_events::post_event(
-            "evt_d",
-            "post.platform.deleted",
-            &id,
-            "published",
-            Utc::now(),
-        );
-        let mut event: Value = serde_json::from_slice(&body).unwrap();
-        event["platform"] = json!({"name": "tiktok", "status": "deleted", "accountId": "acc_a1"});
-        event["account"] =
-            json!({"accountId": "acc_a1", "platform": "tiktok", "username": "creator"});
-        serde_json::to_vec(&event).unwrap()
-    };
+    let deleted = zernio_events::deleted_on_tiktok("evt_d", &id);
     assert_eq!(
         zernio_events::send(&gw, "post.platform.deleted", &deleted)
             .await

@@ -47,6 +47,22 @@ pub fn post_event(
     .unwrap()
 }
 
+/// `post.platform.deleted` (the spec's `WebhookPayloadPostPlatform`): the post was deleted on
+/// TikTok, dated now.
+pub fn deleted_on_tiktok(event_id: &str, post_id: &str) -> Vec<u8> {
+    let body = post_event(
+        event_id,
+        "post.platform.deleted",
+        post_id,
+        "published",
+        Utc::now(),
+    );
+    let mut event: Value = serde_json::from_slice(&body).unwrap();
+    event["platform"] = json!({"name": "tiktok", "status": "deleted", "accountId": "acc_a1"});
+    event["account"] = json!({"accountId": "acc_a1", "platform": "tiktok", "username": "creator"});
+    serde_json::to_vec(&event).unwrap()
+}
+
 pub fn signature(body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(ZERNIO_SECRET.as_bytes()).unwrap();
     mac.update(body);
