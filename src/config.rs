@@ -57,6 +57,8 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub posts: PostsConfig,
     /// From `ZERNIO_API_KEY` only; `None` runs the sandbox upstream.
     #[serde(skip)]
     pub zernio_api_key: Option<Secret>,
@@ -81,6 +83,13 @@ pub struct ZernioConfig {
     /// bogus or huge `Retry-After` must not freeze every tenant for an hour.
     #[serde(default = "default_max_pause_secs")]
     pub max_pause_secs: u64,
+    /// Consecutive failures (no answer, a timeout, a 5xx) of one Zernio operation that open its
+    /// circuit breaker: its calls are then refused at once with 503 `upstream_unavailable`.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses calls before one probe may go through.
+    #[serde(default = "default_breaker_cool_down_ms")]
+    pub breaker_cool_down_ms: u64,
 }
 
 impl Default for ZernioConfig {
@@ -91,12 +100,20 @@ impl Default for ZernioConfig {
             request_timeout_ms: default_request_timeout_ms(),
             creator_info_ttl_secs: default_creator_info_ttl_secs(),
             max_pause_secs: default_max_pause_secs(),
+            breaker_failures: default_breaker_failures(),
+            breaker_cool_down_ms: default_breaker_cool_down_ms(),
         }
     }
 }
 
 fn default_max_pause_secs() -> u64 {
     60
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_cool_down_ms() -> u64 {
+    10_000
 }
 
 /// Limits of the HTTP server itself.
@@ -270,6 +287,27 @@ impl UpstreamBudgetConfig {
             .unwrap_or(self.requests_per_minute / (2 * tenants.max(1)))
             .max(1)
     }
+}
+
+/// Rules of the gateway's own for posts, beyond TikTok's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostsConfig {
+    /// How far ahead a post may be scheduled, in days (`schedule_too_far` beyond).
+    #[serde(default = "default_schedule_horizon_days")]
+    pub schedule_horizon_days: u32,
+}
+
+impl Default for PostsConfig {
+    fn default() -> Self {
+        PostsConfig {
+            schedule_horizon_days: default_schedule_horizon_days(),
+        }
+    }
+}
+
+fn default_schedule_horizon_days() -> u32 {
+    crate::tiktok::DEFAULT_SCHEDULE_HORIZON_DAYS
 }
 
 /// What `/metrics` shows.
@@ -789,6 +827,14 @@ impl Config {
         if self.zernio.connect_timeout_ms == 0 || self.zernio.request_timeout_ms == 0 {
             return Err(err("zernio: timeouts must be at least 1 ms"));
         }
+        if self.zernio.breaker_failures == 0 {
+            return Err(err("zernio.breaker_failures: must be at least 1"));
+        }
+        if !(1..=3_600_000).contains(&self.zernio.breaker_cool_down_ms) {
+            return Err(err(
+                "zernio.breaker_cool_down_ms: must be between 1 and 3600000",
+            ));
+        }
         if !matches!(self.zernio.base_url.scheme(), "http" | "https") {
             return Err(err("zernio.base_url: must be an http(s) URL"));
         }
@@ -818,6 +864,11 @@ impl Config {
         self.http.validate()?;
         self.webhooks.validate()?;
         self.reconcile.validate()?;
+        if !(1..=36_500).contains(&self.posts.schedule_horizon_days) {
+            return Err(err(
+                "posts.schedule_horizon_days: must be between 1 and 36500",
+            ));
+        }
         if !(1..=3650).contains(&self.audit.retention_days) {
             return Err(err("audit.retention_days: must be between 1 and 3650"));
         }

@@ -17,6 +17,63 @@ use crate::auth::{AuthFailure, Scope};
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// No error answer is larger than this, whatever the request was: a long text is cut, a long
+/// list shortened, and as a last resort only the problem's core members are kept.
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// `value` as JSON of at most `max` bytes (an error body: a problem, or Zernio's
+/// `ErrorResponse`). Serialised by serde_json, so it is valid JSON however it is cut; when
+/// nothing else fits, only the members named in `core` are kept (strings cut to 200 bytes).
+pub fn bounded_json(mut value: serde_json::Value, max: usize, core: &[&str]) -> Vec<u8> {
+    let fits = |v: &serde_json::Value| serde_json::to_vec(v).ok().filter(|b| b.len() <= max);
+    if let Some(bytes) = fits(&value) {
+        return bytes;
+    }
+    for (text, items) in [(1000, 50), (200, 10)] {
+        shrink(&mut value, text, items);
+        if let Some(bytes) = fits(&value) {
+            return bytes;
+        }
+    }
+    if let serde_json::Value::Object(map) = &mut value {
+        map.retain(|k, _| core.contains(&k.as_str()));
+        shrink(&mut value, 200, 0);
+    }
+    fits(&value).unwrap_or_else(|| br#"{"error":"the answer was too large"}"#.to_vec())
+}
+
+/// Cuts every string to `text` bytes (on a character boundary) and every array to `items`.
+fn shrink(value: &mut serde_json::Value, text: usize, items: usize) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.len() > text => {
+            let mut end = text;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+            s.push('…');
+        }
+        Value::Array(list) => {
+            list.truncate(items);
+            list.iter_mut().for_each(|v| shrink(v, text, items));
+        }
+        Value::Object(map) => map.values_mut().for_each(|v| shrink(v, text, items)),
+        _ => {}
+    }
+}
+
+/// The members every problem keeps however it is cut (RFC 9457's and ours).
+const PROBLEM_CORE: [&str; 7] = [
+    "type",
+    "title",
+    "status",
+    "detail",
+    "code",
+    "request_id",
+    "errors_truncated",
+];
+
 /// Every way a request can fail, as the caller sees it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -161,9 +218,19 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",
                 "The post breaks TikTok's rules",
-                match errors.len() {
-                    1 => "1 rule is broken; `errors` says which and how to fix it".to_owned(),
-                    n => format!("{n} rules are broken; `errors` lists each with its fix"),
+                match listed(errors) {
+                    (_, true) => format!(
+                        "more rules are broken than are listed; `errors` lists the first {} with \
+                         their fixes",
+                        listed(errors).0.len()
+                    ),
+                    (list, false) if list.len() == 1 => {
+                        "1 rule is broken; `errors` says which and how to fix it".to_owned()
+                    }
+                    (list, false) => format!(
+                        "{} rules are broken; `errors` lists each with its fix",
+                        list.len()
+                    ),
                 },
             ),
             BadRequest { code, detail } => (
@@ -370,6 +437,23 @@ impl ApiError {
     }
 }
 
+/// The violations an answer lists, and whether the list was cut: the domain's caps
+/// (`tiktok::rules::MAX_VIOLATIONS_PER_RULE`, `MAX_VIOLATIONS`) end a cut list with a
+/// `errors_truncated` entry, and a list made elsewhere is held to the same total here.
+fn listed(errors: &[crate::tiktok::Violation]) -> (&[crate::tiktok::Violation], bool) {
+    use crate::tiktok::rules::{MAX_VIOLATIONS, TRUNCATED};
+    let marked = errors.last().is_some_and(|v| v.code == TRUNCATED);
+    let list = if marked {
+        &errors[..errors.len() - 1]
+    } else {
+        errors
+    };
+    match list.get(..MAX_VIOLATIONS) {
+        Some(first) if list.len() > MAX_VIOLATIONS => (first, true),
+        _ => (list, marked),
+    }
+}
+
 fn rfc3339(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -391,10 +475,14 @@ impl IntoResponse for ApiError {
         let ext = &mut problem.extensions;
         match &self {
             ApiError::Validation(errors) => {
+                let (list, truncated) = listed(errors);
                 ext.insert(
                     "errors".to_owned(),
-                    serde_json::to_value(errors).unwrap_or_default(),
+                    serde_json::to_value(list).unwrap_or_default(),
                 );
+                if truncated {
+                    ext.insert("errors_truncated".to_owned(), true.into());
+                }
             }
             ApiError::DuplicateContent {
                 existing_post_id: Some(id),
@@ -530,7 +618,10 @@ pub fn generic_problem(status: StatusCode) -> Problem {
 fn finish(response: Response, mut problem: Problem, request_id: Option<String>) -> Response {
     problem.request_id = request_id;
     let (mut parts, _) = response.into_parts();
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let body = match serde_json::to_value(&problem) {
+        Ok(value) => bounded_json(value, MAX_ERROR_BODY, &PROBLEM_CORE),
+        Err(_) => br#"{"type":"urn:tiktok-gateway:problem:internal_error","title":"Internal error","status":500,"detail":"the error could not be written","code":"internal_error"}"#.to_vec(),
+    };
     parts
         .headers
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
@@ -566,7 +657,8 @@ fn upstream_status(kind: &crate::zernio::UpstreamKind) -> StatusCode {
         Forbidden | Unauthorized | Unavailable => StatusCode::BAD_GATEWAY,
         PaymentRequired => StatusCode::PAYMENT_REQUIRED,
         NotFound => StatusCode::NOT_FOUND,
-        AnalyticsPending => StatusCode::SERVICE_UNAVAILABLE,
+        // Refused before sending, for a cool-down: "retry later", with Retry-After.
+        AnalyticsPending | CircuitOpen => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -584,6 +676,7 @@ fn upstream_title(kind: &crate::zernio::UpstreamKind) -> &'static str {
         RateLimited => "Zernio's rate limit is reached",
         AccountVelocityLimited => "Zernio's hourly posting limit for this account is reached",
         Unavailable => "Zernio is unavailable",
+        CircuitOpen => "Zernio is failing; calls are held for a moment",
         Unauthorized => "The gateway's Zernio key was refused",
         PaymentRequired => "Zernio add-on required",
         NotFound => "Not found",

@@ -74,7 +74,10 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// A request that breaks TikTok's rules: counted by rule, answered with every violation.
     pub fn rejected(&self, violations: Vec<tiktok::Violation>) -> error::ApiError {
-        for v in &violations {
+        for v in violations
+            .iter()
+            .filter(|v| v.code != tiktok::rules::TRUNCATED)
+        {
             self.metrics.validation_rejected(v.code);
         }
         error::ApiError::Validation(violations)

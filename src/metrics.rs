@@ -25,6 +25,7 @@ struct Families {
     posts: IntCounterVec,
     upstream_requests: IntCounterVec,
     upstream_duration: HistogramVec,
+    upstream_breaker_open: IntGaugeVec,
     budget_remaining: IntGaugeVec,
     webhooks: WebhookMetrics,
     read_model: ReadModelMetrics,
@@ -122,6 +123,14 @@ impl Metrics {
             &["endpoint", "outcome"],
         )
         .expect("metric definition is valid");
+        let upstream_breaker_open = IntGaugeVec::new(
+            Opts::new(
+                "upstream_breaker_open",
+                "1 while the circuit breaker of a Zernio operation refuses its calls (open or half-open), 0 once it closes",
+            ),
+            &["operation"],
+        )
+        .expect("metric definition is valid");
         let budget_remaining = IntGaugeVec::new(
             Opts::new(
                 "daily_budget_remaining",
@@ -141,6 +150,7 @@ impl Metrics {
             Box::new(posts.clone()),
             Box::new(upstream_requests.clone()),
             Box::new(upstream_duration.clone()),
+            Box::new(upstream_breaker_open.clone()),
             Box::new(budget_remaining.clone()),
         ] {
             registry
@@ -165,6 +175,7 @@ impl Metrics {
             posts,
             upstream_requests,
             upstream_duration,
+            upstream_breaker_open,
             budget_remaining,
         };
         Metrics {
@@ -354,6 +365,13 @@ impl crate::zernio::Observer for Metrics {
             .upstream_duration
             .with_label_values(&[endpoint, outcome])
             .observe(seconds);
+    }
+
+    fn breaker(&self, endpoint: &'static str, open: bool) {
+        self.inner
+            .upstream_breaker_open
+            .with_label_values(&[endpoint])
+            .set(i64::from(open));
     }
 
     fn rate_limit(&self, info: &crate::zernio::RateLimitInfo) {

@@ -64,7 +64,7 @@ pub async fn prepare(
     if let Some(account) = tiktok::account_of(shape, body) {
         caller.tenant.require_account(&account)?;
     }
-    let now = Utc::now();
+    let now = tiktok::Moment::new(Utc::now(), state.config.posts.schedule_horizon_days);
     // The rules that need no creator first: a request broken anyway costs no upstream call.
     let checked = tiktok::check(shape, body, now).map_err(|e| state.rejected(e))?;
     let account = checked.post().account();

@@ -193,7 +193,7 @@ async fn edit_post(
         edit.schedule_at,
         edit.timezone,
         edit.caption,
-        Utc::now(),
+        tiktok::Moment::new(Utc::now(), state.config.posts.schedule_horizon_days),
     )
     .map_err(|e| state.rejected(e))?;
     facts.payload_sha256 = Some(audit::digest_of(&body));

@@ -28,6 +28,10 @@ pub fn client_config(
         connect_timeout: Duration::from_millis(zernio.connect_timeout_ms),
         request_timeout: Duration::from_millis(zernio.request_timeout_ms),
         max_pause: Duration::from_secs(zernio.max_pause_secs),
+        breaker: crate::zernio::BreakerConfig {
+            failures: zernio.breaker_failures,
+            cool_down: Duration::from_millis(zernio.breaker_cool_down_ms),
+        },
     }
 }
 

@@ -686,6 +686,25 @@ fn rows() -> Vec<Row> {
             edit(video(), &[("/schedule_at", json!(now().to_rfc3339()))]),
         ),
         row(
+            "schedule beyond the horizon (a year)",
+            edit(
+                video(),
+                &[(
+                    "/schedule_at",
+                    json!((now() + Duration::days(365) + Duration::seconds(1)).to_rfc3339()),
+                )],
+            ),
+            "schedule_too_far",
+            "schedule_at",
+            edit(
+                video(),
+                &[(
+                    "/schedule_at",
+                    json!((now() + Duration::days(365)).to_rfc3339()),
+                )],
+            ),
+        ),
+        row(
             "unknown time zone",
             edit(video(), &[("/timezone", json!("Mars/Olympus"))]),
             "invalid_timezone",
@@ -913,7 +932,7 @@ fn zernio_scheduling_precedence_is_the_specs() {
         let p = prepare(Shape::ZernioCompat, body, None, now()).unwrap();
         (p.post.mode(), p.payload)
     };
-    let at = "2030-01-01T09:00:00Z";
+    let at = "2026-06-01T09:00:00Z";
     // isDraft beats publishNow and scheduledFor: a Zernio draft, said outright.
     let (m, payload) = mode(&edit(
         zernio(),

@@ -549,7 +549,11 @@ async fn every_error_maps_end_to_end() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, UpstreamKind::Unavailable);
-    assert_eq!(err.message, "<html>bad gateway</html>");
+    // A proxy's page is not Zernio's message: the caller gets the status and the code.
+    assert_eq!(
+        err.message,
+        "Zernio answered HTTP 502 (upstream_unavailable)"
+    );
 }
 
 #[tokio::test]
@@ -618,31 +622,25 @@ async fn a_create_that_times_out_is_sent_exactly_once() {
 }
 
 #[tokio::test]
-async fn reads_retry_on_503_and_writes_do_not() {
+async fn nothing_is_retried_reads_included() {
     let s = setup().await;
     s.fake.push(reply(503, json!({"error": "unavailable"})));
-    s.fake.push(reply(502, json!({"error": "bad gateway"})));
-    s.fake
-        .push(reply(200, json!({"post": post_json("p1", "published")})));
-    let post = s.client.get_post(&CTX, "p1").await.unwrap();
-    assert_eq!(post.id, "p1");
-    assert_eq!(s.fake.count(), 3);
-
-    // Two retries at most.
-    for _ in 0..3 {
-        s.fake.push(reply(503, json!({"error": "unavailable"})));
-    }
-    let err = s.client.accounts(&CTX).await.unwrap_err();
+    let err = s.client.get_post(&CTX, "p1").await.unwrap_err();
     assert_eq!(err.kind, UpstreamKind::Unavailable);
-    assert_eq!(s.fake.count(), 6);
-
-    // 4xx is not retried, even on a read.
+    assert!(!err.not_sent);
+    assert_eq!(s.fake.count(), 1, "a read is sent once");
+    s.fake.push(reply(502, json!({"error": "bad gateway"})));
+    assert_eq!(
+        s.client.accounts(&CTX).await.unwrap_err().kind,
+        UpstreamKind::Unavailable
+    );
+    assert_eq!(s.fake.count(), 2);
     s.fake.push(reply(404, json!({"error": "Post not found"})));
     assert_eq!(
         s.client.get_post(&CTX, "nope").await.unwrap_err().kind,
         UpstreamKind::NotFound
     );
-    assert_eq!(s.fake.count(), 7);
+    assert_eq!(s.fake.count(), 3);
 
     for (i, call) in ["create", "update", "delete", "retry"]
         .into_iter()
@@ -665,8 +663,44 @@ async fn reads_retry_on_503_and_writes_do_not() {
         }
         .unwrap_err();
         assert_eq!(err.kind, UpstreamKind::Unavailable, "{call}");
-        assert_eq!(s.fake.count(), 8 + i, "{call} must not be retried");
+        assert_eq!(s.fake.count(), 4 + i, "{call} must not be retried");
     }
+}
+
+#[tokio::test]
+async fn consecutive_failures_open_the_endpoints_breaker_and_refusals_send_nothing() {
+    let mut config = ClientConfig::new(Url::parse("http://127.0.0.1:9/api").unwrap(), KEY);
+    config.breaker = tiktok_gateway::zernio::BreakerConfig {
+        failures: 2,
+        cool_down: Duration::from_secs(60),
+    };
+    let s = setup().await;
+    config.base_url = s.client.base_url().clone();
+    let observer = Arc::new(Recorder::default());
+    let client = ZernioClient::new(config, observer.clone()).unwrap();
+    for _ in 0..2 {
+        s.fake.push(reply(500, json!({"error": "boom"})));
+        assert_eq!(
+            client.get_post(&CTX, "p1").await.unwrap_err().kind,
+            UpstreamKind::Unavailable
+        );
+    }
+    let err = client.get_post(&CTX, "p1").await.unwrap_err();
+    assert_eq!(err.kind, UpstreamKind::CircuitOpen);
+    assert_eq!(err.code(), "upstream_unavailable");
+    assert!(err.not_sent, "refused before sending");
+    assert!(err.retry_after.unwrap() > Duration::from_secs(59));
+    assert_eq!(s.fake.count(), 2);
+    assert!(client.breaker_open("get_post"));
+    assert!(!client.breaker_open("create_post"));
+    assert_eq!(
+        observer.calls.lock().unwrap().last(),
+        Some(&("get_post", "circuit_open"))
+    );
+    // Other endpoints still call.
+    s.fake.push(reply(200, json!({"accounts": []})));
+    assert!(client.accounts(&CTX).await.is_ok());
+    assert_eq!(s.fake.count(), 3);
 }
 
 #[tokio::test]

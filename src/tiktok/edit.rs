@@ -22,8 +22,10 @@ pub fn edit_payload(
     schedule_at: Option<DateTime<Utc>>,
     timezone: Option<&str>,
     caption: Option<&str>,
-    now: DateTime<Utc>,
+    now: impl Into<super::Moment>,
 ) -> Result<Value, Vec<Violation>> {
+    let moment = now.into();
+    let now = moment.now;
     let mut errors = Vec::new();
     let mut body = Map::new();
     if schedule_at.is_none() && timezone.is_none() && caption.is_none() {
@@ -41,6 +43,13 @@ pub fn edit_payload(
                 "schedule_in_past",
                 format!("schedule_at {} is in the past", at.to_rfc3339()),
                 "Give a time in the future, or cancel the post and publish a new one now.",
+            ));
+        } else if let Some((message, fix)) = rules::too_far(at, moment) {
+            errors.push(violation(
+                "schedule_at",
+                rules::Rule::ScheduleTooFar.code(),
+                message,
+                &fix,
             ));
         }
         body.insert(

@@ -56,7 +56,30 @@ pub use post::{
     CommercialType, Consent, CreatorConstraints, Format, Interactions, Media, Photo, PrivacyLevel,
     Schedule, ScheduledAt, TikTokPost, Video,
 };
-pub use rules::{Rule, Violation, Warning};
+pub use rules::{DEFAULT_SCHEDULE_HORIZON_DAYS, Rule, Violation, Warning};
+
+/// When the rules run, and how far ahead of then a post may be scheduled. A bare time converts
+/// into one with the default horizon ([`DEFAULT_SCHEDULE_HORIZON_DAYS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moment {
+    pub now: DateTime<Utc>,
+    pub schedule_horizon: chrono::Duration,
+}
+
+impl Moment {
+    pub fn new(now: DateTime<Utc>, schedule_horizon_days: u32) -> Self {
+        Moment {
+            now,
+            schedule_horizon: chrono::Duration::days(i64::from(schedule_horizon_days)),
+        }
+    }
+}
+
+impl From<DateTime<Utc>> for Moment {
+    fn from(now: DateTime<Utc>) -> Self {
+        Moment::new(now, DEFAULT_SCHEDULE_HORIZON_DAYS)
+    }
+}
 
 /// A request that passed every rule: the post, its Zernio payload, and what the gateway
 /// adjusted on the way (e.g. the photo title).
@@ -85,9 +108,9 @@ impl Checked {
     pub fn finish(
         self,
         creator: Option<&CreatorConstraints>,
-        now: DateTime<Utc>,
+        now: impl Into<Moment>,
     ) -> Result<Prepared, Vec<Violation>> {
-        let (post, warnings) = validate::validate(self.draft, creator, now)?;
+        let (post, warnings) = validate::validate(self.draft, creator, now.into())?;
         let payload = normalize::zernio_payload(&post);
         Ok(Prepared {
             post,
@@ -98,9 +121,13 @@ impl Checked {
 }
 
 /// Parse + the rules that need no creator.
-pub fn check(shape: Shape, body: &Value, now: DateTime<Utc>) -> Result<Checked, Vec<Violation>> {
+pub fn check(
+    shape: Shape,
+    body: &Value,
+    now: impl Into<Moment>,
+) -> Result<Checked, Vec<Violation>> {
     let draft = inbound::parse(shape, body)?;
-    let (post, _) = validate::validate(draft.clone(), None, now)?;
+    let (post, _) = validate::validate(draft.clone(), None, now.into())?;
     Ok(Checked { draft, post })
 }
 
@@ -109,10 +136,10 @@ pub fn prepare(
     shape: Shape,
     body: &Value,
     creator: Option<&CreatorConstraints>,
-    now: DateTime<Utc>,
+    now: impl Into<Moment>,
 ) -> Result<Prepared, Vec<Violation>> {
     let draft = inbound::parse(shape, body)?;
-    let (post, warnings) = validate::validate(draft, creator, now)?;
+    let (post, warnings) = validate::validate(draft, creator, now.into())?;
     let payload = normalize::zernio_payload(&post);
     Ok(Prepared {
         post,

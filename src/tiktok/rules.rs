@@ -22,6 +22,10 @@ pub const MAX_VIDEO_CAPTION_UTF16: usize = 2_200;
 pub const MAX_PHOTO_DESCRIPTION_UTF16: usize = 4_000;
 /// reference: "Photo title | 90 chars (auto-truncated, hashtags stripped)".
 pub const MAX_PHOTO_TITLE_UTF16: usize = 90;
+/// How far ahead a post may be scheduled unless configured otherwise (`[posts]
+/// schedule_horizon_days`): a year. Zernio and TikTok name no limit, but a schedule years
+/// ahead (year 9999 was accepted) is a typo or a probe, and holds a daily slot for nothing.
+pub const DEFAULT_SCHEDULE_HORIZON_DAYS: u32 = 365;
 /// reference: "Photos per post | 35 (carousel)".
 pub const MAX_IMAGES: usize = 35;
 /// reference: "Videos per post | 1".
@@ -109,12 +113,13 @@ pub enum Rule {
     CoverOutOfRange,
     InvalidSchedule,
     ScheduleInPast,
+    ScheduleTooFar,
     InvalidTimezone,
     InvalidCommercialType,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 29] = [
+    pub const ALL: [Rule; 30] = [
         Rule::UnknownField,
         Rule::InvalidType,
         Rule::PlatformNotSupported,
@@ -142,6 +147,7 @@ impl Rule {
         Rule::CoverOutOfRange,
         Rule::InvalidSchedule,
         Rule::ScheduleInPast,
+        Rule::ScheduleTooFar,
         Rule::InvalidTimezone,
         Rule::InvalidCommercialType,
     ];
@@ -176,19 +182,36 @@ impl Rule {
             Rule::CoverOutOfRange => "cover_out_of_range",
             Rule::InvalidSchedule => "invalid_schedule",
             Rule::ScheduleInPast => "schedule_in_past",
+            Rule::ScheduleTooFar => "schedule_too_far",
             Rule::InvalidTimezone => "invalid_timezone",
             Rule::InvalidCommercialType => "invalid_commercial_type",
         }
     }
 }
 
-/// Violations as they are found, sorted into the reporting order at the end.
+/// At most this many violations of one rule are reported: a body of ten thousand broken media
+/// items says so with the first five, and its answer (and the memory it takes) stays small.
+pub const MAX_VIOLATIONS_PER_RULE: usize = 5;
+/// At most this many violations in all.
+pub const MAX_VIOLATIONS: usize = 50;
+/// The code of the last entry of a list that was cut ([`MAX_VIOLATIONS_PER_RULE`],
+/// [`MAX_VIOLATIONS`]): the answer says `errors_truncated: true` instead of listing it. How
+/// many were left out is not counted: counting them all is the cost the caps avoid.
+pub const TRUNCATED: &str = "errors_truncated";
+
+/// Violations as they are found, sorted into the reporting order at the end; past the caps
+/// only the fact that there were more is kept.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Findings(Vec<(Rule, Violation)>);
+pub(crate) struct Findings(Vec<(Rule, Violation)>, bool);
 
 impl Findings {
     pub(crate) fn add(&mut self, rule: Rule, field: String, message: String, fix: String) {
         let code = rule.code();
+        let of_rule = self.0.iter().filter(|(r, _)| *r == rule).count();
+        if of_rule >= MAX_VIOLATIONS_PER_RULE {
+            self.1 = true;
+            return;
+        }
         self.0.push((
             rule,
             Violation {
@@ -205,9 +228,28 @@ impl Findings {
     }
 
     /// By rule, then in the order found (which follows the request): stable across runs.
+    /// A list that was cut ends with one entry coded [`TRUNCATED`].
     pub(crate) fn into_sorted(mut self) -> Vec<Violation> {
         self.0.sort_by_key(|(rule, _)| *rule);
-        self.0.into_iter().map(|(_, v)| v).collect()
+        let truncated = self.1 || self.0.len() > MAX_VIOLATIONS;
+        let mut out: Vec<Violation> = self
+            .0
+            .into_iter()
+            .take(MAX_VIOLATIONS)
+            .map(|(_, v)| v)
+            .collect();
+        if truncated {
+            out.push(Violation {
+                field: "body".to_owned(),
+                code: TRUNCATED,
+                message: format!(
+                    "more violations were found than are listed (at most {MAX_VIOLATIONS_PER_RULE} of a rule, {MAX_VIOLATIONS} in all)"
+                ),
+                fix: "Correct the violations listed and send the request again to see any others."
+                    .to_owned(),
+            });
+        }
+        out
     }
 }
 
@@ -1096,7 +1138,7 @@ pub(crate) fn cover(d: &Draft, kind: Option<Kind>, out: &mut Findings) {
 /// When to post: now, at `schedule_at`, or to the creator's inbox (`draft`), which may itself be
 /// scheduled (Zernio then delivers it to the inbox at that time). `schedule_at` is RFC 3339 with
 /// an offset, or a local date-time read in `timezone` (UTC by default).
-pub(crate) fn schedule(d: &Draft, now: DateTime<Utc>, out: &mut Findings) -> Option<Schedule> {
+pub(crate) fn schedule(d: &Draft, now: super::Moment, out: &mut Findings) -> Option<Schedule> {
     let name = d
         .timezone
         .as_deref()
@@ -1144,9 +1186,10 @@ fn schedule_time(
     d: &Draft,
     raw: &str,
     tz: Option<Tz>,
-    now: DateTime<Utc>,
+    moment: super::Moment,
     out: &mut Findings,
 ) -> Option<DateTime<Utc>> {
+    let now = moment.now;
     let at_path = d.at(F::ScheduleAt);
     let fix = "Use RFC 3339 such as 2026-05-01T18:30:00Z or 2026-05-01T18:30:00+02:00, or a local 2026-05-01T18:30:00 with timezone.";
     let at = if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
@@ -1201,7 +1244,27 @@ fn schedule_time(
         );
         return None;
     }
+    if let Some(err) = too_far(at, moment) {
+        out.add(Rule::ScheduleTooFar, at_path, err.0, err.1);
+        return None;
+    }
     Some(at)
+}
+
+/// A schedule beyond the horizon: its message and fix, shared by creates and edits.
+pub(crate) fn too_far(at: DateTime<Utc>, moment: super::Moment) -> Option<(String, String)> {
+    let latest = moment.now.checked_add_signed(moment.schedule_horizon)?;
+    (at > latest).then(|| {
+        (
+            format!(
+                "{} is more than {} days ahead (the latest is {})",
+                at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                moment.schedule_horizon.num_days(),
+                latest.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            "Schedule it within the horizon, or schedule it later when the date is nearer.".into(),
+        )
+    })
 }
 
 /// reference: "content (top-level) -- becomes the photo title. Limited to 90 characters.

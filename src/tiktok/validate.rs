@@ -2,8 +2,6 @@
 //! `TikTokPost` only when none of them objects. All rules run even after one fails, so the
 //! caller learns everything wrong with the request in one answer.
 
-use chrono::{DateTime, Utc};
-
 use super::inbound::{Draft, F, Kind};
 use super::post::{Consent, CreatorConstraints, Media, Photo, TikTokPost, Video};
 use super::rules::{self, Violation, Warning};
@@ -11,7 +9,7 @@ use super::rules::{self, Violation, Warning};
 pub(crate) fn validate(
     mut d: Draft,
     creator: Option<&CreatorConstraints>,
-    now: DateTime<Utc>,
+    now: super::Moment,
 ) -> Result<(TikTokPost, Vec<Warning>), Vec<Violation>> {
     let mut out = std::mem::take(&mut d.found);
     let mut warnings = std::mem::take(&mut d.warnings);

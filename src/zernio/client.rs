@@ -1,5 +1,8 @@
-//! The typed Zernio client: one pooled `reqwest::Client`, Zernio's endpoints as methods, the
-//! retry rule (reads only), the shared 429 pause, and the last rate-limit headers seen.
+//! The typed Zernio client: one pooled `reqwest::Client`, Zernio's endpoints as methods, a
+//! circuit breaker per endpoint ([`super::breaker`]), the shared 429 pause, and the last
+//! rate-limit headers seen. Nothing is retried here: each method sends at most one request,
+//! so a failing Zernio sees one call per caller's call, never three, and callers that have a
+//! schedule of their own (the reconciler, a caller's poll) keep it.
 //!
 //! It knows nothing of tenants or policy: it sends what it is given and reports what Zernio said
 //! as typed values or an [`UpstreamError`].
@@ -16,16 +19,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use url::Url;
 
+use super::breaker::{BreakerConfig, Breakers, Change};
 use super::errors::{UpstreamError, UpstreamKind, parse_retry_after};
 use super::types::{
     Account, Analytics, AnalyticsQuery, CreateOutcome, CreatorInfo, ListPosts, MediaKind, Post,
     PostPage, PresignRequest, Presigned, RateLimitInfo, WebhookSettings, warnings_of,
 };
 
-/// Reads are retried this many times on transport errors and 502/503/504.
-const READ_RETRIES: u32 = 2;
-/// First backoff step; each retry doubles it, jittered down to half.
-const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// The default cap on the pause after Zernio's API rate limit ([`ClientConfig::max_pause`]).
 const MAX_PAUSE: Duration = Duration::from_secs(60);
 /// `find_post_by_metadata` looks at most at this many pages of this size.
@@ -50,6 +50,8 @@ pub struct ClientConfig {
     /// The longest a 429 of Zernio's API rate limit holds every call, whatever its
     /// `Retry-After` says.
     pub max_pause: Duration,
+    /// When an endpoint's breaker opens and for how long.
+    pub breaker: BreakerConfig,
 }
 
 impl ClientConfig {
@@ -61,6 +63,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             max_pause: MAX_PAUSE,
+            breaker: BreakerConfig::default(),
         }
     }
 }
@@ -73,6 +76,7 @@ impl fmt::Debug for ClientConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("max_pause", &self.max_pause)
+            .field("breaker", &self.breaker)
             .finish()
     }
 }
@@ -88,11 +92,14 @@ pub struct CallContext<'a> {
 /// Called after every upstream exchange (the main crate implements it with Prometheus).
 ///
 /// `endpoint` is the method name (`create_post`, `get_post`, ...). `outcome` is `ok`, the
-/// [`UpstreamKind::code`] of the failure, or `paused` for a call refused locally during a 429
-/// pause (then `seconds` is 0 and nothing was sent). A retried read reports each attempt.
+/// [`UpstreamKind::code`] of the failure, `paused` for a call refused locally during a 429
+/// pause, or `circuit_open` for one refused by the endpoint's open breaker (for both,
+/// `seconds` is 0 and nothing was sent).
 pub trait Observer: Send + Sync + 'static {
     fn upstream_call(&self, endpoint: &'static str, outcome: &'static str, seconds: f64);
     fn rate_limit(&self, _info: &RateLimitInfo) {}
+    /// An endpoint's breaker opened (`true`) or closed again (`false`).
+    fn breaker(&self, _endpoint: &'static str, _open: bool) {}
 }
 
 /// An observer that ignores everything, for tests and tools.
@@ -120,6 +127,7 @@ struct Inner {
     /// 429 for one tenant holds all of them, as Zernio's limit is per key.
     paused_until_ms: AtomicU64,
     max_pause: Duration,
+    breakers: Breakers,
 }
 
 impl fmt::Debug for ZernioClient {
@@ -267,7 +275,7 @@ fn post_of(v: &Value) -> Option<Post> {
 /// they name no object, and are refused without a request.
 fn id_segment(id: &str) -> Result<&str, UpstreamError> {
     if id.trim().is_empty() || id == "." || id == ".." {
-        return Err(UpstreamError::new(
+        return Err(UpstreamError::unsent(
             UpstreamKind::NotFound,
             "There is no object with an empty or dot-only id",
         ));
@@ -310,6 +318,7 @@ impl ZernioClient {
                 rate: RateCell::new(),
                 paused_until_ms: AtomicU64::new(0),
                 max_pause: config.max_pause,
+                breakers: Breakers::new(config.breaker),
             }),
         })
     }
@@ -322,6 +331,11 @@ impl ZernioClient {
     /// The last `X-RateLimit-*` seen, if any answer carried them.
     pub fn rate_limit(&self) -> Option<RateLimitInfo> {
         self.inner.rate.load()
+    }
+
+    /// Whether `endpoint`'s breaker refuses calls now.
+    pub fn breaker_open(&self, endpoint: &'static str) -> bool {
+        self.inner.breakers.is_open(endpoint)
     }
 
     /// How long calls are still held after a 429, if they are.
@@ -392,20 +406,14 @@ impl ZernioClient {
         post_of(&v).ok_or_else(|| answer.missing("post"))
     }
 
-    /// `GET /v1/posts/{id}` sent once, never retried: for readers that have a schedule of their
-    /// own (the reconciler's backoff, a caller's poll), where a retry here would only multiply
-    /// the load on an upstream that is already failing.
+    /// `GET /v1/posts/{id}`, as [`ZernioClient::get_post`]: no call of the client is retried
+    /// (the name stays for readers that rely on it: the reconciler's backoff, a caller's poll).
     pub async fn get_post_once(
         &self,
         ctx: &CallContext<'_>,
         id: &str,
     ) -> Result<Post, UpstreamError> {
-        let id = id_segment(id)?;
-        let call = self.get("get_post", &["v1", "posts", id], &[]);
-        let upstream_id = uuid::Uuid::new_v4().to_string();
-        let answer = self.attempt(ctx, &call, &upstream_id).await?;
-        let v = answer.json()?;
-        post_of(&v).ok_or_else(|| answer.missing("post"))
+        self.get_post(ctx, id).await
     }
 
     /// `GET /v1/posts` with `platform=tiktok` and the given filters.
@@ -614,6 +622,7 @@ impl ZernioClient {
                 UpstreamKind::AnalyticsPending,
                 v.get("message")
                     .and_then(Value::as_str)
+                    .filter(|m| super::errors::is_safe_text(m))
                     .unwrap_or("Zernio is syncing analytics"),
             );
             e.status = Some(answer.status);
@@ -758,39 +767,14 @@ impl ZernioClient {
         }
     }
 
-    /// Sends with the retry rule: GETs retry transport failures and 502/503/504 with jittered
-    /// exponential backoff; anything that may change state is sent exactly once.
+    /// Sends one request, once. Reads are not retried either: a failing Zernio would get
+    /// three calls for each of the caller's, and the caller waits three times as long.
     async fn send(&self, ctx: &CallContext<'_>, call: Call<'_>) -> Result<Answer, UpstreamError> {
-        let retries = if call.method == Method::GET {
-            READ_RETRIES
-        } else {
-            0
-        };
-        // One id for every attempt of this call, so that Zernio sees a retried read as the same
-        // request, and a new one for the next call.
         // From the thread's generator: `Uuid::new_v4` asks the kernel for every one.
         let upstream_id = uuid::Builder::from_random_bytes(rand::random())
             .into_uuid()
             .to_string();
-        let mut attempt = 0;
-        loop {
-            match self.attempt(ctx, &call, &upstream_id).await {
-                Err(e) if attempt < retries && retryable(&e) => {
-                    attempt += 1;
-                    let step = BACKOFF_BASE * 2u32.pow(attempt - 1);
-                    let delay = step.mul_f64(rand::random_range(0.5..=1.0));
-                    tracing::debug!(
-                        endpoint = call.endpoint,
-                        attempt,
-                        code = e.code(),
-                        delay_ms = delay.as_millis() as u64,
-                        "retrying Zernio read"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                other => return other,
-            }
-        }
+        self.attempt(ctx, &call, &upstream_id).await
     }
 
     async fn attempt(
@@ -810,8 +794,27 @@ impl ZernioClient {
                 ),
             );
             e.retry_after = Some(wait);
+            e.not_sent = true;
             return Err(e);
         }
+        let permit = match inner.breakers.admit(call.endpoint) {
+            Ok(permit) => permit,
+            Err(wait) => {
+                inner
+                    .observer
+                    .upstream_call(call.endpoint, "circuit_open", 0.0);
+                let mut e = UpstreamError::unsent(
+                    UpstreamKind::CircuitOpen,
+                    format!(
+                        "Zernio failed several times in a row; {} calls are held for another {} s",
+                        call.endpoint,
+                        wait_secs(wait)
+                    ),
+                );
+                e.retry_after = Some(wait);
+                return Err(e);
+            }
+        };
 
         let mut req = inner
             .http
@@ -826,7 +829,9 @@ impl ZernioClient {
                 .ok()
                 .filter(|_| !key.is_empty() && key.len() <= 255);
             let Some(value) = value else {
-                return Err(UpstreamError::new(
+                // Nothing was sent: the breaker learns nothing from it.
+                drop(permit);
+                return Err(UpstreamError::unsent(
                     UpstreamKind::Invalid,
                     "Idempotency-Key must be 1 to 255 visible ASCII characters",
                 ));
@@ -840,6 +845,24 @@ impl ZernioClient {
         let started = Instant::now();
         let result = self.exchange(req, started).await;
         let seconds = started.elapsed().as_secs_f64();
+        let failed = result.as_ref().err().is_some_and(breaks);
+        match permit.record(failed) {
+            Some(Change::Opened) => {
+                inner.observer.breaker(call.endpoint, true);
+                tracing::warn!(
+                    endpoint = call.endpoint,
+                    "Zernio failed repeatedly: refusing these calls for the cool-down"
+                );
+            }
+            Some(Change::Closed) => {
+                inner.observer.breaker(call.endpoint, false);
+                tracing::info!(
+                    endpoint = call.endpoint,
+                    "Zernio answers again: calls resume"
+                );
+            }
+            None => {}
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.code(),
@@ -954,11 +977,18 @@ impl ZernioClient {
     }
 }
 
-fn retryable(e: &UpstreamError) -> bool {
+/// Whether a failure counts against the endpoint's breaker: no answer (transport, timeout) or
+/// a 5xx. A 4xx or 429 is Zernio answering, whatever it said.
+fn breaks(e: &UpstreamError) -> bool {
     match e.status {
-        None => matches!(e.kind, UpstreamKind::Timeout | UpstreamKind::Unavailable),
-        Some(s) => matches!(s, 502..=504),
+        None => !e.not_sent,
+        Some(s) => s >= 500,
     }
+}
+
+/// Whole seconds to wait, rounded up, at least 1.
+fn wait_secs(wait: Duration) -> u64 {
+    (wait.as_secs_f64().ceil() as u64).max(1)
 }
 
 fn metadata_matches(post: &Post, key: &str, value: &str) -> bool {

@@ -50,6 +50,10 @@ pub enum UpstreamKind {
     AccountVelocityLimited,
     /// Zernio down or unreachable, 5xx, unreadable answers. PRODUCT.md: 502 `upstream_unavailable`.
     Unavailable,
+    /// The operation's circuit breaker is open after consecutive failures: refused without
+    /// sending anything (`not_sent`), `retry_after` the time left of the cool-down. 503
+    /// `upstream_unavailable`.
+    CircuitOpen,
     /// Zernio refused the gateway's own key (401). Not in PRODUCT.md (502: the caller cannot
     /// fix it).
     Unauthorized,
@@ -88,7 +92,7 @@ impl UpstreamKind {
             Self::AccountDisconnected => "account_disconnected",
             Self::RateLimited => "upstream_rate_limited",
             Self::AccountVelocityLimited => "account_velocity_limited",
-            Self::Unavailable => "upstream_unavailable",
+            Self::Unavailable | Self::CircuitOpen => "upstream_unavailable",
             Self::Unauthorized => "upstream_unauthorized",
             Self::PaymentRequired => "analytics_addon_required",
             Self::NotFound => "not_found",
@@ -131,6 +135,9 @@ impl UpstreamKind {
                 "Retry after the time given in Retry-After; calls to Zernio are held until then."
             }
             Self::Unavailable => "Retry later; Zernio could not be reached or failed.",
+            Self::CircuitOpen => {
+                "Zernio failed several times in a row; retry after the time given in Retry-After."
+            }
             Self::Unauthorized => {
                 "The gateway's Zernio API key was refused; an operator must check ZERNIO_API_KEY."
             }
@@ -172,6 +179,9 @@ pub struct UpstreamFailure {
     pub retry_after: Option<Duration>,
     /// The post of a 207 answer whose post failed (all 207-derived errors carry it).
     pub post: Option<Box<Post>>,
+    /// Refused by the client before anything was sent (an open circuit breaker, the 429
+    /// pause, an id or key that cannot be sent): Zernio cannot have acted on it.
+    pub not_sent: bool,
 }
 
 impl std::ops::Deref for UpstreamError {
@@ -210,7 +220,15 @@ impl UpstreamError {
             details: None,
             retry_after: None,
             post: None,
+            not_sent: false,
         })
+    }
+
+    /// An error for a call refused before sending (see [`UpstreamFailure::not_sent`]).
+    pub fn unsent(kind: UpstreamKind, message: impl Into<String>) -> Self {
+        let mut e = UpstreamError::new(kind, message);
+        e.not_sent = true;
+        e
     }
 
     /// The fields, unboxed.
@@ -245,18 +263,21 @@ impl UpstreamError {
             .or_else(|| signals.by_message())
             .or_else(|| signals.by_type())
             .unwrap_or_else(|| by_status(status, existing.is_some()));
+        let kind = with_existing(kind, existing);
         let message = signals
             .primary_message()
-            .unwrap_or_else(|| format!("Zernio answered HTTP {status}"));
+            .and_then(|raw| passable(raw, json.is_some(), status, &kind))
+            .unwrap_or_else(|| format!("Zernio answered HTTP {status} ({})", kind.code()));
         UpstreamError::from(UpstreamFailure {
-            kind: with_existing(kind, existing),
+            kind,
             status: Some(status),
             message,
-            zernio_request_id,
-            zernio_code: signals.code.clone(),
+            zernio_request_id: zernio_request_id.filter(|id| token_like(id)),
+            zernio_code: signals.code.clone().filter(|c| token_like(c)),
             details,
             retry_after,
             post: None,
+            not_sent: false,
         })
     }
 
@@ -290,16 +311,18 @@ impl UpstreamError {
             .unwrap_or(UpstreamKind::Partial);
         let message = signals
             .primary_message()
+            .and_then(|raw| passable(raw, true, status, &kind))
             .unwrap_or_else(|| format!("The post is {}", post.status.as_str()));
         Some(UpstreamError::from(UpstreamFailure {
             kind,
             status: Some(status),
             message,
-            zernio_request_id,
-            zernio_code: signals.code,
+            zernio_request_id: zernio_request_id.filter(|id| token_like(id)),
+            zernio_code: signals.code.filter(|c| token_like(c)),
             details: None,
             retry_after: None,
             post: Some(Box::new(post)),
+            not_sent: false,
         }))
     }
 
@@ -328,6 +351,96 @@ impl UpstreamError {
             )
         }
     }
+}
+
+/// The longest upstream message passed on to callers.
+pub const MAX_PASSED_MESSAGE: usize = 300;
+
+/// Zernio's message if it may reach the caller, else `None` (the caller gets a message of the
+/// gateway's own, naming the status and the mapped code). What passes: the `error` of a JSON
+/// body (Zernio's `ErrorResponse`: its validation messages tell the caller what to correct), of
+/// at most [`MAX_PASSED_MESSAGE`] characters, with nothing that names a machine: no URL, IP
+/// address, `host:port`, internal host name or markup, and no control character. Anything else
+/// (a proxy's HTML page, an internal address in a stack trace) goes to the log only, cut short.
+fn passable(raw: String, from_json: bool, status: u16, kind: &UpstreamKind) -> Option<String> {
+    if from_json && is_safe_text(&raw) {
+        return Some(raw);
+    }
+    let shown: String = raw.chars().take(MAX_PASSED_MESSAGE).collect();
+    tracing::warn!(
+        status,
+        code = kind.code(),
+        upstream_message = %shown.escape_debug(),
+        "Zernio's error message withheld from the caller"
+    );
+    None
+}
+
+/// Whether a text is short, plain, and names no machine (see [`passable`]).
+pub fn is_safe_text(text: &str) -> bool {
+    if text.trim().is_empty()
+        || text.chars().count() > MAX_PASSED_MESSAGE
+        || text
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '<' | '>'))
+    {
+        return false;
+    }
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("://") || lower.contains("www.") || lower.contains("localhost") {
+        return false;
+    }
+    !lower
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '"' | '\'' | '`'))
+        .map(|t| t.trim_matches(|c: char| matches!(c, '.' | '!' | '?' | '[' | ']')))
+        .any(names_a_machine)
+}
+
+/// An IPv4 or IPv6 address, `host:port`, or a host under a private suffix.
+fn names_a_machine(token: &str) -> bool {
+    const PRIVATE_SUFFIXES: [&str; 7] = [
+        ".internal",
+        ".local",
+        ".localdomain",
+        ".lan",
+        ".corp",
+        ".svc",
+        ".cluster.local",
+    ];
+    if token.is_empty() {
+        return false;
+    }
+    let ipv4 = token.split('.').count() == 4
+        && token
+            .split(['.', ':', '/'])
+            .take(4)
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    // An address with a zone (`fe80::1%eth0`) is an address too.
+    let address = token.split('%').next().unwrap_or(token);
+    let ipv6 = address.matches(':').count() >= 2
+        && address
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'%' | b'/'));
+    let host_port = token.rsplit_once(':').is_some_and(|(host, port)| {
+        host.contains('.')
+            && !port.is_empty()
+            && port.len() <= 5
+            && port.bytes().all(|b| b.is_ascii_digit())
+    });
+    let private = PRIVATE_SUFFIXES.iter().any(|s| {
+        token.ends_with(s) || token.contains(&format!("{s}:")) || token.contains(&format!("{s}/"))
+    });
+    ipv4 || ipv6 || host_port || private
+}
+
+/// An id or code fit to pass on: short, one token of plain characters.
+fn token_like(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 128
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+        && !names_a_machine(&text.to_ascii_lowercase())
 }
 
 /// The recognisable parts of an error body or a failed post.
@@ -797,10 +910,10 @@ mod tests {
     fn status_5xx_and_non_json_bodies() {
         let e = UpstreamError::from_answer(502, b"<html>Bad gateway</html>", None, None);
         assert_eq!(e.kind, UpstreamKind::Unavailable);
-        assert_eq!(e.message, "<html>Bad gateway</html>");
+        assert_eq!(e.message, "Zernio answered HTTP 502 (upstream_unavailable)");
         let e = UpstreamError::from_answer(500, b"", None, None);
         assert_eq!(e.kind, UpstreamKind::Unavailable);
-        assert_eq!(e.message, "Zernio answered HTTP 500");
+        assert_eq!(e.message, "Zernio answered HTTP 500 (upstream_unavailable)");
         assert_eq!(
             UpstreamError::from_answer(503, b"\xff\xfe", None, None).kind,
             UpstreamKind::Unavailable
@@ -811,11 +924,66 @@ mod tests {
         );
         let long = "x".repeat(5000);
         assert_eq!(
-            UpstreamError::from_answer(500, long.as_bytes(), None, None)
-                .message
-                .len(),
-            300
+            UpstreamError::from_answer(500, long.as_bytes(), None, None).message,
+            "Zernio answered HTTP 500 (upstream_unavailable)"
         );
+    }
+
+    #[test]
+    fn only_plain_zernio_messages_reach_the_caller() {
+        // Zernio's own validation message passes: it says what to correct.
+        let e = map(
+            400,
+            json!({"error": "content is required when mediaItems is empty", "type": "invalid_request_error"}),
+        );
+        assert_eq!(e.message, "content is required when mediaItems is empty");
+        // Anything naming a machine, markup, or too long is replaced by the mapped code.
+        for raw in [
+            "connect ECONNREFUSED 10.0.3.7:5432",
+            "upstream error at http://zernio-api.internal/v1/posts",
+            "fetch failed: 169.254.169.254 unreachable",
+            "db-primary.prod.svc:6379 timed out",
+            "mongo.cluster.local refused",
+            "fe80::1%eth0 unreachable",
+            "<html><body>502 Bad Gateway</body></html>",
+            "line one\nline two",
+        ] {
+            let e = map(500, json!({"error": raw}));
+            assert_eq!(
+                e.message, "Zernio answered HTTP 500 (upstream_unavailable)",
+                "{raw}"
+            );
+        }
+        let long = "word ".repeat(100);
+        let e = map(400, json!({"error": long}));
+        assert_eq!(
+            e.message,
+            "Zernio answered HTTP 400 (upstream_invalid_request)"
+        );
+        // The classification still reads the raw text.
+        let e = map(
+            400,
+            json!({"error": "Duplicate content detected at https://internal.example/x"}),
+        );
+        assert!(matches!(e.kind, UpstreamKind::DuplicateContent { .. }));
+        assert_eq!(e.message, "Zernio answered HTTP 400 (duplicate_content)");
+        // Codes and request ids pass only as plain tokens.
+        let e = UpstreamError::from_answer(
+            400,
+            br#"{"error":"bad","code":"<b>x</b>"}"#,
+            Some("10.1.2.3:80".into()),
+            None,
+        );
+        assert_eq!(e.zernio_code, None);
+        assert_eq!(e.zernio_request_id, None);
+        for ok in [
+            "Selected privacy level 'PUBLIC_TO_EVERYONE' is not available for this creator. Available options: SELF_ONLY",
+            "TikTok video upload failed: Your video URL returned an error (download failed)",
+            "Scheduled for 2026-05-01T18:30:00Z, which is in the past.",
+            "video.mp4 is not a supported format",
+        ] {
+            assert!(is_safe_text(ok), "{ok}");
+        }
     }
 
     #[test]

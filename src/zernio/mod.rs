@@ -6,10 +6,12 @@
 //! The client knows nothing of tenants and decides no policy: routes call it, and choose what a
 //! failure means for the caller (status codes live in the main crate's `error.rs`).
 
+pub mod breaker;
 pub mod client;
 pub mod errors;
 pub mod types;
 
+pub use breaker::BreakerConfig;
 pub use client::{CallContext, ClientConfig, NoopObserver, Observer, ZernioClient};
 pub use errors::{UpstreamError, UpstreamFailure, UpstreamKind, parse_retry_after};
 pub use types::{

@@ -290,8 +290,10 @@ pub fn error_response(operation: Operation, problem: &Value) -> (StatusCode, Val
             })
             .collect();
         details.insert("errors".to_owned(), kept.into());
-        if errors.len() > MAX_VIOLATIONS {
-            details.insert("errorCount".to_owned(), errors.len().into());
+        if errors.len() > MAX_VIOLATIONS
+            || problem.get("errors_truncated").and_then(Value::as_bool) == Some(true)
+        {
+            details.insert("errorsTruncated".to_owned(), true.into());
         }
     } else if let Some(fix) = text_of(problem.get("fix")) {
         message = format!("{message}. Fix: {fix}");
@@ -403,7 +405,12 @@ pub async fn zernio_errors(request: Request, next: Next) -> Response {
         HeaderValue::from_static("application/json"),
     );
     parts.extensions.insert(crate::error::OwnFormat);
-    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| br#"{"error":"failed"}"#.to_vec());
+    // Never empty and never over the cap, whatever the failure carried.
+    let bytes = crate::error::bounded_json(
+        body,
+        crate::error::MAX_ERROR_BODY,
+        &["error", "type", "code"],
+    );
     Response::from_parts(parts, Body::from(bytes))
 }
 
@@ -442,7 +449,7 @@ mod tests {
         let (_, body) = error_response(Operation::CreatePost, &validation(100_000));
         let bytes = serde_json::to_vec(&body).unwrap();
         assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
-        assert_eq!(body["details"]["errorCount"], 100_000);
+        assert_eq!(body["details"]["errorsTruncated"], true);
         assert_eq!(
             body["details"]["errors"].as_array().unwrap().len(),
             MAX_VIOLATIONS
