@@ -334,17 +334,31 @@ async fn the_compatible_surface_answers_the_same_body_with_a_small_error_respons
         "tiktokSettings": {"privacy_level": "PUBLIC_TO_EVERYONE", "allow_comment": true,
                            "content_preview_confirmed": true, "express_consent_given": true}
     });
-    let response = gw.post_json("/api/v1/posts", ACME_KEY, &body).await;
-    assert_eq!(response.status(), 400);
-    assert_eq!(response.headers()["content-type"], "application/json");
-    let bytes = response.bytes().await.unwrap();
-    assert!(!bytes.is_empty(), "never an empty body");
-    assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
-    let answer: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(answer["code"], "validation_failed");
-    assert_eq!(answer["type"], "invalid_request_error");
-    assert_eq!(answer["details"]["errorsTruncated"], true);
-    assert!(answer["details"]["errors"].as_array().unwrap().len() <= 50);
+    // With an Idempotency-Key the answer is rendered (and stored) before the compatible layer
+    // reads it back: a problem of megabytes was read back as nothing, and the caller got a
+    // generic `unprocessable_entity` instead of its violations.
+    for key in [None, Some("many-bad-items")] {
+        let mut request = gw
+            .client
+            .post(gw.url("/api/v1/posts"))
+            .bearer_auth(ACME_KEY)
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 400, "{key:?}");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let bytes = response.bytes().await.unwrap();
+        assert!(!bytes.is_empty(), "never an empty body");
+        assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
+        let answer: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(answer["code"], "validation_failed", "{key:?}: {answer}");
+        assert_eq!(answer["type"], "invalid_request_error");
+        assert_eq!(answer["details"]["errorsTruncated"], true);
+        let errors = answer["details"]["errors"].as_array().unwrap();
+        assert!(!errors.is_empty() && errors.len() <= 50);
+    }
     assert!(fake.recorded().is_empty());
 }
 
@@ -360,11 +374,13 @@ async fn zernio_error_text_reaches_callers_only_when_it_is_plain() {
         "",
     )
     .await;
+    // Presign is a write, sent once by the old client and the new one alike.
     let leaks = [
         Reply::json(
             503,
             json!({"error": "upstream connect error to 10.2.3.4:8443 (zernio-db.internal)", "type": "api_error"}),
-        ),
+        )
+        .off_spec(),
         Reply::json(
             502,
             Value::String(
@@ -374,13 +390,19 @@ async fn zernio_error_text_reaches_callers_only_when_it_is_plain() {
         )
         .off_spec(),
         Reply::json(
-            503,
+            500,
             json!({"error": "see http://169.254.169.254/latest/meta-data for details", "type": "api_error"}),
-        ),
+        )
+        .off_spec(),
     ];
+    let presign = json!({"filename": "a.jpg", "content_type": "image/jpeg"});
     for reply in leaks {
-        fake.script("accounts", reply);
-        let body = problem(accounts(&gw).await, 502).await;
+        fake.script("presign", reply);
+        let body = problem(
+            gw.post_json("/v1/media/presign", ACME_KEY, &presign).await,
+            502,
+        )
+        .await;
         let text = body.to_string();
         for secret in [
             "10.2.3.4", "internal", "<html", "172.16", "169.254", "nginx",
@@ -404,13 +426,7 @@ async fn zernio_error_text_reaches_callers_only_when_it_is_plain() {
             json!({"error": "contentType image/tiff is not supported", "type": "invalid_request_error"}),
         ),
     );
-    let response = gw
-        .post_json(
-            "/v1/media/presign",
-            ACME_KEY,
-            &json!({"filename": "a.jpg", "content_type": "image/jpeg"}),
-        )
-        .await;
+    let response = gw.post_json("/v1/media/presign", ACME_KEY, &presign).await;
     let body = problem(response, 422).await;
     assert_eq!(body["detail"], "contentType image/tiff is not supported");
 }
