@@ -199,6 +199,27 @@ fn bad_values_name_their_key() {
             ],
             "http.body_limit_bytes",
         ),
+        (
+            vec![
+                ("GATEWAY_CONFIG", path),
+                ("GATEWAY_ZERNIO__BREAKER_FAILURES", "0"),
+            ],
+            "zernio.breaker_failures",
+        ),
+        (
+            vec![
+                ("GATEWAY_CONFIG", path),
+                ("GATEWAY_ZERNIO__BREAKER_COOL_DOWN_MS", "0"),
+            ],
+            "zernio.breaker_cool_down_ms",
+        ),
+        (
+            vec![
+                ("GATEWAY_CONFIG", path),
+                ("GATEWAY_POSTS__SCHEDULE_HORIZON_DAYS", "0"),
+            ],
+            "posts.schedule_horizon_days",
+        ),
     ];
     for (pairs, key) in cases {
         let message = error(&pairs);
