@@ -688,3 +688,55 @@ fn upstream_title(kind: &crate::zernio::UpstreamKind) -> &'static str {
         AnalyticsPending => "Analytics are being synced",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn an_error_body_is_bounded_and_stays_json() {
+        let small = json!({"code": "x", "detail": "fine"});
+        assert_eq!(
+            bounded_json(small.clone(), MAX_ERROR_BODY, &PROBLEM_CORE),
+            serde_json::to_vec(&small).unwrap()
+        );
+        // Long texts and long lists are cut; every cut is valid JSON under the cap.
+        let big = json!({
+            "code": "validation_failed",
+            "detail": "é".repeat(100_000),
+            "errors": (0..10_000).map(|i| json!({"field": format!("f{i}"), "message": "m".repeat(500)})).collect::<Vec<_>>(),
+        });
+        let bytes = bounded_json(big, MAX_ERROR_BODY, &PROBLEM_CORE);
+        assert!(bytes.len() <= MAX_ERROR_BODY, "{}", bytes.len());
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["code"], "validation_failed");
+        assert!(v["detail"].as_str().unwrap().ends_with('…'));
+        assert!(!v["errors"].as_array().unwrap().is_empty());
+        // Nothing else fits: the core members alone.
+        let many_keys: serde_json::Map<String, Value> = (0..20_000)
+            .map(|i| (format!("k{i}"), json!(i)))
+            .chain([("code".to_owned(), json!("c"))])
+            .collect();
+        let bytes = bounded_json(Value::Object(many_keys), 1024, &PROBLEM_CORE);
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v, json!({"code": "c"}));
+    }
+
+    #[test]
+    fn a_cut_list_of_violations_says_so() {
+        let v = |code: &'static str| crate::tiktok::Violation {
+            field: "f".into(),
+            code,
+            message: "m".into(),
+            fix: "x".into(),
+        };
+        let marked = vec![v("a"), v(crate::tiktok::rules::TRUNCATED)];
+        assert_eq!(listed(&marked), (&marked[..1], true));
+        let long: Vec<_> = (0..60).map(|_| v("a")).collect();
+        let (list, cut) = listed(&long);
+        assert_eq!((list.len(), cut), (50, true));
+        let short = vec![v("a")];
+        assert_eq!(listed(&short), (&short[..], false));
+    }
+}

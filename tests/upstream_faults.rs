@@ -493,3 +493,32 @@ async fn a_schedule_beyond_the_horizon_is_refused_with_its_rule() {
         .await;
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn the_body_limit_applies_before_any_work() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    // Just over the 1 MiB default: refused on its length, before authentication, the
+    // Idempotency-Key or the rules see it.
+    let body = many_bad_photos(25_000);
+    assert!(serde_json::to_vec(&body).unwrap().len() > 1024 * 1024);
+    for key in [None, Some(ACME_KEY)] {
+        let mut request = gw
+            .client
+            .post(gw.url("/v1/tiktok/posts"))
+            .header("idempotency-key", "too-large")
+            .json(&body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let answer = problem(request.send().await.unwrap(), 413).await;
+        assert_eq!(answer["code"], "payload_too_large");
+    }
+    assert!(fake.recorded().is_empty());
+    assert!(
+        !gw.state
+            .metrics
+            .render()
+            .contains("tiktok_gateway_validation_rejections_total{"),
+        "no rule ran"
+    );
+}
