@@ -108,7 +108,6 @@ impl Gateway {
         }
         tracing::debug!(?config, "configuration");
         let auth = Authenticator::from_config(&config, env)?;
-        let sealer = secrets::from_environment(&config, env)?;
         let wait = Duration::from_secs(config.store_connect_timeout_secs.max(1));
         let store = match tokio::time::timeout(wait, store::open(&config.store)).await {
             Ok(opened) => opened.map_err(|e| {
@@ -120,6 +119,8 @@ impl Gateway {
                 wait.as_secs()
             ),
         };
+        // After the store: a start-up that fails there writes no key file.
+        let sealer = secrets::from_environment(&config, env)?;
         let tenant_ids: Vec<&str> = config.tenants.iter().map(|t| t.id.as_str()).collect();
         match secrets::reseal_subscriptions(store.as_ref(), &sealer, &tenant_ids).await {
             Ok(done) if done.resealed > 0 || done.unopened > 0 => tracing::info!(

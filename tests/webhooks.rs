@@ -1460,12 +1460,17 @@ async fn the_sqlite_file_and_its_directory_are_the_gateways_own() {
     gw.stop().await;
 }
 
-/// A gateway on `store` with the secrets keys given (`""` unsets one).
-async fn keyed(store: &str, key: &str, previous: &str) -> TestGateway {
+/// A gateway on `store` in front of `fake` with the secrets keys given (`""` unsets one).
+async fn keyed(fake: &FakeZernio, store: &str, key: &str, previous: &str) -> TestGateway {
     TestGateway::spawn_on(
         Some(store),
-        "[webhooks]\nallowed_hosts = [\"127.0.0.1\"]\npoll_interval_ms = 50\n",
+        &format!(
+            "[zernio]\nbase_url = \"{}\"\n\n\
+             [webhooks]\nallowed_hosts = [\"127.0.0.1\"]\npoll_interval_ms = 50\n",
+            fake.base_url
+        ),
         &[
+            ("ZERNIO_API_KEY", FAKE_ZERNIO_KEY),
             ("ZERNIO_WEBHOOK_SECRET", ZERNIO_SECRET),
             ("GATEWAY_SECRETS_KEY", key),
             ("GATEWAY_SECRETS_KEY_PREVIOUS", previous),
@@ -1484,9 +1489,10 @@ async fn after_a_rotation_old_secrets_open_with_the_previous_key_and_are_sealed_
     };
     let old_key = "1111111111111111111111111111111111111111111111111111111111111111";
     let new_key = "2222222222222222222222222222222222222222222222222222222222222222";
+    let fake = FakeZernio::start().await;
     let mut subscriber = Subscriber::start().await;
 
-    let gw = keyed(&store, old_key, "").await;
+    let gw = keyed(&fake, &store, old_key, "").await;
     let (id, secret) = subscribe(&gw, ACME_KEY, &subscriber.url, &["post.published"]).await;
     let old_id = gw.state.secrets.key_id().to_owned();
     let sealed = gw
@@ -1501,7 +1507,7 @@ async fn after_a_rotation_old_secrets_open_with_the_previous_key_and_are_sealed_
     gw.stop().await;
 
     // A key the secret was not sealed with opens nothing: the attempt fails and is retried.
-    let gw = keyed(&store, new_key, "").await;
+    let gw = keyed(&fake, &store, new_key, "").await;
     record_post(&gw, "post_rot0", "acme", "acc_a1").await;
     signed_event(&gw, "evt_rot0", "post.published", "post_rot0", "published").await;
     eventually("the attempt failed for the unknown key", WAIT, || async {
@@ -1518,7 +1524,7 @@ async fn after_a_rotation_old_secrets_open_with_the_previous_key_and_are_sealed_
     gw.stop().await;
 
     // The rotation: the new key, and the old one as previous. Start-up seals again.
-    let gw = keyed(&store, new_key, old_key).await;
+    let gw = keyed(&fake, &store, new_key, old_key).await;
     let new_id = gw.state.secrets.key_id().to_owned();
     assert_ne!(new_id, old_id);
     let resealed = gw
@@ -1536,7 +1542,7 @@ async fn after_a_rotation_old_secrets_open_with_the_previous_key_and_are_sealed_
     gw.stop().await;
 
     // The previous key can go: the secret opens with the new one alone.
-    let gw = keyed(&store, new_key, "").await;
+    let gw = keyed(&fake, &store, new_key, "").await;
     record_post(&gw, "post_rot1", "acme", "acc_a1").await;
     signed_event(&gw, "evt_rot1", "post.published", "post_rot1", "published").await;
     // The delivery that failed for the unknown key may come due first: both verify.
@@ -1551,18 +1557,11 @@ async fn after_a_rotation_old_secrets_open_with_the_previous_key_and_are_sealed_
 }
 
 #[tokio::test]
-async fn without_a_configured_key_one_is_kept_private_beside_the_database() {
+async fn without_a_configured_key_one_is_kept_private_beside_the_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}/state/gateway.db", dir.path().display());
-    let gw = TestGateway::spawn_on(
-        Some(&store),
-        "",
-        &[
-            ("GATEWAY_SECRETS_KEY", ""),
-            ("ZERNIO_WEBHOOK_SECRET", ZERNIO_SECRET),
-        ],
-    )
-    .await;
+    let fake = FakeZernio::start().await;
+    let gw = keyed(&fake, &store, "", "").await;
     let first_id = gw.state.secrets.key_id().to_owned();
     let key_file = dir.path().join("state/secrets-key");
     let kept = std::fs::read_to_string(&key_file).unwrap();
@@ -1575,7 +1574,45 @@ async fn without_a_configured_key_one_is_kept_private_beside_the_database() {
     }
     gw.stop().await;
     // The next start uses the same key.
-    let gw = TestGateway::spawn_on(Some(&store), "", &[("GATEWAY_SECRETS_KEY", "")]).await;
+    let gw = keyed(&fake, &store, "", "").await;
     assert_eq!(gw.state.secrets.key_id(), first_id);
     gw.stop().await;
+}
+
+#[tokio::test]
+async fn with_redis_and_a_zernio_key_start_up_needs_a_good_secrets_key() {
+    use std::collections::HashMap;
+    use tiktok_gateway::config::{Config, Environment, Secret};
+    let store = common::redis_url(13).await;
+    let toml = format!("store = \"{store}\"\n{}", tenants_toml());
+    let refusal = |env: Environment| {
+        let toml = toml.clone();
+        async move {
+            let mut config = Config::from_toml(&toml, &env).unwrap();
+            config.zernio_api_key = Some(Secret::new(FAKE_ZERNIO_KEY));
+            match tiktok_gateway::Gateway::build(config, &env).await {
+                Ok(_) => panic!("start-up must be refused"),
+                Err(e) => format!("{e:#}"),
+            }
+        }
+    };
+    let missing = refusal(HashMap::new()).await;
+    assert!(
+        missing.contains("GATEWAY_SECRETS_KEY is not set") && missing.contains("secrets new-key"),
+        "{missing}"
+    );
+    let bad = "not-a-key-but-a-secret-looking-value";
+    let malformed = refusal(HashMap::from([(
+        "GATEWAY_SECRETS_KEY".to_owned(),
+        bad.to_owned(),
+    )]))
+    .await;
+    assert!(
+        malformed.contains("GATEWAY_SECRETS_KEY: must be 32 bytes"),
+        "{malformed}"
+    );
+    assert!(
+        !malformed.contains(bad),
+        "the value is not shown: {malformed}"
+    );
 }
