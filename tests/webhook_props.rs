@@ -5,8 +5,9 @@
 //! panics, and every answer is one the spec documents: a 200 receipt with a documented
 //! `status`, or a problem+json 400, 401, 409 or (over the body limit) 413.
 //!
-//! 300 cases by default (a few seconds); `PROPTEST_CASES=60000 cargo test --test webhook_props`
-//! is the documented 10-minute run.
+//! 2,000 cases by default (about 3 s); `PROPTEST_CASES=400000 cargo test --test webhook_props --
+//! --nocapture` is the documented 10-minute run (50,000 cases took 62 s on the debug build, SQLite,
+//! 2 shared cores). It prints the cases run, the time and the answers seen.
 
 mod common;
 
