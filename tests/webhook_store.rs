@@ -479,9 +479,47 @@ async fn redis_keeps_the_webhook_store_contract() {
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
     contract(
-        store::open(&StoreUrl::Redis(url))
+        store::open(&StoreUrl::Redis(url.clone()))
             .await
             .expect("redis store opens"),
     )
     .await;
+
+    // An outbox of before the tenants had due sets of their own: one `tgw:outbox:due`. The
+    // first lease moves it into the tenants' sets, and its deliveries go out as ever.
+    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
+    let store = store::open(&StoreUrl::Redis(url)).await.unwrap();
+    let t0 = Utc::now() - Duration::seconds(10);
+    store
+        .enqueue_deliveries(&[delivery("legacy1", "acme", "s1", t0)], t0)
+        .await
+        .unwrap();
+    let _: () = redis::pipe()
+        .del("tgw:outbox:due:acme")
+        .del("tgw:outbox:tenants")
+        .zadd("tgw:outbox:due", "legacy1", t0.timestamp_millis())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let leased = store.lease_deliveries(Utc::now(), LEASE, 10).await.unwrap();
+    assert_eq!(ids(&leased), ["legacy1"]);
+    let old: bool = redis::cmd("EXISTS")
+        .arg("tgw:outbox:due")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!old, "the old due set is gone");
+    let done = Attempt {
+        at: Utc::now(),
+        status: DeliveryStatus::Delivered,
+        next_attempt_at: None,
+        status_code: Some(200),
+        error: None,
+    };
+    assert!(
+        store
+            .record_attempt("legacy1", leased[0].lease.as_deref().unwrap(), &done)
+            .await
+            .unwrap()
+    );
 }
