@@ -451,6 +451,15 @@ pub struct WebhooksConfig {
     /// Deliveries attempted at once by one replica.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: u32,
+    /// Deliveries of one tenant attempted at once by one replica, within `max_in_flight`: a
+    /// tenant whose targets are slow holds at most this many slots, never every tenant's.
+    /// Unset: a quarter of `max_in_flight`, at least 1.
+    #[serde(default)]
+    pub max_in_flight_per_tenant: Option<u32>,
+    /// Zernio events dated further than this from now, in the past or the future, are
+    /// acknowledged and dropped: a replay of an old signed body changes nothing.
+    #[serde(default = "default_event_window_secs")]
+    pub event_window_secs: u64,
     /// Subscriptions one tenant may hold.
     #[serde(default = "default_max_subscriptions")]
     pub max_subscriptions_per_tenant: u32,
@@ -465,8 +474,19 @@ impl Default for WebhooksConfig {
             lease_secs: default_lease_secs(),
             poll_interval_ms: default_poll_interval_ms(),
             max_in_flight: default_max_in_flight(),
+            max_in_flight_per_tenant: None,
+            event_window_secs: default_event_window_secs(),
             max_subscriptions_per_tenant: default_max_subscriptions(),
         }
+    }
+}
+
+impl WebhooksConfig {
+    /// The per-tenant share of `max_in_flight` in force.
+    pub fn per_tenant_in_flight(&self) -> u32 {
+        self.max_in_flight_per_tenant
+            .unwrap_or(self.max_in_flight / 4)
+            .clamp(1, self.max_in_flight.max(1))
     }
 }
 
@@ -502,6 +522,18 @@ impl WebhooksConfig {
         }
         if !(1..=1_000).contains(&self.max_in_flight) {
             return Err(err("webhooks.max_in_flight: must be between 1 and 1000"));
+        }
+        if let Some(share) = self.max_in_flight_per_tenant
+            && !(1..=self.max_in_flight).contains(&share)
+        {
+            return Err(err(
+                "webhooks.max_in_flight_per_tenant: must be between 1 and max_in_flight",
+            ));
+        }
+        if !(60..=31_536_000).contains(&self.event_window_secs) {
+            return Err(err(
+                "webhooks.event_window_secs: must be between 60 and 31536000 (a year)",
+            ));
         }
         if self.max_subscriptions_per_tenant == 0 {
             return Err(err(
@@ -995,7 +1027,12 @@ fn is_setting(key: &str, value: &figment::value::Value) -> bool {
 /// `zernio.base_url`, and the contract's `ZERNIO_BASE_URL` means the same. Values are read as
 /// figment reads them (`120` a number, `true` a boolean, `[...]` an array).
 fn env_overrides(env: &Environment) -> Vec<(String, String, figment::value::Value)> {
-    const NOT_CONFIG_KEYS: [&str; 2] = ["GATEWAY_CONFIG", "GATEWAY_LOG_FORMAT"];
+    const NOT_CONFIG_KEYS: [&str; 4] = [
+        "GATEWAY_CONFIG",
+        "GATEWAY_LOG_FORMAT",
+        crate::secrets::KEY_ENV,
+        crate::secrets::PREVIOUS_KEY_ENV,
+    ];
     let mut names: Vec<&String> = env.keys().collect();
     // Deterministic, and the contract's ZERNIO_BASE_URL merged last so that it wins.
     names.sort_by_key(|name| (name.as_str() == "ZERNIO_BASE_URL", name.as_str()));
@@ -1112,4 +1149,7 @@ fn default_max_in_flight() -> u32 {
 }
 fn default_max_subscriptions() -> u32 {
     25
+}
+fn default_event_window_secs() -> u64 {
+    7 * 86_400
 }

@@ -15,10 +15,12 @@ pub mod metrics;
 pub mod openapi;
 pub mod pipeline;
 pub mod posts;
+pub mod private_files;
 pub mod reconcile;
 pub mod record;
 pub mod routes;
 pub mod sandbox;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod telemetry;
@@ -62,6 +64,8 @@ pub struct Shared {
     pub webhooks: webhooks::Hub,
     /// Reads of posts that ask Zernio, one call per post at a time.
     pub reads: posts::Reads,
+    /// Seals the subscriptions' secrets before the store sees them.
+    pub secrets: secrets::Sealer,
 }
 
 impl std::ops::Deref for AppState {
@@ -118,6 +122,21 @@ impl Gateway {
                 wait.as_secs()
             ),
         };
+        // After the store: a start-up that fails there writes no key file.
+        let sealer = secrets::from_environment(&config, env)?;
+        let tenant_ids: Vec<&str> = config.tenants.iter().map(|t| t.id.as_str()).collect();
+        match secrets::reseal_subscriptions(store.as_ref(), &sealer, &tenant_ids).await {
+            Ok(done) if done.resealed > 0 || done.unopened > 0 => tracing::info!(
+                resealed = done.resealed,
+                unopened = done.unopened,
+                key = sealer.key_id(),
+                "subscription secrets sealed again with the current key"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-seal subscription secrets; start-up goes on")
+            }
+        }
         let metrics = Metrics::new();
         metrics.set_per_account(config.metrics.per_account);
         let tenants: Vec<&str> = config.tenants.iter().map(|t| t.id.as_str()).collect();
@@ -131,6 +150,7 @@ impl Gateway {
             upstream,
             webhooks: webhooks::Hub::default(),
             reads: posts::Reads::default(),
+            secrets: sealer,
         }));
         Ok(Gateway { state })
     }

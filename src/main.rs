@@ -33,6 +33,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The key that seals subscription secrets at rest.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Mint an HS256 development JWT from the configured secret.
     Token(TokenArgs),
     /// Print the OpenAPI document.
@@ -60,6 +63,12 @@ enum KeyCommand {
         #[arg(long, default_value = "default")]
         id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Print a fresh random key for GATEWAY_SECRETS_KEY (base64 of 32 bytes).
+    NewKey,
 }
 
 #[derive(Subcommand)]
@@ -100,6 +109,10 @@ fn main() -> ExitCode {
         Command::Serve => serve(),
         Command::Key(KeyCommand::New { tenant, scopes, id }) => {
             key_new(&tenant, &scopes, &id);
+            Ok(())
+        }
+        Command::Secrets(SecretsCommand::NewKey) => {
+            println!("{}", tiktok_gateway::secrets::new_key());
             Ok(())
         }
         Command::Token(args) => token(&args),

@@ -511,7 +511,7 @@ impl WebhookMetrics {
             Opts::new(
                 "webhooks_received_total",
                 "Webhooks received from Zernio, by Zernio event and outcome (accepted, duplicate, \
-                 unknown_post, ignored, retry_later, invalid_signature, invalid_payload, \
+                 unknown_post, ignored, stale, retry_later, invalid_signature, invalid_payload, \
                  not_configured, failed)",
             ),
             &["event", "outcome"],

@@ -64,10 +64,15 @@ async fn subscriptions(store: &Arc<dyn Store>, t0: DateTime<Utc>) {
         .iter()
         .enumerate()
     {
-        store
-            .create_subscription(&subscription(id, tenant, t0 + Duration::seconds(i as i64)))
-            .await
-            .unwrap();
+        assert!(
+            store
+                .create_subscription(
+                    &subscription(id, tenant, t0 + Duration::seconds(i as i64)),
+                    25
+                )
+                .await
+                .unwrap()
+        );
     }
     let acme: Vec<String> = store
         .subscriptions("acme")
@@ -269,10 +274,12 @@ async fn outbox(store: &Arc<dyn Store>, t0: DateTime<Utc>) {
 
 /// Many workers leasing at once: every delivery goes to exactly one of them.
 async fn leases_are_exclusive(store: &Arc<dyn Store>, t0: DateTime<Utc>) {
-    store
-        .create_subscription(&subscription("race", "acme", t0))
-        .await
-        .unwrap();
+    assert!(
+        store
+            .create_subscription(&subscription("race", "acme", t0), 25)
+            .await
+            .unwrap()
+    );
     let many: Vec<NewDelivery> = (0..40)
         .map(|i| delivery(&format!("r{i:02}"), "acme", "race", t0))
         .collect();
@@ -305,6 +312,144 @@ async fn leases_are_exclusive(store: &Arc<dyn Store>, t0: DateTime<Utc>) {
     assert_eq!(unique.len(), all.len(), "none leased twice: {all:?}");
 }
 
+/// Creates at once against a limit: the count and the insert are one step, so exactly the limit
+/// is made, whatever the interleaving (finding 10 of issue 13: 20 at once against 5 made more).
+async fn the_subscription_limit_holds_under_concurrent_creates(
+    store: &Arc<dyn Store>,
+    t0: DateTime<Utc>,
+) {
+    let creates: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .create_subscription(&subscription(&format!("cap{i:02}"), "capped", t0), 5)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for create in creates {
+        created += u32::from(create.await.unwrap());
+    }
+    assert_eq!(created, 5, "exactly the limit is created");
+    assert_eq!(store.subscriptions("capped").await.unwrap().len(), 5);
+    // Another tenant's count is its own.
+    assert!(
+        store
+            .create_subscription(&subscription("other-cap", "uncapped", t0), 1)
+            .await
+            .unwrap()
+    );
+}
+
+/// A secret is replaced only when it is still what the caller read (a re-seal).
+async fn secrets_are_replaced_only_when_unchanged(store: &Arc<dyn Store>, t0: DateTime<Utc>) {
+    assert!(
+        store
+            .create_subscription(&subscription("reseal", "acme", t0), 25)
+            .await
+            .unwrap()
+    );
+    let old = "whsec_secret-of-reseal";
+    assert!(
+        !store
+            .replace_subscription_secret("globex", "reseal", old, "enc:v1:x:y")
+            .await
+            .unwrap(),
+        "another tenant's subscription is not found"
+    );
+    assert!(
+        !store
+            .replace_subscription_secret("acme", "reseal", "whsec_stale", "enc:v1:x:y")
+            .await
+            .unwrap(),
+        "a value that changed meanwhile is left"
+    );
+    assert!(
+        store
+            .replace_subscription_secret("acme", "reseal", old, "enc:v1:x:y")
+            .await
+            .unwrap()
+    );
+    let stored = store.subscription("acme", "reseal").await.unwrap().unwrap();
+    assert_eq!(stored.secret, "enc:v1:x:y");
+    assert!(store.delete_subscription("acme", "reseal").await.unwrap());
+}
+
+/// Due deliveries are handed out round by tenant within each tenant's share: a tenant with a
+/// backlog of older deliveries does not come before another tenant's first one (finding 7).
+async fn leases_are_fair_between_tenants(store: &Arc<dyn Store>, t0: DateTime<Utc>) {
+    // The earlier parts leave their leases running until just after two days.
+    let far = t0 + Duration::days(2);
+    let mut backlog: Vec<NewDelivery> = (0..10)
+        .map(|i| {
+            delivery(
+                &format!("fa{i:02}"),
+                "busy",
+                "s-busy",
+                t0 + Duration::seconds(i),
+            )
+        })
+        .collect();
+    backlog.push(delivery(
+        "fb00",
+        "quiet",
+        "s-quiet",
+        t0 + Duration::seconds(60),
+    ));
+    for d in &backlog {
+        store
+            .enqueue_deliveries(std::slice::from_ref(d), d.created_at)
+            .await
+            .unwrap();
+    }
+    let fair = |busy: u32| store::Fairness {
+        per_tenant: 2,
+        in_flight: std::collections::HashMap::from([("busy".to_owned(), busy)]),
+    };
+    let first = store
+        .lease_deliveries_fairly(far, LEASE, 3, &fair(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&first),
+        ["fa00", "fb00", "fa01"],
+        "round by tenant, older first"
+    );
+    // `busy` holds its share: nothing more of it, and `quiet` has nothing left.
+    let full = store
+        .lease_deliveries_fairly(far, LEASE, 10, &fair(2))
+        .await
+        .unwrap();
+    assert!(full.is_empty(), "{:?}", ids(&full));
+    let more = store
+        .lease_deliveries_fairly(far, LEASE, 10, &fair(1))
+        .await
+        .unwrap();
+    assert_eq!(ids(&more), ["fa02"]);
+    for d in first.iter().chain(&more) {
+        let done = store::Attempt {
+            at: far,
+            status: store::DeliveryStatus::Delivered,
+            next_attempt_at: None,
+            status_code: Some(200),
+            error: None,
+        };
+        assert!(
+            store
+                .record_attempt(&d.id, d.lease.as_deref().unwrap(), &done)
+                .await
+                .unwrap()
+        );
+    }
+    // Without fairness, the oldest first, whoever's.
+    let rest = store.lease_deliveries(far, LEASE, 100).await.unwrap();
+    assert_eq!(rest.len(), 7);
+    assert!(rest.iter().all(|d| d.tenant == "busy"));
+}
+
 async fn contract(store: Arc<dyn Store>) {
     // An hour ahead, so that "due at once" (the real clock) is always before the test's times.
     let t0 = DateTime::from_timestamp_millis((Utc::now() + Duration::hours(1)).timestamp_millis())
@@ -312,6 +457,9 @@ async fn contract(store: Arc<dyn Store>) {
     subscriptions(&store, t0).await;
     outbox(&store, t0).await;
     leases_are_exclusive(&store, t0).await;
+    the_subscription_limit_holds_under_concurrent_creates(&store, t0).await;
+    secrets_are_replaced_only_when_unchanged(&store, t0).await;
+    leases_are_fair_between_tenants(&store, t0).await;
 }
 
 #[tokio::test]
@@ -331,9 +479,47 @@ async fn redis_keeps_the_webhook_store_contract() {
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
     contract(
-        store::open(&StoreUrl::Redis(url))
+        store::open(&StoreUrl::Redis(url.clone()))
             .await
             .expect("redis store opens"),
     )
     .await;
+
+    // An outbox of before the tenants had due sets of their own: one `tgw:outbox:due`. The
+    // first lease moves it into the tenants' sets, and its deliveries go out as ever.
+    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
+    let store = store::open(&StoreUrl::Redis(url)).await.unwrap();
+    let t0 = Utc::now() - Duration::seconds(10);
+    store
+        .enqueue_deliveries(&[delivery("legacy1", "acme", "s1", t0)], t0)
+        .await
+        .unwrap();
+    let _: () = redis::pipe()
+        .del("tgw:outbox:due:acme")
+        .del("tgw:outbox:tenants")
+        .zadd("tgw:outbox:due", "legacy1", t0.timestamp_millis())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let leased = store.lease_deliveries(Utc::now(), LEASE, 10).await.unwrap();
+    assert_eq!(ids(&leased), ["legacy1"]);
+    let old: bool = redis::cmd("EXISTS")
+        .arg("tgw:outbox:due")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!old, "the old due set is gone");
+    let done = Attempt {
+        at: Utc::now(),
+        status: DeliveryStatus::Delivered,
+        next_attempt_at: None,
+        status_code: Some(200),
+        error: None,
+    };
+    assert!(
+        store
+            .record_attempt("legacy1", leased[0].lease.as_deref().unwrap(), &done)
+            .await
+            .unwrap()
+    );
 }

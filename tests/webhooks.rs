@@ -1015,3 +1015,604 @@ async fn a_signed_body_replayed_under_a_new_header_id_is_one_event() {
     }
     assert_eq!(deliveries(&gw, ACME_KEY, &subscription).await.len(), 1);
 }
+
+// -- Issue 13: replays, the event window, fair delivery, secrets at rest, the subscription cap --
+
+/// A post event dated `at`, as Zernio's spec has it.
+fn dated_event(
+    event_id: &str,
+    event: &str,
+    post_id: &str,
+    status: &str,
+    at: chrono::DateTime<Utc>,
+) -> Vec<u8> {
+    common::zernio_events::post_event(event_id, event, post_id, status, at)
+}
+
+#[tokio::test]
+async fn one_signed_body_under_fifty_header_ids_reaches_the_tenant_once() {
+    let (gw, _fake) = gateway("").await;
+    let mut subscriber = Subscriber::start().await;
+    let (subscription, secret) =
+        subscribe(&gw, ACME_KEY, &subscriber.url, &["post.published"]).await;
+    record_post(&gw, "post_50", "acme", "acc_a1").await;
+    let body = zernio_event("evt_fifty", "post.published", "post_50", "published");
+    let mut statuses = Vec::new();
+    for i in 0..50 {
+        let receipt = send_signed(&gw, &format!("fresh-header-{i}"), "post.published", &body).await;
+        statuses.push(receipt["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses[0], "accepted");
+    assert!(
+        statuses[1..].iter().all(|s| s == "duplicate"),
+        "{statuses:?}"
+    );
+    let delivered = subscriber.next(WAIT).await;
+    verify_standard_webhook(&secret, &delivered);
+    eventually("the one delivery is recorded", WAIT, || async {
+        let items = deliveries(&gw, ACME_KEY, &subscription).await;
+        items.len() == 1 && items[0]["status"] == "delivered"
+    })
+    .await;
+    assert!(
+        subscriber.pending().is_empty(),
+        "delivered once, not 50 times"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_old_failure_replayed_after_the_publication_changes_nothing() {
+    let (gw, _fake) = gateway("").await;
+    let subscriber = Subscriber::start().await;
+    let (subscription, _) = subscribe(
+        &gw,
+        ACME_KEY,
+        &subscriber.url,
+        &["post.published", "post.failed"],
+    )
+    .await;
+    record_post(&gw, "post_late", "acme", "acc_a1").await;
+    let now = Utc::now();
+    let published = dated_event("evt_pub", "post.published", "post_late", "published", now);
+    let failed = dated_event(
+        "evt_old_fail",
+        "post.failed",
+        "post_late",
+        "failed",
+        now - chrono::TimeDelta::minutes(5),
+    );
+    let first = send_signed(&gw, "evt_pub", "post.published", &published).await;
+    assert_eq!(first, json!({"status": "accepted", "deliveries": 1}));
+    let late = send_signed(&gw, "evt_old_fail", "post.failed", &failed).await;
+    assert_eq!(late, json!({"status": "accepted", "deliveries": 0}));
+    let record = gw
+        .state
+        .store
+        .post_by_id("post_late")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, "published");
+    assert_eq!(record.error, None);
+    let kinds: Vec<Value> = deliveries(&gw, ACME_KEY, &subscription)
+        .await
+        .iter()
+        .map(|d| d["event_type"].clone())
+        .collect();
+    assert_eq!(kinds, [json!("post.published")]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn events_far_outside_the_window_are_acknowledged_dropped_and_counted() {
+    let (gw, _fake) = gateway("event_window_secs = 86400").await;
+    let subscriber = Subscriber::start().await;
+    let (subscription, _) = subscribe(
+        &gw,
+        ACME_KEY,
+        &subscriber.url,
+        &["post.published", "post.failed"],
+    )
+    .await;
+    record_post(&gw, "post_w", "acme", "acc_a1").await;
+    let now = Utc::now();
+    let day = chrono::TimeDelta::days(1);
+    let old = dated_event(
+        "evt_w_old",
+        "post.published",
+        "post_w",
+        "published",
+        now - day * 2,
+    );
+    let future = dated_event(
+        "evt_w_future",
+        "post.failed",
+        "post_w",
+        "failed",
+        now + day * 2,
+    );
+    for (id, event, body) in [
+        ("evt_w_old", "post.published", &old),
+        ("evt_w_future", "post.failed", &future),
+    ] {
+        let receipt = send_signed(&gw, id, event, body).await;
+        assert_eq!(receipt, json!({"status": "stale", "deliveries": 0}), "{id}");
+    }
+    let record = gw.state.store.post_by_id("post_w").await.unwrap().unwrap();
+    assert_eq!(record.status, "publishing", "a stale event changes nothing");
+    assert!(deliveries(&gw, ACME_KEY, &subscription).await.is_empty());
+    // Within the window, the same post's event is handled as ever.
+    let fresh = dated_event(
+        "evt_w_fresh",
+        "post.published",
+        "post_w",
+        "published",
+        Utc::now(),
+    );
+    let receipt = send_signed(&gw, "evt_w_fresh", "post.published", &fresh).await;
+    assert_eq!(receipt, json!({"status": "accepted", "deliveries": 1}));
+    let text = metrics(&gw).await;
+    for line in [
+        r#"webhooks_received_total{event="post.published",outcome="stale"} 1"#,
+        r#"webhooks_received_total{event="post.failed",outcome="stale"} 1"#,
+        r#"webhooks_received_total{event="post.published",outcome="accepted"} 1"#,
+    ] {
+        assert!(text.contains(line), "metrics lack {line}");
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_with_slow_targets_does_not_hold_back_another_tenants_delivery() {
+    // A's target never answers within the attempt's timeout: each of A's attempts takes it all.
+    let timeout = Duration::from_secs(4);
+    let (gw, _fake) = gateway(&format!(
+        "request_timeout_secs = {}\nlease_secs = 30",
+        timeout.as_secs()
+    ))
+    .await;
+    let mut slow = Subscriber::start().await;
+    slow.hold();
+    let mut fast = Subscriber::start().await;
+    for _ in 0..25 {
+        subscribe(&gw, ACME_KEY, &slow.url, &["post.published"]).await;
+    }
+    let (_, fast_secret) = subscribe(&gw, GLOBEX_KEY, &fast.url, &["post.published"]).await;
+    record_post(&gw, "post_slow", "acme", "acc_a1").await;
+    record_post(&gw, "post_fast", "globex", "acc_b1").await;
+
+    let a = zernio_event("evt_slow", "post.published", "post_slow", "published");
+    assert_eq!(
+        send_signed(&gw, "evt_slow", "post.published", &a).await["deliveries"],
+        25
+    );
+    // A's attempts are under way before B's event comes.
+    let first_slow = slow.next(WAIT).await;
+    let sent = std::time::Instant::now();
+    let b = zernio_event("evt_fast", "post.published", "post_fast", "published");
+    assert_eq!(
+        send_signed(&gw, "evt_fast", "post.published", &b).await["deliveries"],
+        1
+    );
+    let delivered = fast.next(WAIT).await;
+    verify_standard_webhook(&fast_secret, &delivered);
+    let waited = delivered.at.duration_since(sent);
+    // Before, B's delivery queued behind A's 16 held attempts for a whole timeout.
+    assert!(
+        waited < timeout / 4,
+        "B waited {waited:?} behind A's backlog (A's attempts take {timeout:?})"
+    );
+    let slow_in_flight = 1 + slow.pending().len();
+    assert!(
+        slow_in_flight <= 4,
+        "A holds at most its share (16 / 4) of the slots: {slow_in_flight} at once"
+    );
+    let _ = first_slow;
+    slow.release();
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_creates_never_pass_the_subscription_limit() {
+    let (gw, _fake) = gateway("max_subscriptions_per_tenant = 5").await;
+    let subscriber = Subscriber::start().await;
+    let creates: Vec<_> = (0..20)
+        .map(|_| {
+            let client = gw.client.clone();
+            let url = gw.url("/v1/webhooks/subscriptions");
+            let target = subscriber.url.clone();
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .bearer_auth(ACME_KEY)
+                    .json(&json!({"target_url": target, "events": ["post.published"]}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap();
+                (status, body)
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut refused = 0;
+    for create in creates {
+        let (status, body) = create.await.unwrap();
+        match status {
+            201 => created += 1,
+            422 => {
+                assert_eq!(body["code"], "too_many_subscriptions", "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((created, refused), (5, 15));
+    let listed = gw
+        .get_with_key("/v1/webhooks/subscriptions", ACME_KEY)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 5);
+    gw.stop().await;
+}
+
+/// Every string in the store, whatever the backend: the SQLite file with its WAL, or every
+/// key and value of the gateway's Redis database.
+async fn everything_stored(gw: &TestGateway) -> Vec<u8> {
+    use tiktok_gateway::config::StoreUrl;
+    match &gw.state.config.store {
+        StoreUrl::Sqlite(path) => {
+            let mut bytes = Vec::new();
+            for suffix in ["", "-wal"] {
+                let mut file = path.as_os_str().to_owned();
+                file.push(suffix);
+                bytes.extend(std::fs::read(&file).unwrap_or_default());
+            }
+            bytes
+        }
+        StoreUrl::Redis(url) => {
+            let client = redis::Client::open(url.as_str()).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg("*")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let mut bytes = Vec::new();
+            for key in keys {
+                let kind: String = redis::cmd("TYPE")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                let values: Vec<Vec<u8>> = match kind.as_str() {
+                    "string" => vec![
+                        redis::cmd("GET")
+                            .arg(&key)
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap(),
+                    ],
+                    "hash" => redis::cmd("HGETALL")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap(),
+                    "zset" => redis::cmd("ZRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap(),
+                    "set" => redis::cmd("SMEMBERS")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap(),
+                    "list" => redis::cmd("LRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap(),
+                    "stream" => {
+                        let dump: redis::Value = redis::cmd("XRANGE")
+                            .arg(&key)
+                            .arg("-")
+                            .arg("+")
+                            .query_async(&mut conn)
+                            .await
+                            .unwrap();
+                        vec![format!("{dump:?}").into_bytes()]
+                    }
+                    _ => Vec::new(),
+                };
+                bytes.extend(key.into_bytes());
+                for value in values {
+                    bytes.extend(value);
+                }
+            }
+            bytes
+        }
+    }
+}
+
+/// Whether `haystack` holds `secret` as it is, or base64-encoded at any alignment (the claims
+/// keep answers in base64).
+fn holds_secret(haystack: &[u8], secret: &str) -> bool {
+    use base64::Engine;
+    let find = |needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+    let key = secret.trim_start_matches("whsec_");
+    if find(secret.as_bytes()) || find(key.as_bytes()) {
+        return true;
+    }
+    (0..3).any(|pad| {
+        let shifted = format!("{}{secret}", "x".repeat(pad));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(shifted);
+        // The first and last groups depend on the bytes around the secret.
+        let middle = &encoded[4..encoded.len() - 4];
+        find(middle.as_bytes())
+    })
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_at_rest_and_a_replay_does_not_show_them() {
+    let (gw, _fake) = gateway("").await;
+    let mut subscriber = Subscriber::start().await;
+    let create = |key: &'static str| {
+        gw.client
+            .post(gw.url("/v1/webhooks/subscriptions"))
+            .bearer_auth(ACME_KEY)
+            .header("idempotency-key", key)
+            .json(&json!({"target_url": subscriber.url, "events": ["post.published"]}))
+            .send()
+    };
+    let first = create("subscribe-once").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let secret = first["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+
+    let replay = create("subscribe-once").await.unwrap();
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let replayed: Value = replay.json().await.unwrap();
+    let mut without = first.clone();
+    without.as_object_mut().unwrap().remove("secret");
+    assert_eq!(replayed, without, "the subscription, without its secret");
+
+    // Deliveries are still signed with it.
+    record_post(&gw, "post_sealed", "acme", "acc_a1").await;
+    signed_event(
+        &gw,
+        "evt_sealed",
+        "post.published",
+        "post_sealed",
+        "published",
+    )
+    .await;
+    verify_standard_webhook(&secret, &subscriber.next(WAIT).await);
+
+    let stored = gw
+        .state
+        .store
+        .subscription("acme", first["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.secret.starts_with("enc:v1:"), "stored sealed");
+    assert!(
+        !holds_secret(&everything_stored(&gw).await, &secret),
+        "the secret is nowhere in the store, plain or base64"
+    );
+    assert!(holds_secret(format!("..{secret}..").as_bytes(), &secret));
+    let answer = json!({"secret": secret}).to_string();
+    use base64::Engine;
+    for pad in 0..3 {
+        let encoded = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}{answer}", "y".repeat(pad)));
+        assert!(
+            holds_secret(encoded.as_bytes(), &secret),
+            "the search finds base64 at {pad}"
+        );
+    }
+    gw.stop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_file_and_its_directory_are_the_gateways_own() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let url = format!("sqlite://{}/gateway.db", data.display());
+    let gw = TestGateway::spawn_on(
+        Some(&url),
+        "[webhooks]\nallowed_hosts = [\"127.0.0.1\"]\n",
+        &[],
+    )
+    .await;
+    // A write, so that the WAL and its index exist.
+    subscribe(
+        &gw,
+        ACME_KEY,
+        "http://127.0.0.1:9/hooks",
+        &["post.published"],
+    )
+    .await;
+    let mode = |name: &str| {
+        std::fs::metadata(data.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the data directory");
+    for file in ["gateway.db", "gateway.db-wal", "gateway.db-shm"] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    gw.stop().await;
+}
+
+/// A gateway on `store` in front of `fake` with the secrets keys given (`""` unsets one).
+async fn keyed(fake: &FakeZernio, store: &str, key: &str, previous: &str) -> TestGateway {
+    TestGateway::spawn_on(
+        Some(store),
+        &format!(
+            "[zernio]\nbase_url = \"{}\"\n\n\
+             [webhooks]\nallowed_hosts = [\"127.0.0.1\"]\npoll_interval_ms = 50\n",
+            fake.base_url
+        ),
+        &[
+            ("ZERNIO_API_KEY", FAKE_ZERNIO_KEY),
+            ("ZERNIO_WEBHOOK_SECRET", ZERNIO_SECRET),
+            ("GATEWAY_SECRETS_KEY", key),
+            ("GATEWAY_SECRETS_KEY_PREVIOUS", previous),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn after_a_rotation_old_secrets_open_with_the_previous_key_and_are_sealed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = if common::test_store() == "redis" {
+        common::redis_url(12).await
+    } else {
+        format!("sqlite://{}/gateway.db", dir.path().display())
+    };
+    let old_key = "1111111111111111111111111111111111111111111111111111111111111111";
+    let new_key = "2222222222222222222222222222222222222222222222222222222222222222";
+    let fake = FakeZernio::start().await;
+    let mut subscriber = Subscriber::start().await;
+
+    let gw = keyed(&fake, &store, old_key, "").await;
+    let (id, secret) = subscribe(&gw, ACME_KEY, &subscriber.url, &["post.published"]).await;
+    let old_id = gw.state.secrets.key_id().to_owned();
+    let sealed = gw
+        .state
+        .store
+        .subscription("acme", &id)
+        .await
+        .unwrap()
+        .unwrap()
+        .secret;
+    assert!(sealed.starts_with(&format!("enc:v1:{old_id}:")), "{sealed}");
+    gw.stop().await;
+
+    // A key the secret was not sealed with opens nothing: the attempt fails and is retried.
+    let gw = keyed(&fake, &store, new_key, "").await;
+    record_post(&gw, "post_rot0", "acme", "acc_a1").await;
+    signed_event(&gw, "evt_rot0", "post.published", "post_rot0", "published").await;
+    eventually("the attempt failed for the unknown key", WAIT, || async {
+        let items = deliveries(&gw, ACME_KEY, &id).await;
+        items.first().is_some_and(|d| {
+            d["attempts"] == 1
+                && d["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("cannot be opened"))
+        })
+    })
+    .await;
+    assert!(subscriber.pending().is_empty(), "nothing was sent unsigned");
+    gw.stop().await;
+
+    // The rotation: the new key, and the old one as previous. Start-up seals again.
+    let gw = keyed(&fake, &store, new_key, old_key).await;
+    let new_id = gw.state.secrets.key_id().to_owned();
+    assert_ne!(new_id, old_id);
+    let resealed = gw
+        .state
+        .store
+        .subscription("acme", &id)
+        .await
+        .unwrap()
+        .unwrap()
+        .secret;
+    assert!(
+        resealed.starts_with(&format!("enc:v1:{new_id}:")),
+        "{resealed}"
+    );
+    gw.stop().await;
+
+    // The previous key can go: the secret opens with the new one alone.
+    let gw = keyed(&fake, &store, new_key, "").await;
+    record_post(&gw, "post_rot1", "acme", "acc_a1").await;
+    signed_event(&gw, "evt_rot1", "post.published", "post_rot1", "published").await;
+    // The delivery that failed for the unknown key may come due first: both verify.
+    loop {
+        let delivered = subscriber.next(WAIT).await;
+        verify_standard_webhook(&secret, &delivered);
+        if delivered.json()["data"]["id"] == "post_rot1" {
+            break;
+        }
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_configured_key_one_is_kept_private_beside_the_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}/state/gateway.db", dir.path().display());
+    let fake = FakeZernio::start().await;
+    let gw = keyed(&fake, &store, "", "").await;
+    let first_id = gw.state.secrets.key_id().to_owned();
+    let key_file = dir.path().join("state/secrets-key");
+    let kept = std::fs::read_to_string(&key_file).unwrap();
+    assert!(tiktok_gateway::secrets::parse_key(&kept).is_ok());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    gw.stop().await;
+    // The next start uses the same key.
+    let gw = keyed(&fake, &store, "", "").await;
+    assert_eq!(gw.state.secrets.key_id(), first_id);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn with_redis_and_a_zernio_key_start_up_needs_a_good_secrets_key() {
+    use std::collections::HashMap;
+    use tiktok_gateway::config::{Config, Environment, Secret};
+    let store = common::redis_url(13).await;
+    let toml = format!("store = \"{store}\"\n{}", tenants_toml());
+    let refusal = |env: Environment| {
+        let toml = toml.clone();
+        async move {
+            let mut config = Config::from_toml(&toml, &env).unwrap();
+            config.zernio_api_key = Some(Secret::new(FAKE_ZERNIO_KEY));
+            match tiktok_gateway::Gateway::build(config, &env).await {
+                Ok(_) => panic!("start-up must be refused"),
+                Err(e) => format!("{e:#}"),
+            }
+        }
+    };
+    let missing = refusal(HashMap::new()).await;
+    assert!(
+        missing.contains("GATEWAY_SECRETS_KEY is not set") && missing.contains("secrets new-key"),
+        "{missing}"
+    );
+    let bad = "not-a-key-but-a-secret-looking-value";
+    let malformed = refusal(HashMap::from([(
+        "GATEWAY_SECRETS_KEY".to_owned(),
+        bad.to_owned(),
+    )]))
+    .await;
+    assert!(
+        malformed.contains("GATEWAY_SECRETS_KEY: must be 32 bytes"),
+        "{malformed}"
+    );
+    assert!(
+        !malformed.contains(bad),
+        "the value is not shown: {malformed}"
+    );
+}

@@ -46,6 +46,7 @@ fn start(config: &std::path::Path) -> Process {
         .env("GATEWAY_LOG_FORMAT", "json")
         .env("ZERNIO_API_KEY", FAKE_ZERNIO_KEY)
         .env("ZERNIO_WEBHOOK_SECRET", ZERNIO_SECRET)
+        .env("GATEWAY_SECRETS_KEY", SECRETS_KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -38,7 +38,7 @@ pub fn development_key(file: &std::path::Path) -> std::io::Result<(String, Strin
     }
     let (key, digest) = generate();
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        crate::private_files::create_dir_all(dir)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

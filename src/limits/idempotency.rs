@@ -36,6 +36,11 @@ pub const MAX_KEY_LEN: usize = 255;
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey(pub String);
 
+/// On an answer: the body a replay shows instead of the answer's own. An answer that shows a
+/// secret once (a subscription's) sets it, so that the claims keep no copy of the secret.
+#[derive(Debug, Clone)]
+pub struct ReplayBody(pub Bytes);
+
 /// What is kept of an answer to replay it.
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -151,10 +156,14 @@ where
         state.store.release_claim(&scope, &key).await?;
         return Ok(response);
     }
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading the answer: {e}")))?;
+    let kept = parts
+        .extensions
+        .remove::<ReplayBody>()
+        .map_or_else(|| bytes.clone(), |replay| replay.0);
     let stored = Stored {
         status: parts.status.as_u16(),
         headers: KEPT_HEADERS
@@ -164,7 +173,7 @@ where
                 Some((name.as_str().to_owned(), value.to_owned()))
             })
             .collect(),
-        body: STANDARD.encode(&bytes),
+        body: STANDARD.encode(&kept),
     };
     let payload = serde_json::to_vec(&stored).map_err(|e| ApiError::Internal(e.into()))?;
     state

@@ -25,8 +25,12 @@ use crate::webhooks::targets::TargetPolicy;
 /// Receives a webhook from Zernio.
 ///
 /// The body is verified against `X-Zernio-Signature` (hex HMAC-SHA256 of the raw body with
-/// `ZERNIO_WEBHOOK_SECRET`) before it is read, de-duplicated on `X-Zernio-Event-Id`, recorded on
-/// the gateway's post, and fanned out to the subscriptions of the tenant that made the post.
+/// `ZERNIO_WEBHOOK_SECRET`) before it is read, de-duplicated on the body's `id` (the signature
+/// covers it; `X-Zernio-Event-Id` only for a body without one), recorded on the gateway's post
+/// (an event older than the post's status changes nothing), and fanned out to the subscriptions
+/// of the tenant that made the post. An event whose `timestamp` is further from now than
+/// `[webhooks] event_window_secs` (default 7 days, either way) is acknowledged as `stale` and
+/// dropped.
 #[utoipa::path(post, path = "/v1/upstream/zernio/webhooks", tag = "webhooks",
     params(
         ("X-Zernio-Signature" = String, Header, description = "Hex HMAC-SHA256 of the raw body"),
@@ -36,7 +40,7 @@ use crate::webhooks::targets::TargetPolicy;
     request_body(content = Object, content_type = "application/json",
         description = "Zernio's event: `{id, event, post{id, status, platforms, metadata, ...}, timestamp}`"),
     responses(
-        (status = 200, description = "Accepted, a duplicate, or about a post the gateway did not make", body = Receipt),
+        (status = 200, description = "Accepted, a duplicate, stale (outside the event window), or about a post the gateway did not make", body = Receipt),
         (status = 400, description = "Signed, but not a readable event", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_signature`: missing or wrong signature", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`post_not_recorded_yet`: the gateway's own post, not recorded yet; send again (Retry-After)", body = Problem, content_type = "application/problem+json"),
@@ -89,9 +93,12 @@ impl From<&Subscription> for SubscriptionView {
 pub struct CreatedSubscription {
     pub id: String,
     /// The Standard Webhooks signing secret (`whsec_` + base64). Shown once; keep it to verify
-    /// `webhook-signature`.
-    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
-    pub secret: String,
+    /// `webhook-signature`. Absent from a replay under the same `Idempotency-Key`
+    /// (`Idempotent-Replayed: true`): the gateway keeps no copy it could show again; delete the
+    /// subscription and subscribe again if the first answer was lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false, example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    pub secret: Option<String>,
     pub target_url: String,
     pub events: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -133,11 +140,16 @@ fn checked_events(events: &[String]) -> Result<Vec<String>, ApiError> {
 }
 
 /// Subscribes a URL to post events (REST Hooks). The answer holds the signing secret, once.
+///
+/// The gateway keeps the secret only sealed (AES-256-GCM under `GATEWAY_SECRETS_KEY`), and a
+/// replay of this create under the same `Idempotency-Key` answers the subscription without
+/// `secret`. A tenant holds at most `max_subscriptions_per_tenant` subscriptions, however many
+/// creates come at once.
 #[utoipa::path(post, path = "/v1/webhooks/subscriptions", tag = "webhooks",
     security(("bearer" = []), ("api_key" = [])),
     request_body = NewSubscription,
     responses(
-        (status = 201, description = "Subscribed; `secret` is shown this once", body = CreatedSubscription),
+        (status = 201, description = "Subscribed; `secret` is shown this once (a replay under the same `Idempotency-Key` shows the subscription without it)", body = CreatedSubscription),
         (status = 400, description = "The body is not JSON of this shape", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope `webhooks:manage`", body = Problem, content_type = "application/problem+json"),
@@ -181,37 +193,52 @@ async fn subscribe_with(
         })?;
     let tenant = &auth.tenant.id;
     let limit = state.config.webhooks.max_subscriptions_per_tenant;
-    if state.store.subscriptions(tenant).await?.len() >= limit as usize {
+    let id = format!("sub_{}", uuid::Uuid::new_v4().simple());
+    let secret = signing::new_secret();
+    let subscription = Subscription {
+        tenant: tenant.clone(),
+        target_url: url.to_string(),
+        events,
+        // The store only ever sees it sealed.
+        secret: state.secrets.seal(&secret, &id),
+        created_at: Utc::now(),
+        id,
+    };
+    // Counted and created in one step of the store: creates at once cannot pass the limit.
+    if !state
+        .store
+        .create_subscription(&subscription, limit)
+        .await?
+    {
         return Err(ApiError::Unprocessable {
             code: "too_many_subscriptions",
             detail: format!("a tenant may hold {limit} subscriptions; delete one first"),
         });
     }
-    let subscription = Subscription {
-        id: format!("sub_{}", uuid::Uuid::new_v4().simple()),
-        tenant: tenant.clone(),
-        target_url: url.to_string(),
-        events,
-        secret: signing::new_secret(),
-        created_at: Utc::now(),
-    };
-    state.store.create_subscription(&subscription).await?;
     facts.object_id = Some(subscription.id.clone());
     tracing::info!(subscription = %subscription.id, events = ?subscription.events, "webhook subscription created");
     let location = format!("/v1/webhooks/subscriptions/{}", subscription.id);
-    let created = CreatedSubscription {
+    let mut created = CreatedSubscription {
         id: subscription.id,
-        secret: subscription.secret,
+        secret: None,
         target_url: subscription.target_url,
         events: subscription.events,
         created_at: subscription.created_at,
     };
-    Ok((
+    // An Idempotency-Key replay shows the subscription, never the secret: the claims table
+    // keeps this copy, without it.
+    let replay = serde_json::to_vec(&created).map_err(|e| ApiError::Internal(e.into()))?;
+    created.secret = Some(secret);
+    let mut response = (
         StatusCode::CREATED,
         [(header::LOCATION, location)],
         ApiJson(created),
     )
-        .into_response())
+        .into_response();
+    response
+        .extensions_mut()
+        .insert(crate::limits::idempotency::ReplayBody(replay.into()));
+    Ok(response)
 }
 
 /// The tenant's subscriptions, oldest first, without their secrets.

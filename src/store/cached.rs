@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 
 use super::{
-    Attempt, Claim, CreateHold, Delivery, HoldDecision, Lane, NewDelivery, OutboxStats, PostCursor,
-    PostEvent, PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy, SlotDecision,
-    SlotMove, SlotUsage, Store, StoreError, Subscription, WebhookStore,
+    Attempt, Claim, CreateHold, Delivery, Fairness, HoldDecision, Lane, NewDelivery, OutboxStats,
+    PostCursor, PostEvent, PostFilter, PostRecord, PostUpdate, RateDecision, RatePolicy,
+    SlotDecision, SlotMove, SlotUsage, Store, StoreError, Subscription, WebhookStore,
 };
 
 /// Enough for every post of a busy day on a large deployment, a few tens of MB at most.
@@ -318,8 +318,24 @@ impl Store for CachedStore {
 /// Subscriptions and the outbox are not cached: every replica must see the same outbox.
 #[async_trait]
 impl WebhookStore for CachedStore {
-    async fn create_subscription(&self, subscription: &Subscription) -> Result<(), StoreError> {
-        self.inner.create_subscription(subscription).await
+    async fn create_subscription(
+        &self,
+        subscription: &Subscription,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        self.inner.create_subscription(subscription, limit).await
+    }
+
+    async fn replace_subscription_secret(
+        &self,
+        tenant: &str,
+        id: &str,
+        expected: &str,
+        sealed: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .replace_subscription_secret(tenant, id, expected, sealed)
+            .await
     }
 
     async fn subscriptions(&self, tenant: &str) -> Result<Vec<Subscription>, StoreError> {
@@ -346,13 +362,16 @@ impl WebhookStore for CachedStore {
         self.inner.enqueue_deliveries(deliveries, due).await
     }
 
-    async fn lease_deliveries(
+    async fn lease_deliveries_fairly(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         limit: u32,
+        fairness: &Fairness,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.inner.lease_deliveries(now, lease, limit).await
+        self.inner
+            .lease_deliveries_fairly(now, lease, limit, fairness)
+            .await
     }
 
     async fn record_attempt(

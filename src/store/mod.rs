@@ -9,7 +9,8 @@ pub mod sqlite;
 pub mod webhooks;
 
 pub use webhooks::{
-    Attempt, Delivery, DeliveryStatus, NewDelivery, OutboxStats, Subscription, WebhookStore,
+    Attempt, Delivery, DeliveryStatus, Fairness, NewDelivery, OutboxStats, Subscription,
+    WebhookStore,
 };
 
 use std::sync::Arc;

@@ -50,8 +50,18 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 impl SqliteStore {
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            crate::private_files::create_dir_all(dir)
                 .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        // 0600 before SQLite opens it: SQLite gives the -wal and -shm files the same mode.
+        crate::private_files::ensure_private_file(path)
+            .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", path.display())))?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            crate::private_files::narrow(Path::new(&side)).map_err(|e| {
+                StoreError::Other(format!("cannot narrow {}: {e}", Path::new(&side).display()))
+            })?;
         }
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(unavailable)?

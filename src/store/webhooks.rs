@@ -11,6 +11,7 @@
 //!
 //! Every backend keeps this contract (`tests/store.rs`).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +27,9 @@ pub struct Subscription {
     pub target_url: String,
     /// The gateway's event names (`post.published`, ...).
     pub events: Vec<String>,
-    /// The `whsec_...` signing secret. Kept because every delivery is signed with it.
+    /// The `whsec_...` signing secret as stored: sealed by [`crate::secrets::Sealer`]
+    /// (`enc:v1:...`), or plain in subscriptions of before secrets were sealed. Kept because
+    /// every delivery is signed with it.
     pub secret: String,
     pub created_at: DateTime<Utc>,
 }
@@ -133,9 +136,72 @@ pub struct OutboxStats {
     pub oldest_pending: Option<DateTime<Utc>>,
 }
 
+/// How due deliveries are shared out between tenants when they are leased: each tenant gets
+/// at most `per_tenant` less what it has `in_flight` already, and the picks go round by tenant
+/// (every tenant's first due delivery before anyone's second), so that one tenant's backlog
+/// never holds another's delivery back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fairness {
+    pub per_tenant: u32,
+    /// The caller's deliveries of each tenant being attempted now.
+    pub in_flight: HashMap<String, u32>,
+}
+
+impl Fairness {
+    /// No share per tenant: the oldest due first, whoever's.
+    pub fn unlimited() -> Fairness {
+        Fairness {
+            per_tenant: u32::MAX,
+            in_flight: HashMap::new(),
+        }
+    }
+
+    /// What `tenant` may still be handed.
+    pub fn room(&self, tenant: &str) -> u32 {
+        self.per_tenant
+            .saturating_sub(self.in_flight.get(tenant).copied().unwrap_or(0))
+    }
+
+    /// Picks up to `limit` of each tenant's due deliveries (`due`: per tenant, oldest first,
+    /// each within its room) round by tenant, the older first within a round: the ids to lease.
+    pub fn pick<T: Clone + Ord>(&self, due: Vec<Vec<(T, String)>>, limit: u32) -> Vec<String> {
+        let mut ranked: Vec<(usize, T, String)> = due
+            .into_iter()
+            .flat_map(|queue| {
+                queue
+                    .into_iter()
+                    .enumerate()
+                    .map(|(rank, (at, id))| (rank, at, id))
+            })
+            .collect();
+        ranked.sort();
+        ranked
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|(_, _, id)| id)
+            .collect()
+    }
+}
+
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
-    async fn create_subscription(&self, subscription: &Subscription) -> Result<(), StoreError>;
+    /// Creates the subscription unless its tenant holds `limit` already, in one atomic step (two
+    /// creates at once never make `limit + 1`); `false` when refused for the limit.
+    async fn create_subscription(
+        &self,
+        subscription: &Subscription,
+        limit: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Replaces the stored secret of the tenant's subscription with `sealed` when it is still
+    /// `expected` (a re-seal under a new key); `false` when it changed or the subscription is gone.
+    async fn replace_subscription_secret(
+        &self,
+        tenant: &str,
+        id: &str,
+        expected: &str,
+        sealed: &str,
+    ) -> Result<bool, StoreError>;
 
     /// The tenant's subscriptions, oldest first.
     async fn subscriptions(&self, tenant: &str) -> Result<Vec<Subscription>, StoreError>;
@@ -165,6 +231,18 @@ pub trait WebhookStore: Send + Sync {
         now: DateTime<Utc>,
         lease: Duration,
         limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.lease_deliveries_fairly(now, lease, limit, &Fairness::unlimited())
+            .await
+    }
+
+    /// [`WebhookStore::lease_deliveries`], shared out between tenants by `fairness`.
+    async fn lease_deliveries_fairly(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+        fairness: &Fairness,
     ) -> Result<Vec<Delivery>, StoreError>;
 
     /// Records an attempt made under `lease`; `false` (and nothing written) when the lease is
@@ -192,3 +270,30 @@ pub trait WebhookStore: Send + Sync {
 
 /// How long finished deliveries stay visible.
 pub const DELIVERY_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_go_round_by_tenant_within_each_room() {
+        let fairness = Fairness {
+            per_tenant: 3,
+            in_flight: HashMap::from([("a".to_owned(), 2)]),
+        };
+        assert_eq!(fairness.room("a"), 1);
+        assert_eq!(fairness.room("b"), 3);
+        let due = vec![
+            vec![
+                (1, "a1".to_owned()),
+                (2, "a2".to_owned()),
+                (3, "a3".to_owned()),
+            ],
+            vec![(9, "b1".to_owned()), (10, "b2".to_owned())],
+            vec![(5, "c1".to_owned())],
+        ];
+        assert_eq!(fairness.pick(due.clone(), 4), ["a1", "c1", "b1", "a2"]);
+        assert_eq!(fairness.pick(due, 2), ["a1", "c1"]);
+        assert_eq!(Fairness::unlimited().room("a"), u32::MAX);
+    }
+}

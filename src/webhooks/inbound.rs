@@ -36,7 +36,8 @@ const RECORDING_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Receipt {
     /// `accepted` (recorded, and fanned out where subscribed), `duplicate` (seen before),
-    /// `unknown_post` (not a post the gateway made: dropped), `ignored` (not about a post).
+    /// `unknown_post` (not a post the gateway made: dropped), `ignored` (not about a post),
+    /// `stale` (dated outside `[webhooks] event_window_secs` of now: dropped).
     #[schema(example = "accepted")]
     pub status: &'static str,
     /// Deliveries enqueued for the tenant's subscriptions.
@@ -81,6 +82,23 @@ pub async fn receive(
         .unwrap_or_default()
         .to_owned();
     let label = zernio_event_label(&name);
+    let timestamp = event
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    // Acknowledged, so that Zernio stops sending it; dropped, so that an old signed body
+    // replayed long after cannot change a post or reach a tenant.
+    if let Some(at) = timestamp
+        && !within_window(at, Utc::now(), state.config.webhooks.event_window_secs)
+    {
+        metrics.received(label, "stale");
+        tracing::warn!(event = %name, timestamp = %at, "Zernio event outside the event window: dropped");
+        return Ok(Receipt {
+            status: "stale",
+            deliveries: 0,
+        });
+    }
     // The body's id first: the signature covers it, not the header, so a replay with a new
     // header id is still the same event.
     let event_id = event
@@ -111,7 +129,7 @@ pub async fn receive(
             deliveries: 0,
         });
     }
-    match route(state, &event, &name).await {
+    match route(state, &event, &name, timestamp).await {
         Ok(receipt) => {
             if let Err(e) = state
                 .store
@@ -142,7 +160,21 @@ pub async fn receive(
     }
 }
 
-async fn route(state: &AppState, event: &Value, name: &str) -> Result<Receipt, ApiError> {
+/// Whether an event dated `at` is near enough `now`, either way.
+fn within_window(at: DateTime<Utc>, now: DateTime<Utc>, window_secs: u64) -> bool {
+    let window = i64::try_from(window_secs)
+        .ok()
+        .and_then(chrono::TimeDelta::try_seconds)
+        .unwrap_or(chrono::TimeDelta::MAX);
+    (now - at).abs() <= window
+}
+
+async fn route(
+    state: &AppState,
+    event: &Value,
+    name: &str,
+    timestamp: Option<DateTime<Utc>>,
+) -> Result<Receipt, ApiError> {
     let post = event
         .get("post")
         .filter(|p| p.is_object())
@@ -154,11 +186,6 @@ async fn route(state: &AppState, event: &Value, name: &str) -> Result<Receipt, A
             deliveries: 0,
         });
     };
-    let timestamp = event
-        .get("timestamp")
-        .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc));
     if state.store.post_by_id(&post.id).await?.is_none() {
         let ours = post.metadata_str(REQUEST_TAG).is_some();
         let recent = timestamp.is_none_or(|t| Utc::now() - t < RECORDING_GRACE);
@@ -346,6 +373,22 @@ mod tests {
             without_secrets(answer),
             json!({"success": true, "webhook": {"_id": "wh_1", "nested": [{"url": "u"}]}})
         );
+    }
+
+    #[test]
+    fn the_event_window_holds_both_ways() {
+        let now = Utc::now();
+        let week = 7 * 86_400;
+        let day = chrono::TimeDelta::days(1);
+        assert!(within_window(now, now, week));
+        assert!(within_window(now - day * 7, now, week));
+        assert!(within_window(now + day * 7, now, week));
+        assert!(!within_window(now - day * 8, now, week));
+        assert!(!within_window(now + day * 8, now, week));
+        // Chrono's limits are no panic.
+        assert!(!within_window(DateTime::<Utc>::MIN_UTC, now, week));
+        assert!(within_window(DateTime::<Utc>::MAX_UTC, now, u64::MAX));
+        assert!(!within_window(DateTime::<Utc>::MAX_UTC, now, week));
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! - One shared HTTP client: a timeout per attempt, no redirects (a redirect could lead anywhere,
 //!   including the gateway's own network), no proxies from the environment, and a resolver that
 //!   refuses private addresses for hosts the operator did not allow.
+//! - Fair across tenants: one replica attempts at most `max_in_flight` deliveries at once, and
+//!   of those at most `max_in_flight_per_tenant` of one tenant; the store hands out due
+//!   deliveries round by tenant within those shares. A tenant whose targets are slow fills its
+//!   own share, never the others' slots.
 //! - The worker sleeps until it is woken (an event was enqueued here), a retry of its own comes
 //!   due, or the poll interval passes (work enqueued by another replica). On shutdown it lets
 //!   attempts in flight finish for a moment, then gives their leases back.
@@ -27,7 +31,7 @@ use super::targets::{GuardedResolver, TargetPolicy};
 use crate::AppState;
 use crate::config::WebhooksConfig;
 use crate::metrics::WebhookMetrics;
-use crate::store::{Attempt, Delivery, DeliveryStatus, Store};
+use crate::store::{Attempt, Delivery, DeliveryStatus, Fairness, Store};
 
 /// The longest a `Retry-After` is honoured for; a target asking for more is retried then.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -57,6 +61,7 @@ struct Shared {
     http: reqwest::Client,
     policy: TargetPolicy,
     schedule: Vec<Duration>,
+    sealer: crate::secrets::Sealer,
 }
 
 /// Starts this replica's delivery worker.
@@ -85,6 +90,7 @@ pub fn spawn(state: &AppState) -> anyhow::Result<WorkerHandle> {
             .iter()
             .map(|s| Duration::from_secs_f64(*s))
             .collect(),
+        sealer: state.secrets.clone(),
     });
     let (stop, stopped) = watch::channel(false);
     let worker = Worker {
@@ -109,7 +115,8 @@ impl Worker {
         let lease = Duration::from_secs_f64(self.config.lease_secs);
         let poll = Duration::from_millis(self.config.poll_interval_ms);
         let mut in_flight: JoinSet<Option<DateTime<Utc>>> = JoinSet::new();
-        let mut leases: HashMap<tokio::task::Id, (String, String)> = HashMap::new();
+        let mut leases: HashMap<tokio::task::Id, Leased> = HashMap::new();
+        let per_tenant = self.config.per_tenant_in_flight();
         let mut next_retry: Option<Instant> = None;
         let mut gauges_at: Option<Instant> = None;
         let mut store_failing = false;
@@ -126,10 +133,14 @@ impl Worker {
             }
             let free = (self.config.max_in_flight as usize).saturating_sub(in_flight.len());
             if free > 0 {
+                let fairness = Fairness {
+                    per_tenant,
+                    in_flight: tenants_in_flight(&leases),
+                };
                 match self
                     .shared
                     .store
-                    .lease_deliveries(Utc::now(), lease, free as u32)
+                    .lease_deliveries_fairly(Utc::now(), lease, free as u32, &fairness)
                     .await
                 {
                     Ok(batch) => {
@@ -138,11 +149,16 @@ impl Worker {
                             let Some(token) = delivery.lease.clone() else {
                                 continue;
                             };
-                            let id = delivery.id.clone();
+                            let leased = Leased {
+                                id: delivery.id.clone(),
+                                token,
+                                tenant: delivery.tenant.clone(),
+                                running: true,
+                            };
                             let shared = self.shared.clone();
                             let handle =
                                 in_flight.spawn(async move { attempt(&shared, delivery).await });
-                            leases.insert(handle.id(), (id, token));
+                            leases.insert(handle.id(), leased);
                         }
                     }
                     Err(e) => {
@@ -190,7 +206,7 @@ impl Worker {
     async fn drain(
         &self,
         mut in_flight: JoinSet<Option<DateTime<Utc>>>,
-        mut leases: HashMap<tokio::task::Id, (String, String)>,
+        mut leases: HashMap<tokio::task::Id, Leased>,
     ) {
         let deadline = Instant::now() + self.timeout + Duration::from_secs(1);
         while !in_flight.is_empty() {
@@ -206,17 +222,39 @@ impl Worker {
                 }
             }
         }
-        for (id, token) in leases.into_values() {
-            if let Err(e) = self.shared.store.release_delivery(&id, &token).await {
-                tracing::warn!(error = %e, delivery = %id, "could not give a webhook lease back; it runs out by itself");
+        for leased in leases.into_values() {
+            if let Err(e) = self
+                .shared
+                .store
+                .release_delivery(&leased.id, &leased.token)
+                .await
+            {
+                tracing::warn!(error = %e, delivery = %leased.id, "could not give a webhook lease back; it runs out by itself");
             }
         }
     }
 }
 
+/// A delivery being attempted: what gives its lease back, and whose share it takes.
+struct Leased {
+    id: String,
+    token: String,
+    tenant: String,
+    running: bool,
+}
+
+/// Deliveries being attempted, by tenant.
+fn tenants_in_flight(leases: &HashMap<tokio::task::Id, Leased>) -> HashMap<String, u32> {
+    let mut counts: HashMap<String, u32> = HashMap::new();
+    for leased in leases.values().filter(|l| l.running) {
+        *counts.entry(leased.tenant.clone()).or_default() += 1;
+    }
+    counts
+}
+
 /// Forgets the lease of a finished attempt; its next attempt, when it has one.
 fn finished(
-    leases: &mut HashMap<tokio::task::Id, (String, String)>,
+    leases: &mut HashMap<tokio::task::Id, Leased>,
     done: Result<(tokio::task::Id, Option<DateTime<Utc>>), tokio::task::JoinError>,
 ) -> Option<DateTime<Utc>> {
     match done {
@@ -226,7 +264,10 @@ fn finished(
         }
         Err(e) => {
             // A panicked attempt keeps its entry, so that its lease is given back at shutdown;
-            // until then the lease runs out by itself.
+            // until then the lease runs out by itself. It no longer takes its tenant's share.
+            if let Some(leased) = leases.get_mut(&e.id()) {
+                leased.running = false;
+            }
             tracing::error!(error = %e, "a webhook attempt failed abnormally");
             None
         }
@@ -267,13 +308,16 @@ async fn attempt(shared: &Shared, delivery: Delivery) -> Option<DateTime<Utc>> {
             return None;
         }
     };
-    let sent = send(
-        shared,
-        &subscription.target_url,
-        &subscription.secret,
-        &delivery,
-    )
-    .await;
+    // A secret no configured key opens fails the attempt, retried on the schedule: the
+    // operator who configures the key again in time loses no event.
+    let sent = match shared.sealer.open(&subscription.secret, &subscription.id) {
+        Ok(opened) => send(shared, &subscription.target_url, &opened.secret, &delivery).await,
+        Err(e) => Sent {
+            status: None,
+            error: Some(format!("the subscription's secret cannot be opened: {e}")),
+            retry_after: None,
+        },
+    };
     let now = Utc::now();
     let status = sent.status;
     let (result, outcome) = match status {

@@ -25,6 +25,9 @@ pub const ACME_EXPIRED_KEY: &str = "tgw_acme-expired-key-00000000000000000000000
 pub const GLOBEX_KEY: &str = "tgw_globex-full-access-key-0000000000000000000";
 pub const FAKE_ZERNIO_KEY: &str = "sk_fake_zernio_key_for_tests";
 pub const HS256_SECRET: &str = "test-only-hs256-secret-of-at-least-32-bytes";
+/// `GATEWAY_SECRETS_KEY` of every test gateway (a test's `more_env` may replace it, or blank it
+/// to run on the key kept in the data directory).
+pub const SECRETS_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 pub fn sha256_hex(key: &str) -> String {
     hex::encode(tiktok_gateway::auth::api_key::digest(key))
@@ -257,8 +260,10 @@ impl TestGateway {
             None => format!("sqlite://{}/gateway.db", dir.path().display()),
         };
         let toml = format!("listen = \"127.0.0.1:0\"\nstore = \"{store}\"\n{extra}\n{tenants}");
-        let mut env: Environment =
-            HashMap::from([("GATEWAY_JWT_SECRET".to_owned(), HS256_SECRET.to_owned())]);
+        let mut env: Environment = HashMap::from([
+            ("GATEWAY_JWT_SECRET".to_owned(), HS256_SECRET.to_owned()),
+            ("GATEWAY_SECRETS_KEY".to_owned(), SECRETS_KEY.to_owned()),
+        ]);
         env.extend(more_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut config = Config::from_toml(&toml, &env).expect("test config is valid");
         config.zernio_api_key = env.get("ZERNIO_API_KEY").map(Secret::new);

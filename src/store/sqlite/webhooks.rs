@@ -12,8 +12,8 @@ use sqlx::sqlite::SqliteRow;
 use super::{SqliteStore, millis, ms, store_error, ttl_ms};
 use crate::store::webhooks::DELIVERY_RETENTION;
 use crate::store::{
-    Attempt, Delivery, DeliveryStatus, NewDelivery, OutboxStats, StoreError, Subscription,
-    WebhookStore,
+    Attempt, Delivery, DeliveryStatus, Fairness, NewDelivery, OutboxStats, StoreError,
+    Subscription, WebhookStore,
 };
 
 const SUBSCRIPTION_COLUMNS: &str = "id, tenant, target_url, events, secret, created_at";
@@ -23,10 +23,17 @@ const DELIVERY_COLUMNS: &str = "id, tenant, subscription, event_type, post_id, p
 
 #[async_trait]
 impl WebhookStore for SqliteStore {
-    async fn create_subscription(&self, s: &Subscription) -> Result<(), StoreError> {
+    async fn create_subscription(&self, s: &Subscription, limit: u32) -> Result<bool, StoreError> {
         let s = s.clone();
+        // Count and insert in one job of the one writer: no other write comes between them.
         self.writer
-            .write_one(move |conn| {
+            .write(move |conn| {
+                let held: i64 = conn
+                    .prepare_cached("SELECT COUNT(*) FROM webhook_subscriptions WHERE tenant = ?1")?
+                    .query_row([&s.tenant], |row| row.get(0))?;
+                if held >= i64::from(limit) {
+                    return Ok(false);
+                }
                 conn.prepare_cached(
                     "INSERT INTO webhook_subscriptions (id, tenant, target_url, events, secret, \
                      created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -39,7 +46,33 @@ impl WebhookStore for SqliteStore {
                     &s.secret,
                     ms(s.created_at),
                 ))?;
-                Ok(())
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn replace_subscription_secret(
+        &self,
+        tenant: &str,
+        id: &str,
+        expected: &str,
+        sealed: &str,
+    ) -> Result<bool, StoreError> {
+        let (tenant, id, expected, sealed) = (
+            tenant.to_owned(),
+            id.to_owned(),
+            expected.to_owned(),
+            sealed.to_owned(),
+        );
+        self.writer
+            .write_one(move |conn| {
+                let updated = conn
+                    .prepare_cached(
+                        "UPDATE webhook_subscriptions SET secret = ?4 \
+                         WHERE id = ?1 AND tenant = ?2 AND secret = ?3",
+                    )?
+                    .execute((&id, &tenant, &expected, &sealed))?;
+                Ok(updated == 1)
             })
             .await
     }
@@ -134,33 +167,70 @@ impl WebhookStore for SqliteStore {
             .await
     }
 
-    async fn lease_deliveries(
+    async fn lease_deliveries_fairly(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         limit: u32,
+        fairness: &Fairness,
     ) -> Result<Vec<Delivery>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let token = uuid::Uuid::new_v4().simple().to_string();
         let leased = token.clone();
+        let fairness = fairness.clone();
+        // One job of the one writer: the tenants with due work (a skip scan of the due-by-tenant
+        // index, one seek each), the oldest due of each within its room, the picks round by
+        // tenant, and their lease; no other worker's lease comes between.
         let taken = self
             .writer
-            .write_one(move |conn| {
-                Ok(conn
+            .write(move |conn| {
+                let now_ms = ms(now);
+                let tenants: Vec<String> = conn
                     .prepare_cached(
-                        "UPDATE webhook_deliveries SET lease_until = ?1, lease_token = ?2 \
-                         WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-                         AND next_attempt_at <= ?3 AND lease_until <= ?3 \
-                         ORDER BY next_attempt_at LIMIT ?4)",
+                        "WITH RECURSIVE tenants(tenant) AS ( \
+                             SELECT MIN(tenant) FROM webhook_deliveries \
+                             WHERE status = 'pending' AND next_attempt_at <= ?1 \
+                             UNION ALL \
+                             SELECT (SELECT MIN(tenant) FROM webhook_deliveries \
+                                     WHERE status = 'pending' AND tenant > tenants.tenant \
+                                     AND next_attempt_at <= ?1) \
+                             FROM tenants WHERE tenants.tenant IS NOT NULL) \
+                         SELECT tenant FROM tenants WHERE tenant IS NOT NULL",
                     )?
-                    .execute((
-                        ms(now).saturating_add(ttl_ms(lease)),
-                        &leased,
-                        ms(now),
-                        i64::from(limit),
-                    ))?)
+                    .query_map([now_ms], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
+                let mut due = Vec::with_capacity(tenants.len());
+                let mut of_tenant = conn.prepare_cached(
+                    "SELECT next_attempt_at, id FROM webhook_deliveries \
+                     WHERE status = 'pending' AND tenant = ?1 AND next_attempt_at <= ?2 \
+                     AND lease_until <= ?2 ORDER BY next_attempt_at, id LIMIT ?3",
+                )?;
+                for tenant in tenants {
+                    let room = fairness.room(&tenant).min(limit);
+                    if room == 0 {
+                        continue;
+                    }
+                    let queue: Vec<(i64, String)> = of_tenant
+                        .query_map(rusqlite::params![tenant, now_ms, i64::from(room)], |row| {
+                            Ok((row.get(0)?, row.get(1)?))
+                        })?
+                        .collect::<Result<_, _>>()?;
+                    due.push(queue);
+                }
+                let picked = fairness.pick(due, limit);
+                let mut lease_one = conn.prepare_cached(
+                    "UPDATE webhook_deliveries SET lease_until = ?1, lease_token = ?2 WHERE id = ?3",
+                )?;
+                let until = now_ms.saturating_add(ttl_ms(lease));
+                for id in &picked {
+                    lease_one.execute(rusqlite::params![until, leased, id])?;
+                }
+                Ok(picked)
             })
             .await?;
-        if taken == 0 {
+        if taken.is_empty() {
             return Ok(Vec::new());
         }
         // The lease is committed: read what it took back by its token.
@@ -172,7 +242,13 @@ impl WebhookStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
-        rows.iter().map(delivery_from_row).collect()
+        let mut leased: Vec<Delivery> = rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<Result<_, _>>()?;
+        // In the order they were picked: round by tenant.
+        leased.sort_by_key(|d| taken.iter().position(|id| *id == d.id));
+        Ok(leased)
     }
 
     async fn record_attempt(&self, id: &str, lease: &str, a: &Attempt) -> Result<bool, StoreError> {
