@@ -182,6 +182,7 @@ pub async fn validate(
     request_body(content = NativePost, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = PostView),
+        (status = 202, description = "`status: pending`: Zernio's outcome is unknown (its answer was lost); the post is looked up by its tag and never sent twice. Poll `Location` (with `Cache-Control: no-cache` to look now) or retry with the same Idempotency-Key; it becomes Zernio's post, or `failed` with `upstream_outcome_unknown` after `[reconcile] pending_window_secs`", body = PostView, headers(("Location" = String, description = "The post to poll"))),
         (status = 400, description = "The body is not JSON, or a bad Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope, or an account of another tenant", body = Problem, content_type = "application/problem+json"),
@@ -210,15 +211,20 @@ pub async fn create(
         },
     )
     .await?;
-    let mut view = PostView::from_upstream(&created.record, &created.post);
+    let mut view = match &created.post {
+        Some(post) => PostView::from_upstream(&created.record, post),
+        None => PostView::from_record(&created.record),
+    };
     view.warnings = created.warnings;
     let location = format!("/v1/tiktok/posts/{}", view.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        ApiJson(view),
-    )
-        .into_response())
+    // 202: Zernio's outcome is unknown; the post is `pending` under this id until it is found
+    // (then the id reads Zernio's post) or the window ends (`failed`).
+    let status = if created.pending {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, [(header::LOCATION, location)], ApiJson(view)).into_response())
 }
 
 pub use crate::posts::owned;
