@@ -262,7 +262,7 @@ async fn create_post(
                 Own::Post(own) => {
                     return Ok(Created {
                         pending: own.status == pending::STATUS,
-                        record: own,
+                        record: *own,
                         post: None,
                         warnings,
                         upstream_status: 200,
@@ -388,7 +388,7 @@ async fn create_post(
 /// What a keyed create's duplicate claim turned out to be.
 enum Own {
     /// The post this key's earlier create made (found since, or still pending).
-    Post(PostRecord),
+    Post(Box<PostRecord>),
     /// This key's earlier create was never made and has just given its claim back.
     Freed,
     /// Another post's claim.
@@ -417,17 +417,17 @@ async fn own_create(
         return Ok(Own::Freed);
     }
     if record.status != pending::STATUS {
-        return Ok(Own::Post(record));
+        return Ok(Own::Post(Box::new(record)));
     }
     // The caller asks again: one more look (a unit of its budget) before answering.
     if limits::upstream::spend(state, tenant).await.is_err() {
-        return Ok(Own::Post(record));
+        return Ok(Own::Post(Box::new(record)));
     }
     let now = pending::settle(state, ctx, &record).await?.record();
     if now.sync.error_code.as_deref() == Some(pending::NEVER_FOUND) {
         return Ok(Own::Freed);
     }
-    Ok(Own::Post(now))
+    Ok(Own::Post(Box::new(now)))
 }
 
 /// The daily budget and the duplicate guard before anything else: a post over the budget or

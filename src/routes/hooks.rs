@@ -82,7 +82,6 @@ pub struct HookResult {
         (status = 422, description = "`validation_failed` or refused by TikTok", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "A limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "Zernio did not answer in time", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,

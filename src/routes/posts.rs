@@ -59,12 +59,14 @@ pub struct Validated {
 /// A post as the gateway shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PostView {
-    /// Zernio's post id.
+    /// Zernio's post id (the gateway's own id for a create still `pending`, and for one never
+    /// found; that id reads Zernio's post once it is found).
     #[schema(example = "65f1c0a1b2c3d4e5f6a7b8c9")]
     pub id: String,
     #[schema(example = "sandbox_public")]
     pub account: String,
-    /// Zernio's status: draft, scheduled, publishing, published, partial, failed, cancelled.
+    /// Zernio's status: draft, scheduled, publishing, published, partial, failed, cancelled; or
+    /// `pending` while a create's outcome is unknown (see the create's 202).
     #[schema(example = "published")]
     pub status: String,
     /// `video` or `photo`.
@@ -190,7 +192,6 @@ pub async fn validate(
         (status = 422, description = "`validation_failed`, or TikTok refused the post (`spam_risk`, `privacy_level_unavailable`, ...)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`daily_limit_reached`, `rate_limited` or `upstream_rate_limited`, with Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Zernio failed or the account needs reconnecting", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "`upstream_timeout`: the post may still appear", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
