@@ -45,9 +45,9 @@ fn key_scope(tenant: &str) -> String {
     format!("pending-key:{tenant}")
 }
 
-/// Keeps `value` under `key` in `scope` (first writer wins). A probe holding the key for a
-/// moment is waited out.
-async fn put(state: &AppState, scope: &str, key: &str, value: &str, ttl: Duration) {
+/// Keeps `value` under `key` in `scope`: over what is there with `replace`, else the first
+/// writer wins. A probe holding the key for a moment is waited out.
+async fn put(state: &AppState, scope: &str, key: &str, value: &str, ttl: Duration, replace: bool) {
     for _ in 0..50 {
         match state.store.claim(scope, key, value, ttl).await {
             Ok(Claim::Acquired) => {
@@ -59,6 +59,12 @@ async fn put(state: &AppState, scope: &str, key: &str, value: &str, ttl: Duratio
                     tracing::warn!(error = %e, scope, "could not keep a pending create's link");
                 }
                 return;
+            }
+            Ok(Claim::Done { payload, .. }) if replace && payload != value.as_bytes() => {
+                if let Err(e) = state.store.release_claim(scope, key).await {
+                    tracing::warn!(error = %e, scope, "could not keep a pending create's link");
+                    return;
+                }
             }
             Ok(Claim::Done { .. }) => return,
             Ok(Claim::Pending { .. }) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -89,7 +95,8 @@ async fn get(state: &AppState, scope: &str, key: &str) -> Result<Option<String>,
 }
 
 /// Remembers that the create sent with this upstream idempotency key is pending as `id`, so
-/// that the caller's retry with the same key answers it instead of meeting its own claim.
+/// that the caller's retry with the same key answers it instead of meeting its own claim. The
+/// key's latest pending create counts (an earlier one never found has freed its claim).
 pub async fn remember_key(state: &AppState, tenant: &str, upstream_key: &str, id: &str) {
     put(
         state,
@@ -97,6 +104,7 @@ pub async fn remember_key(state: &AppState, tenant: &str, upstream_key: &str, id
         upstream_key,
         id,
         crate::limits::idempotency::KEEP,
+        true,
     )
     .await;
 }
@@ -296,7 +304,15 @@ pub async fn resolve(
             .record_created(&record, crate::pipeline::DAY)
             .await?;
     }
-    put(state, ALIAS_SCOPE, &pending.id, &record.id, ALIAS_KEEP).await;
+    put(
+        state,
+        ALIAS_SCOPE,
+        &pending.id,
+        &record.id,
+        ALIAS_KEEP,
+        false,
+    )
+    .await;
     state.store.delete_post(pending).await?;
     state.metrics.post(
         &record.tenant,

@@ -230,9 +230,9 @@ async fn create_post(
     if reaches_tiktok {
         // A scheduled post's slot is at its time: TikTok counts it when it is published.
         let at = crate::store::slot_at(now, post.schedule_at());
-        // Twice at most: a retry that finds its own pending create failed for good takes the
-        // freed claim and sends the post (under the same upstream key) once.
-        let mut tries = 0;
+        // A retry that finds its own pending create failed for good takes the freed claim and
+        // sends the post (under the same upstream key) once.
+        let mut tries = 0u64;
         loop {
             tries += 1;
             let held = hold(
@@ -268,7 +268,12 @@ async fn create_post(
                         upstream_status: 200,
                     });
                 }
-                Own::Freed if tries < 2 => continue,
+                // The claim is given back right after the record fails (by whoever failed it,
+                // maybe the reconciler at this moment): a moment later it is free.
+                Own::Freed if tries < 5 => {
+                    tokio::time::sleep(Duration::from_millis(20 * tries)).await;
+                    continue;
+                }
                 _ => {
                     return Err(ApiError::DuplicateContent {
                         existing_post_id: Some(existing),
