@@ -437,7 +437,7 @@ async fn chaos_no_double_posts_no_unmapped_5xx_and_every_create_ends_created() {
     });
 
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(60 + creates as u64 / 10);
+    let deadline = started + Duration::from_secs(60 + creates as u64 / 4);
     let attempted = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(tokio::sync::Semaphore::new(24));
     let mut apps = tokio::task::JoinSet::new();
