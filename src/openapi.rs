@@ -127,6 +127,13 @@ pub fn common_answers(spec: &mut utoipa::openapi::OpenApi) {
                 );
                 add("422", "This Idempotency-Key was used with another request");
             }
+            if op.request_body.is_some() {
+                add("413", "The body is larger than http.body_limit_bytes");
+                add(
+                    "415",
+                    "The body is not of a content type the operation reads",
+                );
+            }
             for parameter in op.parameters.iter_mut().flatten() {
                 if parameter.name == "Idempotency-Key"
                     && parameter.parameter_in == ParameterIn::Header

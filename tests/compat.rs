@@ -541,6 +541,9 @@ async fn the_list_takes_the_specs_filters_orders_and_limits() {
         "?limit=501",
         "?limit=0",
         "?page=0",
+        // The document's int32 and int64 are bounds (schemathesis found them accepted).
+        "?page=2147483648",
+        "?offset=9223372036854775808",
         "?fromDate=yesterday",
         "?status=sent",
         "?sortBy=newest",
@@ -631,6 +634,13 @@ async fn analytics_read_every_upstream_page_on_both_surfaces() {
         "{queries:?}"
     );
     assert!(queries[1].contains("page=2"), "{queries:?}");
+    // Past the document's int32, refused without a call.
+    let past = get(&gw, "/api/v1/analytics?page=2147483648", ACME_KEY).await;
+    assert_eq!(
+        zernio_error(past, 400).await["type"],
+        "invalid_request_error"
+    );
+    assert_eq!(fake.calls("analytics").len(), 2);
 
     fake.script("analytics", analytics_page(0, 100, 1, 2));
     fake.script("analytics", analytics_page(100, 50, 2, 2));

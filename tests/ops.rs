@@ -191,6 +191,29 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
         .unwrap();
     assert_eq!(response.headers()["allow"], "GET,HEAD");
     assert_eq!(problem(response, 405).await["code"], "method_not_allowed");
+    // A method the path lacks is 405 even with an Idempotency-Key a POST there already used:
+    // the key's layer never sees it (schemathesis found it answered 422 idempotency_key_reused).
+    let key = "reused-across-methods";
+    let first = gw
+        .client
+        .post(gw.url("/v1/tiktok/posts/validate"))
+        .bearer_auth(ACME_KEY)
+        .header("idempotency-key", key)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 422);
+    let put = gw
+        .client
+        .put(gw.url("/v1/tiktok/posts/validate"))
+        .bearer_auth(ACME_KEY)
+        .header("idempotency-key", key)
+        .json(&serde_json::json!({"other": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(put, 405).await["code"], "method_not_allowed");
 }
 
 #[tokio::test]

@@ -117,6 +117,12 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         Ok(caller) => caller,
         Err(e) => return ApiError::Unauthenticated(e).into_response(),
     };
+    // Credentials first (a stranger learns nothing of a path's methods); then a method the path
+    // does not have is the router's 405 before limits or an Idempotency-Key are looked at: a PUT
+    // carrying a POST's key is not a reuse of that key.
+    if !has_method(&request) {
+        return next.run(request).await;
+    }
     // Who called goes out with the answer, refused or not, for the request's log line and the
     // per-tenant metrics of the frame.
     let who = caller.clone();
@@ -125,6 +131,48 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         .unwrap_or_else(IntoResponse::into_response);
     response.extensions_mut().insert(who);
     response
+}
+
+/// Whether the matched path has the request's method, by the OpenAPI document the routes are
+/// made from (axum's route layers also wrap the 405 fallback of a path).
+fn has_method(request: &Request) -> bool {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static METHODS: OnceLock<HashMap<String, Vec<axum::http::Method>>> = OnceLock::new();
+    let methods = METHODS.get_or_init(|| {
+        let spec = crate::openapi::spec();
+        spec.paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let mut methods = Vec::new();
+                for (method, operation) in [
+                    (axum::http::Method::GET, item.get.is_some()),
+                    (axum::http::Method::POST, item.post.is_some()),
+                    (axum::http::Method::PUT, item.put.is_some()),
+                    (axum::http::Method::PATCH, item.patch.is_some()),
+                    (axum::http::Method::DELETE, item.delete.is_some()),
+                ] {
+                    if operation {
+                        methods.push(method);
+                    }
+                }
+                (path.clone(), methods)
+            })
+            .collect()
+    });
+    let Some(path) = request.extensions().get::<MatchedPath>() else {
+        return true;
+    };
+    let Some(allowed) = methods.get(path.as_str()) else {
+        return true;
+    };
+    let method = if request.method() == axum::http::Method::HEAD {
+        &axum::http::Method::GET
+    } else {
+        request.method()
+    };
+    allowed.contains(method)
 }
 
 async fn guarded(

@@ -641,10 +641,11 @@ pub async fn analytics(
     }
     let page = params.page.unwrap_or(1);
     let limit = params.limit.unwrap_or(50);
-    if page == 0 || !(1..=100).contains(&limit) {
+    // The document's int32 is the page's bound.
+    if page == 0 || page > i32::MAX as u32 || !(1..=100).contains(&limit) {
         return Err(ApiError::bad_request(
             "invalid_query",
-            "page starts at 1 and limit is 1 to 100",
+            "page is 1 to 2147483647 and limit is 1 to 100",
         ));
     }
     let accounts = match &params.account_id {

@@ -202,8 +202,16 @@ pub async fn list(store: &dyn Store, tenant: &str, params: ListParams) -> Result
         return Err(bad(format!("limit must be 1 to {MAX_LIMIT}")));
     }
     let offset = match (params.offset, params.page) {
+        // The document's formats (int64, int32) are the bounds: a client that believed them
+        // must not be answered as if a larger number meant something.
+        (Some(offset), _) if offset > i64::MAX as u64 => {
+            return Err(bad(format!("offset is at most {}", i64::MAX)));
+        }
         (Some(offset), _) => offset,
         (None, Some(0)) => return Err(bad("page starts at 1")),
+        (None, Some(page)) if page > i32::MAX as u32 => {
+            return Err(bad(format!("page is 1 to {}", i32::MAX)));
+        }
         (None, page) => u64::from(page.unwrap_or(1) - 1) * u64::from(limit),
     };
     let order = Order::parse(params.sort_by.as_deref()).ok_or_else(|| {
