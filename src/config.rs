@@ -358,6 +358,10 @@ pub struct ReconcileConfig {
     /// Posts read per look, at most.
     #[serde(default = "default_reconcile_batch")]
     pub batch: u32,
+    /// How long a create whose outcome Zernio left unknown stays `pending` (looked up by its
+    /// tag) before it is `failed` with `upstream_outcome_unknown` and its slot given back.
+    #[serde(default = "default_pending_window_secs")]
+    pub pending_window_secs: u64,
 }
 
 impl Default for ReconcileConfig {
@@ -367,6 +371,7 @@ impl Default for ReconcileConfig {
             upstream_share_percent: default_reconcile_share(),
             interval_ms: default_reconcile_interval_ms(),
             batch: default_reconcile_batch(),
+            pending_window_secs: default_pending_window_secs(),
         }
     }
 }
@@ -386,6 +391,11 @@ impl ReconcileConfig {
                 "reconcile.upstream_share_percent: must be between 1 and 50",
             ));
         }
+        if !(1..=86_400).contains(&self.pending_window_secs) {
+            return Err(err(
+                "reconcile.pending_window_secs: must be between 1 and 86400",
+            ));
+        }
         if !(10..=3_600_000).contains(&self.interval_ms) {
             return Err(err("reconcile.interval_ms: must be between 10 and 3600000"));
         }
@@ -402,6 +412,10 @@ fn default_true() -> bool {
 fn default_reconcile_share() -> u32 {
     10
 }
+fn default_pending_window_secs() -> u64 {
+    900
+}
+
 fn default_reconcile_interval_ms() -> u64 {
     1000
 }

@@ -13,6 +13,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod pending;
 pub mod pipeline;
 pub mod posts;
 pub mod private_files;

@@ -13,6 +13,7 @@ use crate::audit;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::limits;
+use crate::pending;
 use crate::store::{Claim, CreateHold, HoldDecision, Lane, PostRecord};
 use crate::tiktok::{self, Prepared, Shape};
 use crate::upstream;
@@ -35,13 +36,17 @@ pub struct CreateRequest<'a> {
     pub idempotency_key: Option<&'a str>,
 }
 
-/// A post that was created upstream and recorded.
+/// A post that was created upstream and recorded, or whose create is pending.
 pub struct Created {
     pub record: PostRecord,
-    pub post: zernio::Post,
+    /// Zernio's answer's post; `None` when the answer is the record's (a pending create, or a
+    /// retry of one).
+    pub post: Option<zernio::Post>,
     pub warnings: Vec<tiktok::Warning>,
     /// Zernio's answer status (201, or 200 for its own idempotent replay).
     pub upstream_status: u16,
+    /// Zernio's outcome is unknown: the record is `pending` under the gateway's id (202).
+    pub pending: bool,
 }
 
 fn media_kind(prepared_kind: &str) -> MediaKind {
@@ -163,8 +168,12 @@ pub async fn create(
         ..audit::Facts::default()
     };
     let result = create_post(state, caller, request, &mut facts).await;
+    let mut status = 201;
     if let Ok(created) = &result {
         facts.object_id = Some(created.record.id.clone());
+        if created.pending {
+            status = 202;
+        }
     }
     audit::record(
         state,
@@ -172,7 +181,7 @@ pub async fn create(
         request_id,
         "post.create",
         facts,
-        audit::outcome(&result, 201),
+        audit::outcome(&result, status),
     )
     .await;
     result
@@ -217,20 +226,61 @@ async fn create_post(
         fingerprint: fingerprint.clone(),
         active: reaches_tiktok,
     };
+    let key = upstream_idempotency_key(&tenant.id, &request, &create_id);
     if reaches_tiktok {
         // A scheduled post's slot is at its time: TikTok counts it when it is published.
         let at = crate::store::slot_at(now, post.schedule_at());
-        hold(
-            state,
-            tenant,
-            &account,
-            lane,
-            &create_id,
-            &fingerprint,
-            at,
-            now,
-        )
-        .await?;
+        // A retry that finds its own pending create failed for good takes the freed claim and
+        // sends the post (under the same upstream key) once.
+        let mut tries = 0u64;
+        loop {
+            tries += 1;
+            let held = hold(
+                state,
+                tenant,
+                &account,
+                lane,
+                &create_id,
+                &fingerprint,
+                at,
+                now,
+            )
+            .await;
+            let existing = match held {
+                Ok(()) => break,
+                // The claim may be this very request's, sent before with the same key and left
+                // pending: the retry gets that post, never a refusal of itself.
+                Err(ApiError::DuplicateContent {
+                    existing_post_id: Some(existing),
+                }) if request.idempotency_key.is_some() => existing,
+                Err(e) => return Err(e),
+            };
+            let ctx = CallContext {
+                request_id: request.request_id,
+            };
+            match own_create(state, &ctx, &tenant.id, &key, &existing).await? {
+                Own::Post(own) => {
+                    return Ok(Created {
+                        pending: own.status == pending::STATUS,
+                        record: *own,
+                        post: None,
+                        warnings,
+                        upstream_status: 200,
+                    });
+                }
+                // The claim is given back right after the record fails (by whoever failed it,
+                // maybe the reconciler at this moment): a moment later it is free.
+                Own::Freed if tries < 5 => {
+                    tokio::time::sleep(Duration::from_millis(20 * tries)).await;
+                    continue;
+                }
+                _ => {
+                    return Err(ApiError::DuplicateContent {
+                        existing_post_id: Some(existing),
+                    });
+                }
+            }
+        }
     } else {
         limits::upstream::spend(state, &tenant.id).await?;
     }
@@ -239,7 +289,6 @@ async fn create_post(
     let ctx = CallContext {
         request_id: request.request_id,
     };
-    let key = upstream_idempotency_key(&tenant.id, &request, &create_id);
     facts.payload_sha256 = Some(audit::digest_of(&payload));
     let sent_at = Utc::now();
     let outcome = match state
@@ -253,14 +302,43 @@ async fn create_post(
     };
     let (upstream_status, upstream_post) = match outcome {
         Ok(ok) => ok,
-        Err(e) => {
-            let e = recover(state, &ctx, &account, &create_id, sent_at, e).await;
-            match e {
-                Ok(found) => (200, found),
-                Err(e) => {
-                    return Err(failed(state, caller, &post, &held, e, &create_id).await);
+        Err(e) if e.outcome_unknown() => {
+            tracing::info!(
+                code = e.code(),
+                status = e.status,
+                "create outcome unknown; looking it up"
+            );
+            match pending::look_up(state, &ctx, &tenant.id, &account, &create_id, sent_at).await {
+                // As Zernio's replay is: recorded once, whoever records it first.
+                Some(found) => (200, found),
+                None => {
+                    // Still unknown: the slot and the claim stay held, and the caller gets the
+                    // id to poll. Never sent again.
+                    let base = placeholder_record(caller, &post, &create_id, now);
+                    let record = pending::record(state, base, Utc::now());
+                    if reaches_tiktok {
+                        state.store.record_created(&record, DAY).await?;
+                    } else {
+                        state.store.insert_post(&record).await?;
+                    }
+                    if request.idempotency_key.is_some() {
+                        pending::remember_key(state, &tenant.id, &key, &record.id).await;
+                    }
+                    state
+                        .metrics
+                        .post(&tenant.id, post.kind(), post.mode(), pending::STATUS);
+                    return Ok(Created {
+                        record,
+                        post: None,
+                        warnings,
+                        upstream_status: 0,
+                        pending: true,
+                    });
                 }
             }
+        }
+        Err(e) => {
+            return Err(failed(state, caller, &post, &held, e, &create_id).await);
         }
     };
 
@@ -288,9 +366,10 @@ async fn create_post(
         }
         return Ok(Created {
             record: existing,
-            post: upstream_post,
+            post: Some(upstream_post),
             warnings,
             upstream_status,
+            pending: false,
         });
     }
     let record = record_of(caller, &post, &upstream_post, &create_id, now);
@@ -304,10 +383,56 @@ async fn create_post(
         .post(&caller.tenant.id, post.kind(), post.mode(), "created");
     Ok(Created {
         record,
-        post: upstream_post,
+        post: Some(upstream_post),
         warnings,
         upstream_status,
+        pending: false,
     })
+}
+
+/// What a keyed create's duplicate claim turned out to be.
+enum Own {
+    /// The post this key's earlier create made (found since, or still pending).
+    Post(Box<PostRecord>),
+    /// This key's earlier create was never made and has just given its claim back.
+    Freed,
+    /// Another post's claim.
+    Other,
+}
+
+/// Whether the duplicate claim `existing` is the one a create sent before with the same key
+/// holds: then the answer is that post as it is now (still pending, it is looked up once more).
+async fn own_create(
+    state: &AppState,
+    ctx: &CallContext<'_>,
+    tenant: &str,
+    upstream_key: &str,
+    existing: &str,
+) -> Result<Own, ApiError> {
+    let Some(first) = pending::for_key(state, tenant, upstream_key).await? else {
+        return Ok(Own::Other);
+    };
+    let Some(record) = pending::tenant_post(state, tenant, &first).await? else {
+        return Ok(Own::Other);
+    };
+    if record.id != existing && first != existing {
+        return Ok(Own::Other);
+    }
+    if record.sync.error_code.as_deref() == Some(pending::NEVER_FOUND) {
+        return Ok(Own::Freed);
+    }
+    if record.status != pending::STATUS {
+        return Ok(Own::Post(Box::new(record)));
+    }
+    // The caller asks again: one more look (a unit of its budget) before answering.
+    if limits::upstream::spend(state, tenant).await.is_err() {
+        return Ok(Own::Post(Box::new(record)));
+    }
+    let now = pending::settle(state, ctx, &record).await?.record();
+    if now.sync.error_code.as_deref() == Some(pending::NEVER_FOUND) {
+        return Ok(Own::Freed);
+    }
+    Ok(Own::Post(Box::new(now)))
 }
 
 /// The daily budget and the duplicate guard before anything else: a post over the budget or
@@ -377,37 +502,6 @@ async fn hold(
                     _ => None,
                 },
             })
-        }
-    }
-}
-
-/// A create whose answer was lost is never sent again: it is looked up by its tag.
-async fn recover(
-    state: &AppState,
-    ctx: &CallContext<'_>,
-    account: &str,
-    create_id: &str,
-    sent_at: DateTime<Utc>,
-    error: UpstreamError,
-) -> Result<zernio::Post, UpstreamError> {
-    if error.kind != UpstreamKind::Timeout {
-        return Err(error);
-    }
-    let since = sent_at - chrono::Duration::minutes(5);
-    match state
-        .upstream
-        .client
-        .find_post_by_metadata(ctx, account, REQUEST_TAG, create_id, since)
-        .await
-    {
-        Ok(Some(post)) => {
-            tracing::info!(post = %post.id, "create timed out but the post exists; answering with it");
-            Ok(post)
-        }
-        Ok(None) => Err(error),
-        Err(lookup) => {
-            tracing::warn!(error = %lookup, "looking up a timed-out create failed");
-            Err(error)
         }
     }
 }
@@ -515,6 +609,32 @@ pub fn record_of(
     };
     crate::record::created(&mut record, now);
     record
+}
+
+/// The record of a create before Zernio's answer: under the gateway's id for it.
+fn placeholder_record(
+    caller: &Caller,
+    post: &tiktok::TikTokPost,
+    create_id: &str,
+    now: DateTime<Utc>,
+) -> PostRecord {
+    PostRecord {
+        id: create_id.to_owned(),
+        tenant: caller.tenant.id.clone(),
+        account: post.account().to_owned(),
+        kind: post.kind().to_owned(),
+        mode: post.mode().to_owned(),
+        status: pending::STATUS.to_owned(),
+        schedule_at: post.schedule_at(),
+        tiktok_url: None,
+        error: None,
+        fingerprint: post.content_fingerprint(),
+        request_id: create_id.to_owned(),
+        created_at: now,
+        content: Some(post.caption.clone()),
+        media_items: media_of(post),
+        sync: Default::default(),
+    }
 }
 
 /// The post's media as Zernio's `mediaItems` has them, for the compatible reads.

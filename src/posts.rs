@@ -17,10 +17,9 @@ use crate::tiktok;
 use crate::zernio::{self, CallContext};
 
 /// The tenant's record of a post, or 404 (whether it does not exist or is another tenant's).
+/// A pending create's id reads the post Zernio made once it is found.
 pub async fn owned(state: &AppState, tenant: &str, id: &str) -> Result<PostRecord, ApiError> {
-    state
-        .store
-        .post(tenant, id)
+    crate::pending::tenant_post(state, tenant, id)
         .await?
         .ok_or(ApiError::NotFound)
 }
@@ -45,15 +44,28 @@ pub async fn read(
     freshness: Freshness,
     request_id: &str,
 ) -> Result<Arc<PostRecord>, ApiError> {
-    let record = state
-        .store
-        .shared_post(tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let record = match state.store.shared_post(tenant, id).await? {
+        Some(record) => record,
+        // The id a pending create was answered with, found since under Zernio's.
+        None => Arc::new(owned(state, tenant, id).await?),
+    };
+    let id = record.id.as_str();
     let Freshness::MaxAge(max_age) = freshness else {
         state.metrics.read_model().read("record");
         return Ok(record);
     };
+    if record.id == record.request_id && record.status != crate::pending::STATUS {
+        // Under the gateway's own id: a create never found, which Zernio knows nothing of.
+        state.metrics.read_model().read("record");
+        return Ok(record);
+    }
+    if record.status == crate::pending::STATUS {
+        // Zernio knows no post by this id: asking now is one more look-up by its tag.
+        crate::limits::upstream::spend(state, tenant).await?;
+        let settled = crate::pending::settle(state, &CallContext { request_id }, &record).await?;
+        state.metrics.read_model().read("upstream");
+        return Ok(Arc::new(settled.record()));
+    }
     let asked = Utc::now();
     let oldest = asked - chrono::TimeDelta::from_std(max_age).unwrap_or(chrono::TimeDelta::MAX);
     if max_age > std::time::Duration::ZERO && record.sync.synced_at.is_some_and(|t| t >= oldest) {

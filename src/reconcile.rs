@@ -5,6 +5,9 @@
 //! out of a share of the upstream budget of its own, and applies what it finds exactly as a
 //! webhook would be applied (`record::apply`): in order, announced to the tenant once.
 //!
+//! A `pending` create (Zernio's outcome unknown) is looked up by its tag instead, on a short
+//! backoff of its own, until it is found or its window ends (`pending.rs`).
+//!
 //! Replicas on one store share the schedule; a lease on each post (a store claim) keeps two of
 //! them from reading the same post at once, and the schedule read again under the lease keeps
 //! the second from reading what the first has just read.
@@ -127,6 +130,19 @@ async fn reconcile(state: &AppState, id: &str) -> Result<Option<Duration>, crate
         return Ok(Some(unit.retry_after));
     }
     let request_id = format!("reconcile-{}", uuid::Uuid::new_v4().simple());
+    if record.status == crate::pending::STATUS {
+        // Zernio knows no post by the gateway's id: a pending create is found by its tag.
+        let ctx = CallContext {
+            request_id: &request_id,
+        };
+        let outcome = match crate::pending::settle(state, &ctx, &record).await? {
+            crate::pending::Settled::Found(_) => "found",
+            crate::pending::Settled::Unknown(r) if r.status == crate::pending::STATUS => "pending",
+            crate::pending::Settled::Unknown(_) => "never_found",
+        };
+        metrics.reconciled(outcome);
+        return Ok(None);
+    }
     let read = state
         .upstream
         .client

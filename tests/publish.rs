@@ -465,17 +465,15 @@ async fn a_timed_out_create_is_looked_up_not_sent_again() {
     assert!(lookup.contains("accountId=acc_a1"), "{lookup}");
     assert!(lookup.contains("sortBy=created-desc"), "{lookup}");
 
-    // Not found: 504, and still only one create.
+    // Not found: 202, the post pending under the gateway's id, and still only one create.
     fake.script(
         "create",
         Reply::json(201, json!({})).delayed(Duration::from_secs(3)),
     );
-    let body = problem(
-        create(&gw, ACME_KEY, &video("acc_a1", "never seen")).await,
-        504,
-    )
-    .await;
-    assert_eq!(body["code"], "upstream_timeout");
+    let pending = create(&gw, ACME_KEY, &video("acc_a1", "never seen")).await;
+    assert_eq!(pending.status(), 202);
+    let body: Value = pending.json().await.unwrap();
+    assert_eq!(body["status"], "pending");
     assert_eq!(fake.calls("create").len(), 2);
 }
 

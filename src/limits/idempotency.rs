@@ -5,6 +5,7 @@
 //! `idempotency_conflict`. Keys are scoped to the tenant.
 //!
 //! Claiming a key is one atomic store operation, so concurrent duplicates make one request.
+//! Answers whose outcome is not final (5xx, 429, a pending create's 202) are not kept.
 
 use std::time::Duration;
 
@@ -151,8 +152,14 @@ where
     let response = crate::error::render_now(response, request_id);
     let status = response.status();
     // Transient failures are not kept: the caller's retry must be able to run again (and the
-    // upstream request carries the key, so Zernio will not post twice).
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    // upstream request carries the key, so Zernio will not post twice). Nor is a pending
+    // create's 202 (or the compatible surface's 503 for it): its state changes, so a retry
+    // runs again and answers the post as it is then (the create pipeline knows the key's
+    // pending post and never sends it twice, nor refuses it as its own duplicate).
+    if status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::ACCEPTED
+    {
         state.store.release_claim(&scope, &key).await?;
         return Ok(response);
     }

@@ -73,6 +73,7 @@ pub struct HookResult {
     )),
     responses(
         (status = 201, description = "Created", body = HookResult),
+        (status = 202, description = "`status: pending`: Zernio's outcome is unknown; poll `/v1/tiktok/posts/{id}`", body = HookResult),
         (status = 400, description = "The body is neither JSON nor a form", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope, or an account of another tenant", body = Problem, content_type = "application/problem+json"),
@@ -81,7 +82,6 @@ pub struct HookResult {
         (status = 422, description = "`validation_failed` or refused by TikTok", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "A limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "Zernio did not answer in time", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -117,9 +117,17 @@ pub async fn create(
         },
     )
     .await?;
-    let view = PostView::from_upstream(&created.record, &created.post);
+    let view = match &created.post {
+        Some(post) => PostView::from_upstream(&created.record, post),
+        None => PostView::from_record(&created.record),
+    };
+    let status = if created.pending {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
     Ok((
-        StatusCode::CREATED,
+        status,
         ApiJson(HookResult {
             id: view.id,
             status: view.status,

@@ -59,12 +59,14 @@ pub struct Validated {
 /// A post as the gateway shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PostView {
-    /// Zernio's post id.
+    /// Zernio's post id (the gateway's own id for a create still `pending`, and for one never
+    /// found; that id reads Zernio's post once it is found).
     #[schema(example = "65f1c0a1b2c3d4e5f6a7b8c9")]
     pub id: String,
     #[schema(example = "sandbox_public")]
     pub account: String,
-    /// Zernio's status: draft, scheduled, publishing, published, partial, failed, cancelled.
+    /// Zernio's status: draft, scheduled, publishing, published, partial, failed, cancelled; or
+    /// `pending` while a create's outcome is unknown (see the create's 202).
     #[schema(example = "published")]
     pub status: String,
     /// `video` or `photo`.
@@ -182,6 +184,7 @@ pub async fn validate(
     request_body(content = NativePost, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = PostView),
+        (status = 202, description = "`status: pending`: Zernio's outcome is unknown (its answer was lost); the post is looked up by its tag and never sent twice. Poll `Location` (with `Cache-Control: no-cache` to look now) or retry with the same Idempotency-Key; it becomes Zernio's post, or `failed` with `upstream_outcome_unknown` after `[reconcile] pending_window_secs`", body = PostView, headers(("Location" = String, description = "The post to poll"))),
         (status = 400, description = "The body is not JSON, or a bad Idempotency-Key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope, or an account of another tenant", body = Problem, content_type = "application/problem+json"),
@@ -189,7 +192,6 @@ pub async fn validate(
         (status = 422, description = "`validation_failed`, or TikTok refused the post (`spam_risk`, `privacy_level_unavailable`, ...)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`daily_limit_reached`, `rate_limited` or `upstream_rate_limited`, with Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Zernio failed or the account needs reconnecting", body = Problem, content_type = "application/problem+json"),
-        (status = 504, description = "`upstream_timeout`: the post may still appear", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -210,15 +212,20 @@ pub async fn create(
         },
     )
     .await?;
-    let mut view = PostView::from_upstream(&created.record, &created.post);
+    let mut view = match &created.post {
+        Some(post) => PostView::from_upstream(&created.record, post),
+        None => PostView::from_record(&created.record),
+    };
     view.warnings = created.warnings;
     let location = format!("/v1/tiktok/posts/{}", view.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        ApiJson(view),
-    )
-        .into_response())
+    // 202: Zernio's outcome is unknown; the post is `pending` under this id until it is found
+    // (then the id reads Zernio's post) or the window ends (`failed`).
+    let status = if created.pending {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, [(header::LOCATION, location)], ApiJson(view)).into_response())
 }
 
 pub use crate::posts::owned;

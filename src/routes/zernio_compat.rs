@@ -49,7 +49,7 @@ fn ctx(request_id: &str) -> CallContext<'_> {
         (status = 403, description = "Missing scope, an account of another tenant (no `code`), or `ACCOUNT_DISCONNECTED` / `ACCOUNT_NOT_ENABLED_FOR_POSTING`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 409, description = "`duplicate_content` (`details.existingPostId`) or `idempotency_conflict`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
-        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer. When Zernio's outcome is unknown, `details.postId` names the pending post (readable at `/api/v1/posts/{id}`) and `details.status` is `pending`: a retry with the same Idempotency-Key gets the post, one without a 409 naming it; it is never sent twice", body = errors::ErrorBody, content_type = "application/json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -82,18 +82,44 @@ pub async fn create(
         }
         Err(e) => return Err(e),
     };
+    if created.pending {
+        return Ok(create_pending(&created.record));
+    }
     let warnings: Vec<&str> = created
         .warnings
         .iter()
         .map(|w| w.message.as_str())
         .collect();
+    let post = match &created.post {
+        Some(post) => list::spec_post(post),
+        None => list::post_of_record(&created.record),
+    };
     Ok((
         StatusCode::CREATED,
-        ApiJson(
-            json!({"message": "Post created", "post": list::spec_post(&created.post), "warnings": warnings}),
-        ),
+        ApiJson(json!({"message": "Post created", "post": post, "warnings": warnings})),
     )
         .into_response())
+}
+
+/// A create whose outcome Zernio left unknown. Zernio's contract has no 202 for a create; its
+/// 503 `temporarily_unavailable` says "retry later" and its SDKs do. The retry cannot post
+/// twice: with the same Idempotency-Key it gets the post, without one a 409 naming it in
+/// `details.existingPostId`, as Zernio answers a duplicate.
+fn create_pending(record: &crate::store::PostRecord) -> Response {
+    let body = json!({
+        "error": "Zernio's answer to this create was lost; the post may exist. Retry with the same Idempotency-Key, or read the post in details.postId.",
+        "type": "api_error",
+        "code": "temporarily_unavailable",
+        "details": {"postId": record.id, "status": crate::pending::STATUS},
+    });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, ApiJson(body)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("5"),
+    );
+    // Already Zernio's shape: the error frame leaves it as it is.
+    response.extensions_mut().insert(crate::error::OwnFormat);
+    response
 }
 
 /// Zernio's `PostPublishIncompleteResponse` for a post created but not published.

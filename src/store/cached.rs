@@ -168,6 +168,12 @@ impl Store for CachedStore {
         written
     }
 
+    async fn delete_post(&self, post: &PostRecord) -> Result<(), StoreError> {
+        let deleted = self.inner.delete_post(post).await;
+        self.changed(&post.id);
+        deleted
+    }
+
     async fn post_events(&self, id: &str) -> Result<Vec<PostEvent>, StoreError> {
         self.inner.post_events(id).await
     }

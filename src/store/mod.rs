@@ -446,6 +446,10 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         event: Option<&PostEvent>,
     ) -> Result<bool, StoreError>;
 
+    /// Removes a record, its history and its place in the reconciler's schedule: a pending
+    /// create's record once Zernio's post, recorded under Zernio's id, replaces it.
+    async fn delete_post(&self, post: &PostRecord) -> Result<(), StoreError>;
+
     /// The post's status changes after its creation, oldest first (at most the last 100).
     async fn post_events(&self, id: &str) -> Result<Vec<PostEvent>, StoreError>;
 

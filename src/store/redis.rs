@@ -612,6 +612,24 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    async fn delete_post(&self, post: &PostRecord) -> Result<(), StoreError> {
+        // One MULTI: no replica sees the record gone from its index but still readable.
+        let _: () = redis::pipe()
+            .atomic()
+            .del(post_key(&post.id))
+            .del(events_key(&post.id))
+            .zrem(
+                index_key(&post.tenant),
+                index_member(post.created_at, &post.id),
+            )
+            .zrem(SYNC_KEY, &post.id)
+            .publish(CHANGES_CHANNEL, &post.id)
+            .query_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn replace_post(
         &self,
         post: &PostRecord,

@@ -498,6 +498,19 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn delete_post(&self, post: &PostRecord) -> Result<(), StoreError> {
+        let id = post.id.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM post_events WHERE post_id = ?1")?
+                    .execute([&id])?;
+                conn.prepare_cached("DELETE FROM posts WHERE id = ?1")?
+                    .execute([&id])?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn post_events(&self, id: &str) -> Result<Vec<PostEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT revision, at, recorded_at, source, status, previous, error_code FROM \

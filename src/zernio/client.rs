@@ -379,6 +379,7 @@ impl ZernioClient {
             );
             e.status = Some(a.status);
             e.zernio_request_id = a.request_id.clone();
+            e.maybe_applied = true;
             e
         };
         let v = answer.json().map_err(|_| unreadable(&answer))?;

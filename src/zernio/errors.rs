@@ -182,6 +182,10 @@ pub struct UpstreamFailure {
     /// Refused by the client before anything was sent (an open circuit breaker, the 429
     /// pause, an id or key that cannot be sent): Zernio cannot have acted on it.
     pub not_sent: bool,
+    /// Whether the request may have taken effect although no readable answer says so: it was
+    /// sent (or may have been) and what came back is not Zernio's refusal. False for anything
+    /// refused before sending (a pause, a breaker, a bad header) and for Zernio's own errors.
+    pub maybe_applied: bool,
 }
 
 impl std::ops::Deref for UpstreamError {
@@ -221,6 +225,7 @@ impl UpstreamError {
             retry_after: None,
             post: None,
             not_sent: false,
+            maybe_applied: false,
         })
     }
 
@@ -229,6 +234,15 @@ impl UpstreamError {
         let mut e = UpstreamError::new(kind, message);
         e.not_sent = true;
         e
+    }
+
+    /// Whether a create that failed so may still have made its post: a timeout, a reset or
+    /// any transport failure once the request was sent, a truncated or unreadable answer, a
+    /// 502/503/504 from Zernio or anything in front of it, a 500 without Zernio's error
+    /// shape. Such a create is looked up by its tag, never sent again. Not unknown: Zernio's
+    /// own refusals (a 4xx with its `ErrorResponse`) and anything refused before it was sent.
+    pub fn outcome_unknown(&self) -> bool {
+        self.maybe_applied
     }
 
     /// The fields, unboxed.
@@ -268,6 +282,14 @@ impl UpstreamError {
             .primary_message()
             .and_then(|raw| passable(raw, json.is_some(), status, &kind))
             .unwrap_or_else(|| format!("Zernio answered HTTP {status} ({})", kind.code()));
+        // Zernio's own error answers carry `error`; a proxy's page or an empty 500 does not,
+        // and says nothing about whether the request went through.
+        let zernio_shaped = json
+            .as_ref()
+            .is_some_and(|v| v.get("error").is_some_and(|e| !e.is_null()));
+        let maybe_applied = matches!(status, 408 | 502..=504)
+            || (status >= 500 && !zernio_shaped)
+            || kind == UpstreamKind::Timeout;
         UpstreamError::from(UpstreamFailure {
             kind,
             status: Some(status),
@@ -278,6 +300,7 @@ impl UpstreamError {
             retry_after,
             post: None,
             not_sent: false,
+            maybe_applied,
         })
     }
 
@@ -323,13 +346,14 @@ impl UpstreamError {
             retry_after: None,
             post: Some(Box::new(post)),
             not_sent: false,
+            maybe_applied: false,
         }))
     }
 
     /// A transport failure: no usable answer came. Built from the error's kind only, so no URL
     /// or header can leak into the message.
     pub(crate) fn transport(err: &reqwest::Error, waited: Duration) -> Self {
-        if err.is_timeout() {
+        let mut e = if err.is_timeout() {
             UpstreamError::new(
                 UpstreamKind::Timeout,
                 format!(
@@ -349,7 +373,10 @@ impl UpstreamError {
                 UpstreamKind::Unavailable,
                 "Transport error talking to Zernio",
             )
-        }
+        };
+        // A failed connect sent nothing; after that, the request may have reached Zernio.
+        e.maybe_applied = !err.is_connect();
+        e
     }
 }
 
@@ -673,6 +700,35 @@ mod tests {
             Some("req-1".into()),
             None,
         )
+    }
+
+    #[test]
+    fn an_outcome_is_unknown_only_when_the_request_may_have_taken_effect() {
+        let raw = |status: u16, body: &[u8]| UpstreamError::from_answer(status, body, None, None);
+        // Something in between answered, or Zernio failed without saying what.
+        for status in [502, 503, 504, 408] {
+            assert!(
+                map(status, json!({"error": "x"})).outcome_unknown(),
+                "{status}"
+            );
+            assert!(raw(status, b"<html>Bad Gateway</html>").outcome_unknown());
+        }
+        assert!(raw(500, b"<html>Internal Server Error</html>").outcome_unknown());
+        assert!(raw(500, b"").outcome_unknown());
+        assert!(map(500, json!({"message": "no error member"})).outcome_unknown());
+        // Zernio's own answers: it said what happened.
+        assert!(
+            !map(500, json!({"error": "Internal error", "type": "api_error"})).outcome_unknown()
+        );
+        for status in [400, 401, 403, 404, 409, 422, 429] {
+            assert!(
+                !map(status, json!({"error": "refused"})).outcome_unknown(),
+                "{status}"
+            );
+        }
+        // Refused before sending (a pause, a breaker): nothing was sent.
+        assert!(!UpstreamError::new(UpstreamKind::Unavailable, "open").outcome_unknown());
+        assert!(!UpstreamError::new(UpstreamKind::RateLimited, "paused").outcome_unknown());
     }
 
     fn failed_post(message: &str, category: Option<&str>) -> Post {

@@ -13,9 +13,16 @@
 //! 200 and the original post, and refuse the same account, content and media within 24 h with
 //! 409 and `details.existingPostId`; lists are `{posts, pagination}` with page, limit and the
 //! spec's filters; analytics with `postId` answer the single-post shape.
+//!
+//! Chaos mode ([`FakeZernio::chaos`]) plays a seeded mix of faults on creates: answers later
+//! than the gateway's timeout, 500s (Zernio's own or a bare page), a proxy's 502, 503, the
+//! connection reset before and after creating, truncated JSON, 429 storms and slow drips.
+//! [`FakeZernio::set_dedupe`]`(false)` makes it an upstream that de-duplicates nothing (no
+//! Idempotency-Key or x-request-id replay, no content 409), so that any create the gateway
+//! sends twice is a second post, counted by [`FakeZernio::posts_by_content`].
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +32,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
+use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
 use super::contract;
@@ -53,6 +61,8 @@ pub struct Reply {
     /// A create scripted with this still makes its post, as Zernio does when only its answer
     /// is lost (late, reset, or replaced by a proxy's error).
     pub creates: bool,
+    /// No answer at all: the connection is closed (after creating, with `creates`).
+    pub reset: bool,
 }
 
 impl Reply {
@@ -64,7 +74,16 @@ impl Reply {
             delay: None,
             off_spec: false,
             creates: false,
+            reset: false,
         }
+    }
+
+    /// The connection closes instead of an answer.
+    pub fn reset() -> Reply {
+        let mut reply = Reply::json(200, Value::Null);
+        reply.reset = true;
+        reply.off_spec = true;
+        reply
     }
 
     /// The post is made all the same (see [`Reply::creates`]).
@@ -98,8 +117,74 @@ const DAY: chrono::Duration = chrono::Duration::hours(24);
 /// How long the same `x-request-id` replays the post it made ("in flight or within minutes").
 const REQUEST_ID_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
 
+/// A fault chaos mode plays on a create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// Zernio's normal answer.
+    None,
+    /// Creates, answers after [`Chaos::late`] (past the gateway's timeout).
+    Late,
+    /// Zernio's own 500 `ErrorResponse`; nothing created.
+    Zernio500,
+    /// A bare 500 page; created or not.
+    Bare500,
+    /// A proxy's 502 HTML page; created or not.
+    Proxy502,
+    /// 503; created or not.
+    Unavailable503,
+    /// The connection closes before anything is created.
+    ResetBefore,
+    /// Created, then the connection closes without an answer.
+    ResetAfter,
+    /// Created, answered 201 with a body cut off mid-JSON.
+    Truncated,
+    /// Zernio's API rate limit, `Retry-After: 1`; nothing created.
+    RateLimited,
+    /// Created, the 201 dripped slower than the gateway's timeout.
+    SlowDrip,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 10] = [
+        Fault::Late,
+        Fault::Zernio500,
+        Fault::Bare500,
+        Fault::Proxy502,
+        Fault::Unavailable503,
+        Fault::ResetBefore,
+        Fault::ResetAfter,
+        Fault::Truncated,
+        Fault::RateLimited,
+        Fault::SlowDrip,
+    ];
+}
+
+/// Chaos mode's plan: of the creates, `fault_percent` get one of [`Fault::ALL`] (seeded).
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    pub seed: u64,
+    pub fault_percent: u32,
+    /// How late a [`Fault::Late`] answer is.
+    pub late: Duration,
+    /// A slow drip sends one byte this often.
+    pub drip_every: Duration,
+}
+
+struct ChaosState {
+    plan: Chaos,
+    rng: rand::rngs::StdRng,
+}
+
+/// Closes the connection a request came on, without an answer: the fake's connections are
+/// served one by one so that a handler can end its own (a reset).
+#[derive(Clone)]
+struct Hangup(Arc<tokio::sync::Notify>);
+
 #[derive(Default)]
 struct Inner {
+    chaos: Mutex<Option<ChaosState>>,
+    faults: Mutex<BTreeMap<Fault, u64>>,
+    no_dedupe: AtomicBool,
     recorded: Mutex<Vec<Recorded>>,
     scripts: Mutex<HashMap<&'static str, VecDeque<Reply>>>,
     posts: Mutex<Vec<Value>>,
@@ -152,7 +237,24 @@ impl FakeZernio {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let hangup = Hangup(Arc::new(tokio::sync::Notify::new()));
+                let service = hyper_util::service::TowerToHyperService::new(
+                    app.clone().layer(axum::Extension(hangup.clone())),
+                );
+                tokio::spawn(async move {
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    // Dropping the connection closes the socket, whatever it was doing.
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = hangup.0.notified() => {}
+                    }
+                });
+            }
         });
         FakeZernio {
             base_url: format!("http://{addr}/api"),
@@ -207,6 +309,37 @@ impl FakeZernio {
                 post[k] = v.clone();
             }
         }
+    }
+
+    /// Plays `plan` on every create from now on (until [`FakeZernio::calm`]).
+    pub fn chaos(&self, plan: Chaos) {
+        let rng = rand::rngs::StdRng::seed_from_u64(plan.seed);
+        *lock(&self.inner.chaos) = Some(ChaosState { plan, rng });
+    }
+
+    /// Ends chaos mode: every create is answered as Zernio does.
+    pub fn calm(&self) {
+        *lock(&self.inner.chaos) = None;
+    }
+
+    /// How many creates got each fault (including [`Fault::None`] in chaos mode).
+    pub fn faults(&self) -> BTreeMap<Fault, u64> {
+        lock(&self.inner.faults).clone()
+    }
+
+    /// `false`: no create is ever recognised as a repeat (see the module's notes).
+    pub fn set_dedupe(&self, on: bool) {
+        self.inner.no_dedupe.store(!on, Ordering::SeqCst);
+    }
+
+    /// How many posts the fake holds for each `content`.
+    pub fn posts_by_content(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for post in lock(&self.inner.posts).iter() {
+            let content = post["content"].as_str().unwrap_or_default().to_owned();
+            *counts.entry(content).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// The contract violations seen so far (requests and answers), left in place.
@@ -308,6 +441,22 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         lock(&inner.violations).extend(errors.into_iter().map(|e| format!("gateway sent: {e}")));
     }
     let endpoint = endpoint_of(&parts.method, &path);
+    if endpoint == "create" {
+        let picked = lock(&inner.chaos).as_mut().map(|chaos| {
+            let faulty = chaos.rng.random_range(0..100) < chaos.plan.fault_percent;
+            let fault = if faulty {
+                Fault::ALL[chaos.rng.random_range(0..Fault::ALL.len())]
+            } else {
+                Fault::None
+            };
+            (fault, chaos.rng.random_bool(0.5), chaos.plan.clone())
+        });
+        if let Some((fault, coin, plan)) = picked {
+            *lock(&inner.faults).entry(fault).or_insert(0) += 1;
+            let hangup = parts.extensions.get::<Hangup>().cloned();
+            return chaotic(&inner, fault, coin, &plan, hangup, &parts.headers, &body).await;
+        }
+    }
     let scripted = lock(&inner.scripts)
         .get_mut(endpoint)
         .and_then(VecDeque::pop_front);
@@ -317,6 +466,12 @@ async fn handle(State(inner): State<Arc<Inner>>, request: Request) -> Response {
                 let n = inner.next_id.fetch_add(1, Ordering::SeqCst) + 1;
                 let post = post_from_create(&format!("post_{n}"), &body, mode_of(&body), now());
                 lock(&inner.posts).push(post);
+            }
+            if reply.reset {
+                if let Some(hangup) = parts.extensions.get::<Hangup>() {
+                    hangup.0.notify_one();
+                }
+                std::future::pending::<()>().await;
             }
             if let Some(delay) = reply.delay {
                 tokio::time::sleep(delay).await;
@@ -523,6 +678,9 @@ fn create(inner: &Inner, headers: &HeaderMap, body: &Value) -> (u16, Value) {
     };
     let key = header("idempotency-key");
     let request_id = header("x-request-id");
+    if inner.no_dedupe.load(Ordering::SeqCst) {
+        return made(inner, body, at);
+    }
     let replay = |id: &str| {
         lock(&inner.posts)
             .iter()
@@ -602,6 +760,148 @@ fn create(inner: &Inner, headers: &HeaderMap, body: &Value) -> (u16, Value) {
         201,
         json!({"message": "Post created successfully", "post": post}),
     )
+}
+
+/// A new post, whatever came before.
+fn made(inner: &Inner, body: &Value, at: DateTime<Utc>) -> (u16, Value) {
+    let n = inner.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+    let post = post_from_create(&format!("post_{n}"), body, mode_of(body), at);
+    lock(&inner.posts).push(post.clone());
+    (
+        201,
+        json!({"message": "Post created successfully", "post": post}),
+    )
+}
+
+fn raw(status: u16, content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+/// A create answered with `fault` (`coin`: whether an ambiguous fault made the post anyway).
+/// Not held to the spec: none of this is Zernio's contract.
+async fn chaotic(
+    inner: &Inner,
+    fault: Fault,
+    coin: bool,
+    plan: &Chaos,
+    hangup: Option<Hangup>,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Response {
+    let hang_up = || async {
+        if let Some(h) = &hangup {
+            h.0.notify_one();
+        }
+        std::future::pending::<()>().await;
+    };
+    let page = |status: u16, title: &str| {
+        raw(
+            status,
+            "text/html",
+            format!(
+                "<html><head><title>{status} {title}</title></head><body><h1>{title}</h1><p>upstream 10.0.3.7:8080</p></body></html>"
+            ),
+        )
+    };
+    match fault {
+        Fault::None => {
+            let (status, answer) = create(inner, headers, body);
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                axum::Json(answer),
+            )
+                .into_response()
+        }
+        Fault::Late => {
+            let (status, answer) = create(inner, headers, body);
+            tokio::time::sleep(plan.late).await;
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                axum::Json(answer),
+            )
+                .into_response()
+        }
+        Fault::Zernio500 => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"error": "Internal server error", "type": "api_error"})),
+        )
+            .into_response(),
+        Fault::Bare500 => {
+            if coin {
+                made(inner, body, now());
+            }
+            page(500, "Internal Server Error")
+        }
+        Fault::Proxy502 => {
+            if coin {
+                made(inner, body, now());
+            }
+            page(502, "Bad Gateway")
+        }
+        Fault::Unavailable503 => {
+            if coin {
+                made(inner, body, now());
+            }
+            raw(
+                503,
+                "application/json",
+                r#"{"error":"Service temporarily unavailable"}"#,
+            )
+        }
+        Fault::ResetBefore => {
+            hang_up().await;
+            unreachable!("a hung-up connection answers nothing")
+        }
+        Fault::ResetAfter => {
+            made(inner, body, now());
+            hang_up().await;
+            unreachable!("a hung-up connection answers nothing")
+        }
+        Fault::Truncated => {
+            let (_, answer) = made(inner, body, now());
+            let text = answer.to_string();
+            let cut = text.len() / 2;
+            raw(201, "application/json", text[..cut].to_owned())
+        }
+        Fault::RateLimited => {
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(json!({"error": "Rate limit exceeded", "type": "rate_limit_error"})),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            response
+        }
+        Fault::SlowDrip => {
+            let (_, answer) = made(inner, body, now());
+            let bytes = answer.to_string().into_bytes();
+            let every = plan.drip_every;
+            let stream = futures_util::stream::unfold(0usize, move |at| {
+                let bytes = bytes.clone();
+                async move {
+                    if at >= bytes.len() {
+                        return None;
+                    }
+                    tokio::time::sleep(every).await;
+                    let chunk = Bytes::copy_from_slice(&bytes[at..at + 1]);
+                    Some((Ok::<_, std::io::Error>(chunk), at + 1))
+                }
+            });
+            raw(
+                201,
+                "application/json",
+                axum::body::Body::from_stream(stream),
+            )
+        }
+    }
 }
 
 /// Zernio's precedence: `isDraft` > `publishNow` > `scheduledFor`; none of them is a draft.
