@@ -5,8 +5,9 @@
 //! surface's error shape with a stable code, every answer bounded, and nothing the gateway sends
 //! on to Zernio off Zernio's OpenAPI (the fake validates each request).
 //!
-//! `PROPTEST_CASES` sets the cases per property (default 256 each, about a minute in all);
-//! the README's documented long run is `PROPTEST_CASES=20000 cargo test --release --test fuzz_inbound`.
+//! `PROPTEST_CASES` sets the cases per property (default 256 each: 1,280 cases, about 2 s on
+//! the debug build); the README's 10-minute run is `PROPTEST_CASES=100000` (25,000 cases took
+//! 31 s).
 
 mod common;
 
@@ -97,6 +98,17 @@ struct Answer {
     status: u16,
     content_type: String,
     body: Vec<u8>,
+}
+
+/// `[http] body_limit_bytes` at its default. A larger body is answered 413 before it is read,
+/// and the connection closed while the client still writes (tests/upstream_faults.rs shows
+/// that answer); here it would only read as a dropped connection.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Sends one case; a body over the limit is not a case of this fuzz.
+fn run(surface: Surface, content_type: &str, body: Vec<u8>) -> Result<(), TestCaseError> {
+    prop_assume!(body.len() <= BODY_LIMIT);
+    check(surface, &send(surface, content_type, body))
 }
 
 fn send(surface: Surface, content_type: &str, body: Vec<u8>) -> Answer {
@@ -314,7 +326,7 @@ fn json_value() -> impl Strategy<Value = Value> {
             .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         any::<String>().prop_map(Value::String),
         // Long text, so that an answer quoting what it refuses would show its growth.
-        (0usize..200_000).prop_map(|n| Value::String("x".repeat(n))),
+        (0usize..100_000).prop_map(|n| Value::String("x".repeat(n))),
         prop::sample::select(
             &[
                 "true",
@@ -384,11 +396,16 @@ fn as_form(body: &Value) -> Vec<u8> {
         .into_bytes()
 }
 
-fn send_value(surface: Surface, body: &Value) -> Answer {
+fn encode(surface: Surface, body: &Value) -> (&'static str, Vec<u8>) {
     match surface {
-        Surface::FlatForm => send(surface, "application/x-www-form-urlencoded", as_form(body)),
-        _ => send(surface, "application/json", body.to_string().into_bytes()),
+        Surface::FlatForm => ("application/x-www-form-urlencoded", as_form(body)),
+        _ => ("application/json", body.to_string().into_bytes()),
     }
+}
+
+fn run_value(surface: Surface, body: &Value) -> Result<(), TestCaseError> {
+    let (content_type, bytes) = encode(surface, body);
+    run(surface, content_type, bytes)
 }
 
 fn surface() -> impl Strategy<Value = Surface> {
@@ -404,7 +421,7 @@ proptest! {
     ) {
         let (body, fields) = base(surface);
         let body = replace(body, fields[index.index(fields.len())], value);
-        check(surface, &send_value(surface, &body))?;
+        run_value(surface, &body)?;
     }
 
     #[test]
@@ -413,12 +430,12 @@ proptest! {
         pairs in prop::collection::vec((key(), json_value()), 0..16),
     ) {
         let body = Value::Object(pairs.into_iter().collect());
-        check(surface, &send_value(surface, &body))?;
+        run_value(surface, &body)?;
     }
 
     #[test]
     fn arbitrary_json_documents(surface in surface(), body in json_value()) {
-        check(surface, &send_value(surface, &body))?;
+        run_value(surface, &body)?;
     }
 
     #[test]
@@ -433,13 +450,13 @@ proptest! {
             "",
         ][..]),
     ) {
-        check(surface, &send(surface, content_type, bytes))?;
+        run(surface, content_type, bytes)?;
     }
 
     #[test]
     fn arbitrary_form_pairs(pairs in prop::collection::vec((key(), any::<String>()), 0..20)) {
         let body = serde_urlencoded::to_string(&pairs).unwrap_or_default().into_bytes();
-        check(Surface::FlatForm, &send(Surface::FlatForm, "application/x-www-form-urlencoded", body))?;
+        run(Surface::FlatForm, "application/x-www-form-urlencoded", body)?;
     }
 }
 
@@ -454,7 +471,8 @@ fn every_base_is_created() {
             Surface::Compat => body["content"] = Value::String(caption),
             _ => body["caption"] = Value::String(caption),
         }
-        let answer = send_value(surface, &body);
+        let (content_type, bytes) = encode(surface, &body);
+        let answer = send(surface, content_type, bytes);
         assert_eq!(
             answer.status,
             201,
