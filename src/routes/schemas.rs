@@ -104,7 +104,7 @@ pub struct NativePost {
     pub ai_generated: Option<bool>,
     pub commercial: Option<Commercial>,
     /// When to publish (RFC 3339, or a local time in `timezone`); absent publishes now.
-    #[schema(example = "2030-01-01T09:00:00Z")]
+    #[schema(example = "2027-09-01T09:00:00Z")]
     pub schedule_at: Option<String>,
     /// IANA time zone of `schedule_at`.
     #[schema(example = "Europe/Berlin")]

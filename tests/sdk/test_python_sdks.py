@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -37,7 +38,9 @@ PHOTO_SETTINGS = {
     "content_preview_confirmed": True,
     "express_consent_given": True,
 }
-FUTURE = "2030-01-01T09:00:00Z"
+# Within the gateway's schedule horizon ([posts] schedule_horizon_days, a year by default).
+FUTURE = (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT09:00:00Z")
+LATER = (datetime.now(timezone.utc) + timedelta(days=60)).strftime("%Y-%m-%dT09:00:00Z")
 
 
 def _env(name: str) -> str:
@@ -201,7 +204,7 @@ def test_list_with_pagination(client, published, scheduled) -> None:
 
 def test_update(client, scheduled) -> None:
     content = _unique("Rescheduled")
-    response = client.posts.update(scheduled.field_id, content=content, scheduled_for="2030-02-01T09:00:00Z")
+    response = client.posts.update(scheduled.field_id, content=content, scheduled_for=LATER)
     assert response.post is not None
     assert response.post.field_id == scheduled.field_id
 

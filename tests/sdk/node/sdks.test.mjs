@@ -30,7 +30,11 @@ const PHOTO_SETTINGS = {
   content_preview_confirmed: true,
   express_consent_given: true,
 };
-const FUTURE = '2030-01-01T09:00:00Z';
+// Within the gateway's schedule horizon ([posts] schedule_horizon_days, a year by default).
+const inDays = (days) =>
+  new Date(Date.now() + days * 86400000).toISOString().slice(0, 10) + 'T09:00:00Z';
+const FUTURE = inDays(30);
+const LATER = inDays(60);
 
 function env(name) {
   const value = (process.env[name] ?? '').trim();
@@ -157,7 +161,7 @@ for (const [name, sdk] of [
     test('update', async () => {
       const { data } = await client.posts.updatePost({
         path: { postId: scheduled._id },
-        body: { content: unique('Rescheduled'), scheduledFor: '2030-02-01T09:00:00Z' },
+        body: { content: unique('Rescheduled'), scheduledFor: LATER },
       });
       assert.equal(data.post._id, scheduled._id);
     });
