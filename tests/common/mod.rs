@@ -281,7 +281,13 @@ impl TestGateway {
         TestGateway {
             base: format!("http://{addr}"),
             addr,
-            client: reqwest::Client::new(),
+            // Pooled connections retire before the server's idle timeout (5 s by default): one
+            // reused at the moment the server closes it fails as IncompleteMessage, a client's
+            // race that the chaos suite's long runs met.
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .expect("test client"),
             state,
             _dir: dir,
             shutdown: Some(tx),
