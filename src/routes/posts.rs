@@ -338,13 +338,18 @@ pub async fn events(
         .first()
         .and_then(|e| e.previous.clone())
         .unwrap_or_else(|| record.status.clone());
+    // With no change since, the record's code is the creation's: a post that failed at create.
+    let first_code = changes
+        .is_empty()
+        .then(|| record.sync.error_code.clone())
+        .flatten();
     let mut items = vec![PostEventView {
         status: first,
         previous: None,
         at: record.created_at,
         recorded_at: record.created_at,
         source: "create".to_owned(),
-        error_code: None,
+        error_code: first_code,
     }];
     items.extend(changes.into_iter().map(|e| PostEventView {
         status: e.status,
