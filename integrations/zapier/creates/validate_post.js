@@ -1,11 +1,11 @@
 'use strict';
 
 const { url } = require('../lib/http');
-const { inputFields, nativeBody } = require('../lib/post_fields');
+const { inputFields, flatBody } = require('../lib/post_fields');
 
-// The validator reads the native shape; the same fields as the create, so a Zap can check a post
-// before it spends one of the account's daily slots. A broken rule fails the step with every
-// violation and its fix.
+// The same fields, read by the gateway exactly as the create reads them, so a Zap can check a
+// post before it spends one of the account's daily slots. A broken rule fails the step with
+// every violation, named by its field, and its fix.
 module.exports = {
   key: 'validate_post',
   noun: 'Post',
@@ -17,9 +17,9 @@ module.exports = {
     inputFields: inputFields.filter((f) => typeof f === 'function' || f.key !== 'idempotency_key'),
     perform: async (z, bundle) => {
       const response = await z.request({
-        url: url(bundle, '/v1/tiktok/posts/validate'),
+        url: url(bundle, '/v1/hooks/tiktok/posts/validate'),
         method: 'POST',
-        body: nativeBody(bundle.inputData),
+        body: flatBody(bundle.inputData),
       });
       return response.data;
     },

@@ -1,7 +1,7 @@
 'use strict';
 
 // The post's input fields, shared by "Create TikTok Post" and "Validate TikTok Post", and the
-// two bodies built from them (the flat hook shape and the native shape the validator reads).
+// body both send (the gateway's flat automation shape).
 
 const crypto = require('crypto');
 const { url } = require('./http');
@@ -105,15 +105,10 @@ const inputFields = [
   },
 ];
 
+// Zapier's booleans arrive as true/false or as the text a user typed; the gateway reads both
+// (true/yes/1, false/no/0) and names a field it cannot read, so only consent is decided here.
 const TRUE = new Set(['true', 'yes', '1']);
-const FALSE = new Set(['false', 'no', '0']);
-const bool = (value) => {
-  if (typeof value === 'boolean') return value;
-  const text = String(value).trim().toLowerCase();
-  if (TRUE.has(text)) return true;
-  if (FALSE.has(text)) return false;
-  return value; // the gateway names the field and what it expects
-};
+const bool = (value) => value === true || TRUE.has(String(value).trim().toLowerCase());
 const given = (value) => value !== undefined && value !== null && value !== '';
 
 const urlsOf = (value) => {
@@ -122,9 +117,10 @@ const urlsOf = (value) => {
   return list.map((u) => String(u).trim()).filter(Boolean);
 };
 
+// The flat shape's one `consent` asserts both of TikTok's flags: true only when the user gave both.
 const consentOf = (input) =>
   given(input.content_preview_confirmed) || given(input.express_consent_given)
-    ? bool(input.content_preview_confirmed || false) === true && bool(input.express_consent_given || false) === true
+    ? bool(input.content_preview_confirmed) && bool(input.express_consent_given)
     : undefined;
 
 const SCALARS = ['account', 'caption', 'title', 'description', 'privacy', 'commercial', 'schedule_at', 'timezone'];
@@ -139,24 +135,6 @@ const flatBody = (input) => {
   if (photos.length) body.image_urls = photos.join('\n');
   const consent = consentOf(input);
   if (consent !== undefined) body.consent = consent;
-  return body;
-};
-
-const nativeBody = (input) => {
-  const body = {};
-  for (const key of SCALARS) if (given(input[key])) body[key] = input[key];
-  for (const key of BOOLS) if (given(input[key])) body[key] = bool(input[key]);
-  if (given(input.photo_cover_index)) body.photo_cover_index = Number(input.photo_cover_index);
-  if (given(input.video_url)) {
-    body.video = { url: input.video_url };
-    if (given(input.cover_timestamp_ms)) body.video.cover_timestamp_ms = Number(input.cover_timestamp_ms);
-  }
-  const photos = urlsOf(input.image_urls);
-  if (photos.length) body.photos = photos.map((u) => ({ url: u }));
-  const consent = consentOf(input);
-  if (consent !== undefined) {
-    body.consent = { content_preview_confirmed: consent, express_consent_given: consent };
-  }
   return body;
 };
 
@@ -175,4 +153,4 @@ const idempotencyKey = (bundle, action) => {
   return `zapier-${zap}-${digest.slice(0, 40)}`;
 };
 
-module.exports = { inputFields, flatBody, nativeBody, idempotencyKey, PRIVACY_LABELS };
+module.exports = { inputFields, flatBody, idempotencyKey, PRIVACY_LABELS };

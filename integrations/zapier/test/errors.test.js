@@ -37,8 +37,9 @@ test('validate: a broken post fails the step with the same fixes', async () => {
     }),
   );
   expect(error).toMatchObject({ name: 'AppError', code: 'validation_failed', status: 422 });
-  expect(error.message).toMatch(/privacy_level_unavailable|privacy/);
-  expect(error.message).toMatch(/Fix: /);
+  // Named by the fields the user filled in, as the create would name them.
+  expect(error.message.split('\n').slice(1).map((line) => line.split(':')[0])).toEqual(['- privacy']);
+  expect(error.message).toMatch(/^- privacy: .*FOLLOWER_OF_CREATOR.* Fix: /m);
 });
 
 test('a 409 duplicate halts the run, naming the existing post', async () => {
