@@ -1,4 +1,7 @@
 'use strict';
+
+const { url } = require('./lib/http');
+
 module.exports = {
   type: 'custom',
   fields: [
@@ -18,7 +21,8 @@ module.exports = {
         'A `tgw_` key of your tenant, with the scopes posts:read, posts:write and webhooks:manage.',
     },
   ],
-  test: { url: '{{bundle.authData.base_url}}/v1/me', method: 'GET' },
+  // A function, not a request template: a base URL typed with a trailing slash still works.
+  test: async (z, bundle) => (await z.request({ url: url(bundle, '/v1/me') })).data,
   connectionLabel: (z, bundle) =>
     bundle.inputData.credential_id
       ? `${bundle.inputData.tenant} (${bundle.inputData.credential_id})`

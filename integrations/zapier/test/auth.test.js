@@ -13,6 +13,9 @@ test('the connection test calls /v1/me and labels the connection with the tenant
   });
   const label = await appTester(App.authentication.connectionLabel, { authData: authData(), inputData: me });
   expect(label).toBe('zapier (zapier)');
+  // A URL typed with a trailing slash (or spaces) is the same gateway.
+  const again = await appTester(App.authentication.test, { authData: { ...authData(), base_url: ` ${authData().base_url}/ ` } });
+  expect(again).toEqual(me);
 });
 
 test('a bad key fails the connection test as an expired connection, with the gateway words', async () => {
