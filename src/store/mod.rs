@@ -401,6 +401,20 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         Ok(self.post(tenant, id).await?.map(Arc::new))
     }
 
+    /// Zernio confirmed the record at `revision` at `at` and nothing else changed: where the
+    /// backend keeps records in memory, shows the new `synced_at` without a write, as long as
+    /// the stored one is less than `write_every` older. `None`: write it (not cached, changed
+    /// since, or the stored time is due).
+    fn confirm_cached(
+        &self,
+        _id: &str,
+        _revision: u64,
+        _at: DateTime<Utc>,
+        _write_every: Duration,
+    ) -> Option<Arc<PostRecord>> {
+        None
+    }
+
     /// Any tenant's post: only for routing upstream webhooks back to their tenant.
     async fn post_by_id(&self, id: &str) -> Result<Option<PostRecord>, StoreError>;
 
