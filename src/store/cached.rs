@@ -286,6 +286,14 @@ impl Store for CachedStore {
         self.inner.rate_limit(key, policy).await
     }
 
+    async fn rate_limit_request(
+        &self,
+        key: &str,
+        policy: RatePolicy,
+    ) -> Result<RateDecision, StoreError> {
+        self.inner.rate_limit_request(key, policy).await
+    }
+
     async fn claim(
         &self,
         scope: &str,

@@ -508,6 +508,17 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// One GCRA decision for `key`, counted whether or not it is allowed: atomic per key.
     async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError>;
 
+    /// [`Store::rate_limit`] for a tenant's or an API key's request limit, checked on every
+    /// request: a shared backend may lease a few units at a time under sustained traffic
+    /// (`redis::leases`), within what the limit promises across replicas.
+    async fn rate_limit_request(
+        &self,
+        key: &str,
+        policy: RatePolicy,
+    ) -> Result<RateDecision, StoreError> {
+        self.rate_limit(key, policy).await
+    }
+
     /// Claims `key` in `scope` for `ttl` unless someone holds it (an expired claim is free).
     /// One atomic operation: never read-then-write.
     async fn claim(
