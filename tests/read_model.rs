@@ -694,3 +694,28 @@ async fn two_replicas_reconcile_each_lost_change_once() {
     a.stop().await;
     b.stop().await;
 }
+
+#[test]
+fn the_confirmation_write_interval_is_validated() {
+    let env = std::collections::HashMap::from([(
+        "GATEWAY_JWT_SECRET".to_owned(),
+        HS256_SECRET.to_owned(),
+    )]);
+    let with = |value: &str| {
+        let toml = format!(
+            "[reconcile]\nconfirm_write_every_ms = {value}\n{}",
+            tenants_toml()
+        );
+        tiktok_gateway::config::Config::from_toml(&toml, &env)
+    };
+    let error = with("60001").err().expect("60001 accepted");
+    assert!(
+        error
+            .to_string()
+            .contains("reconcile.confirm_write_every_ms: must be between 0 and 60000"),
+        "{error}"
+    );
+    assert_eq!(with("0").unwrap().reconcile.confirm_write_every_ms, 0);
+    let defaults = tiktok_gateway::config::Config::from_toml(&tenants_toml(), &env).unwrap();
+    assert_eq!(defaults.reconcile.confirm_write_every_ms, 1000);
+}
