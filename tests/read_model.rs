@@ -708,7 +708,7 @@ fn the_confirmation_write_interval_is_validated() {
         );
         tiktok_gateway::config::Config::from_toml(&toml, &env)
     };
-    let error = with("60001").err().expect("60001 accepted");
+    let error = with("60001").expect_err("60001 accepted");
     assert!(
         error
             .to_string()
