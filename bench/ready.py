@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -23,15 +24,19 @@ def ready(port):
 
 def main():
     binary, port = sys.argv[1], int(sys.argv[2])
+    # The gateway's own words on why it stopped, if it does (a file: a pipe could fill).
+    log = tempfile.TemporaryFile()
     start = time.monotonic()
     process = subprocess.Popen(
-        [binary, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ
+        [binary, "serve"], stdout=subprocess.DEVNULL, stderr=log, env=os.environ
     )
     try:
         # A tight poll: the figure is to the millisecond, and it is not the gateway's CPU.
         while not ready(port):
             if process.poll() is not None:
-                raise SystemExit("the gateway exited before it was ready")
+                log.seek(0)
+                said = log.read().decode(errors="replace")[-2000:]
+                raise SystemExit(f"the gateway exited before it was ready:\n{said}")
             if time.monotonic() - start > 30:
                 raise SystemExit("not ready after 30 s")
             time.sleep(0.0005)

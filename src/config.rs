@@ -365,6 +365,10 @@ pub struct ReconcileConfig {
     /// tag) before it is `failed` with `upstream_outcome_unknown` and its slot given back.
     #[serde(default = "default_pending_window_secs")]
     pub pending_window_secs: u64,
+    /// A read that asked Zernio and found nothing new shows its `synced_at` at once but writes
+    /// it at most this often per post (0: every time); other replicas see it this late at most.
+    #[serde(default = "default_confirm_write_every_ms")]
+    pub confirm_write_every_ms: u64,
 }
 
 impl Default for ReconcileConfig {
@@ -375,6 +379,7 @@ impl Default for ReconcileConfig {
             interval_ms: default_reconcile_interval_ms(),
             batch: default_reconcile_batch(),
             pending_window_secs: default_pending_window_secs(),
+            confirm_write_every_ms: default_confirm_write_every_ms(),
         }
     }
 }
@@ -405,6 +410,11 @@ impl ReconcileConfig {
         if !(1..=1000).contains(&self.batch) {
             return Err(err("reconcile.batch: must be between 1 and 1000"));
         }
+        if self.confirm_write_every_ms > 60_000 {
+            return Err(err(
+                "reconcile.confirm_write_every_ms: must be between 0 and 60000",
+            ));
+        }
         Ok(())
     }
 }
@@ -417,6 +427,10 @@ fn default_reconcile_share() -> u32 {
 }
 fn default_pending_window_secs() -> u64 {
     900
+}
+
+fn default_confirm_write_every_ms() -> u64 {
+    1000
 }
 
 fn default_reconcile_interval_ms() -> u64 {

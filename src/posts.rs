@@ -88,7 +88,19 @@ pub async fn read(
             .get_post_once(&CallContext { request_id }, id)
             .await?;
         state.metrics.read_model().read("upstream");
-        let seen = Observation::of_post(&post, ChangeSource::Read, Utc::now());
+        let now = Utc::now();
+        let seen = Observation::of_post(&post, ChangeSource::Read, now);
+        // Nothing new: the confirmation is shown from the cache and written at most every
+        // `confirm_write_every_ms` per post (a no-cache poller wrote the record on every read).
+        let every = std::time::Duration::from_millis(state.config.reconcile.confirm_write_every_ms);
+        if record::only_confirms(&current, &seen, now)
+            && let Some(confirmed) =
+                state
+                    .store
+                    .confirm_cached(id, current.sync.revision, now, every)
+        {
+            return Ok(confirmed);
+        }
         let applied = record::apply(state, id, &seen, Some(&post)).await?;
         Ok(Arc::new(applied.map(|a| a.record).unwrap_or(current)))
     }

@@ -216,6 +216,21 @@ pub fn merge(current: &PostRecord, obs: &Observation, now: DateTime<Utc>) -> Opt
     })
 }
 
+/// Whether `obs` would only confirm the record (its `synced_at`): nothing shown, scheduled or
+/// owed to the tenant changes. Such a confirmation need not be written at once.
+pub fn only_confirms(current: &PostRecord, obs: &Observation, now: DateTime<Utc>) -> bool {
+    if !obs.confirmed || events_of(current).iter().any(|e| !announced(current, e)) {
+        return false;
+    }
+    let Some(merged) = merge(current, obs, now) else {
+        return false;
+    };
+    let mut next = merged.record;
+    next.sync.synced_at = current.sync.synced_at;
+    next.sync.revision = current.sync.revision;
+    merged.event.is_none() && next == *current
+}
+
 /// When the reconciler should read the post again, or `None` when it can no longer change
 /// (settled, or too old to wait for).
 pub fn next_sync(record: &PostRecord, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -575,6 +590,42 @@ mod tests {
         assert!(next_sync(&inbox, secs(&inbox, 1)).is_some());
         inbox.mode = "saved".into();
         assert_eq!(next_sync(&inbox, secs(&inbox, 1)), None);
+    }
+
+    #[test]
+    fn a_read_that_finds_nothing_new_only_confirms() {
+        let mut r = record("publishing");
+        let now = secs(&r, 5);
+        assert!(only_confirms(
+            &r,
+            &seen(ChangeSource::Read, now, "publishing"),
+            now
+        ));
+        assert!(!only_confirms(
+            &r,
+            &seen(ChangeSource::Read, now, "published"),
+            now
+        ));
+        let mut url = seen(ChangeSource::Read, now, "publishing");
+        url.tiktok_url = Some("u".into());
+        assert!(!only_confirms(&r, &url, now), "a new URL is a change");
+        let mut unconfirmed = seen(ChangeSource::Read, now, "publishing");
+        unconfirmed.confirmed = false;
+        assert!(!only_confirms(&r, &unconfirmed, now));
+        // A state the tenant has not heard of yet is announced, so written.
+        r.status = "published".into();
+        r.sync.next_sync_at = next_sync(&r, now);
+        assert!(!only_confirms(
+            &r,
+            &seen(ChangeSource::Read, now, "published"),
+            now
+        ));
+        r.sync.announced = "post.published".into();
+        assert!(only_confirms(
+            &r,
+            &seen(ChangeSource::Read, now, "published"),
+            now
+        ));
     }
 
     #[test]

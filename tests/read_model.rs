@@ -14,6 +14,7 @@ use common::subscriber::{Subscriber, eventually};
 use common::zernio_events::{self, ZERNIO_SECRET};
 use common::*;
 use serde_json::{Value, json};
+use tiktok_gateway::config::StoreUrl;
 use tiktok_gateway::store::{PostRecord, RecordSync};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -25,10 +26,20 @@ async fn gateway_on(fake: &FakeZernio, store: Option<&str>) -> TestGateway {
 }
 
 async fn gateway_with(fake: &FakeZernio, store: Option<&str>, tenants: &str) -> TestGateway {
+    gateway_reconciling(fake, store, tenants, "").await
+}
+
+/// [`gateway_with`], with more `[reconcile]` settings.
+async fn gateway_reconciling(
+    fake: &FakeZernio,
+    store: Option<&str>,
+    tenants: &str,
+    reconcile: &str,
+) -> TestGateway {
     let toml = format!(
         "[zernio]\nbase_url = \"{}\"\nrequest_timeout_ms = 1000\n\n\
          [webhooks]\nallowed_hosts = [\"127.0.0.1\"]\npoll_interval_ms = 50\n\n\
-         [reconcile]\ninterval_ms = 50\n",
+         [reconcile]\ninterval_ms = 50\n{reconcile}\n",
         fake.base_url
     );
     TestGateway::spawn_with_tenants(
@@ -272,6 +283,86 @@ async fn a_no_cache_burst_on_one_post_makes_one_upstream_call() {
     .await;
     assert_eq!(r.status(), 200);
     assert_eq!(fake.calls("get").len(), 1);
+    gw.stop().await;
+}
+
+fn synced_at(view: &Value) -> chrono::DateTime<Utc> {
+    view["synced_at"].as_str().unwrap().parse().unwrap()
+}
+
+/// A `no-cache` read that finds nothing new shows Zernio's confirmation at once (in its answer
+/// and the next plain read) but writes it at most every `confirm_write_every_ms`: the store, as
+/// another replica reads it, keeps the earlier time; a burst still makes one upstream call.
+#[tokio::test]
+async fn a_no_cache_read_that_finds_nothing_new_confirms_without_a_write() {
+    let fake = FakeZernio::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = match test_store().as_str() {
+        "redis" => redis_url(12).await,
+        _ => format!("sqlite://{}/gateway.db", dir.path().display()),
+    };
+    let reconcile = "confirm_write_every_ms = 60000";
+    let gw = gateway_reconciling(&fake, Some(&store), &tenants_toml(), reconcile).await;
+    let id = create(&gw, "confirmed").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/tiktok/posts/{id}");
+    // The first look may owe the tenant an event (so it writes); after it nothing is new.
+    let first = get(&gw, &path, &[("cache-control", "no-cache")]).await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    let before_burst = Utc::now();
+    fake.script(
+        "get",
+        Reply::json(200, json!({"post": fake.post(&id).unwrap()}))
+            .delayed(Duration::from_millis(300)),
+    );
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (client, url) = (gw.client.clone(), gw.url(&path));
+            tokio::spawn(async move {
+                let r = client
+                    .get(&url)
+                    .bearer_auth(ACME_KEY)
+                    .header("cache-control", "no-cache")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                r.json::<Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let mut confirmed = Vec::new();
+    for t in tasks {
+        let view = t.await.unwrap();
+        assert_eq!(view["status"], first["status"]);
+        assert_eq!(view["updated_at"], first["updated_at"]);
+        confirmed.push(synced_at(&view));
+    }
+    assert_eq!(
+        fake.calls("get").len(),
+        2,
+        "the first look and one for the burst"
+    );
+    assert!(
+        confirmed.iter().all(|t| *t >= before_burst),
+        "{confirmed:?}"
+    );
+    // The next plain read shows the confirmation, with no call.
+    let plain: Value = get(&gw, &path, &[]).await.json().await.unwrap();
+    assert_eq!(synced_at(&plain), *confirmed.iter().max().unwrap());
+    assert_eq!(fake.calls("get").len(), 2);
+    // Not written: the store still holds the time of before the burst.
+    let other = tiktok_gateway::store::open(&StoreUrl::parse(&store).unwrap())
+        .await
+        .unwrap();
+    let stored = other.post_by_id(&id).await.unwrap().unwrap().sync.synced_at;
+    assert!(
+        stored.is_some_and(|t| t < before_burst && t <= synced_at(&first)),
+        "stored {stored:?}, burst from {before_burst}"
+    );
     gw.stop().await;
 }
 
@@ -602,4 +693,29 @@ async fn two_replicas_reconcile_each_lost_change_once() {
     }
     a.stop().await;
     b.stop().await;
+}
+
+#[test]
+fn the_confirmation_write_interval_is_validated() {
+    let env = std::collections::HashMap::from([(
+        "GATEWAY_JWT_SECRET".to_owned(),
+        HS256_SECRET.to_owned(),
+    )]);
+    let with = |value: &str| {
+        let toml = format!(
+            "[reconcile]\nconfirm_write_every_ms = {value}\n{}",
+            tenants_toml()
+        );
+        tiktok_gateway::config::Config::from_toml(&toml, &env)
+    };
+    let error = with("60001").expect_err("60001 accepted");
+    assert!(
+        error
+            .to_string()
+            .contains("reconcile.confirm_write_every_ms: must be between 0 and 60000"),
+        "{error}"
+    );
+    assert_eq!(with("0").unwrap().reconcile.confirm_write_every_ms, 0);
+    let defaults = tiktok_gateway::config::Config::from_toml(&tenants_toml(), &env).unwrap();
+    assert_eq!(defaults.reconcile.confirm_write_every_ms, 1000);
 }

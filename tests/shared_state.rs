@@ -179,6 +179,82 @@ scopes = ["posts:read"]
     assert!((10..=12).contains(&admitted), "admitted {admitted}");
 }
 
+/// Under sustained traffic each replica leases a few units of the shared limit at a time: the
+/// two together still admit no more than the burst, and each answer's `RateLimit` counts down.
+#[tokio::test]
+async fn two_busy_replicas_leasing_units_admit_no_more_than_the_burst() {
+    let fake = FakeZernio::start().await;
+    let store = redis_url(8).await;
+    let limited = r#"
+[[tenants]]
+id = "busy"
+accounts = ["acc_x"]
+requests_per_minute = 1
+burst = 600
+
+[[tenants.api_keys]]
+id = "k"
+sha256 = "SHA"
+scopes = ["posts:read"]
+"#
+    .replace(
+        "SHA",
+        &sha256_hex("tgw_busy0-tenant-key-0000000000000000000000000"),
+    );
+    let a = TestGateway::in_front_of(&fake, Some(&store), &limited).await;
+    let b = TestGateway::in_front_of(&fake, Some(&store), &limited).await;
+    let (mut admitted, mut refused) = (0, 0);
+    let mut last_remaining = [u32::MAX, u32::MAX];
+    // Batches of 16 concurrent requests on each replica until both refuse.
+    for _ in 0..60 {
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let gw = if i % 2 == 0 { &a } else { &b };
+                let (client, url) = (gw.client.clone(), gw.url("/v1/me"));
+                tokio::spawn(async move {
+                    let r = client
+                        .get(url)
+                        .bearer_auth("tgw_busy0-tenant-key-0000000000000000000000000")
+                        .send()
+                        .await
+                        .unwrap();
+                    let remaining = r
+                        .headers()
+                        .get("ratelimit")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.split("r=").nth(1))
+                        .and_then(|v| v.split(';').next())
+                        .and_then(|v| v.parse::<u32>().ok());
+                    (i % 2, r.status().as_u16(), remaining)
+                })
+            })
+            .collect();
+        let mut batch_refused = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                (replica, 200, Some(remaining)) => {
+                    admitted += 1;
+                    last_remaining[replica] = last_remaining[replica].min(remaining);
+                }
+                (_, 429, _) => batch_refused += 1,
+                other => panic!("unexpected answer {other:?}"),
+            }
+        }
+        refused += batch_refused;
+        if batch_refused == 32 {
+            break;
+        }
+    }
+    assert!(refused >= 32, "the burst ran out");
+    // Never more than the burst (and a refill of one a minute per replica); a lease dropped
+    // unused (50 ms without a request on its replica) costs at most its units.
+    assert!(
+        (600 - 2 * 64..=602).contains(&admitted),
+        "admitted {admitted}"
+    );
+    assert!(last_remaining.iter().all(|r| *r < 64), "{last_remaining:?}");
+}
+
 #[tokio::test]
 async fn two_replicas_on_one_redis_hold_one_daily_budget() {
     let fake = FakeZernio::start().await;

@@ -152,7 +152,7 @@ async fn decide(
     key: &str,
     policy: RatePolicy,
 ) -> Result<Passed, crate::error::ApiError> {
-    let decision = state.store.rate_limit(key, policy).await?;
+    let decision = state.store.rate_limit_request(key, policy).await?;
     if !decision.allowed {
         state.metrics.limit_refused(&caller.tenant.id, name);
         return Err(crate::error::ApiError::RateLimited {

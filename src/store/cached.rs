@@ -5,8 +5,8 @@
 //! A record read from the backend while a change went by is not cached (the change may be
 //! newer than what was read). The same feed wakes reads waiting for a change (`Prefer: wait`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,9 +22,28 @@ use super::{
 /// Enough for every post of a busy day on a large deployment, a few tens of MB at most.
 const CAPACITY: u64 = 100_000;
 
+/// A cached record, and the `synced_at` its backend holds. A read that asked Zernio and found
+/// nothing new confirms the record in place ([`Store::confirm_cached`]), so the two differ until
+/// the next write. In place, not by a new entry: a copy put back could land after a newer
+/// record's load and hide it; a confirmation of an entry dropped meanwhile is merely lost.
+#[derive(Clone)]
+struct Entry {
+    record: Arc<RwLock<Arc<PostRecord>>>,
+    stored_synced_at: Option<DateTime<Utc>>,
+}
+
+impl Entry {
+    fn record(&self) -> Arc<PostRecord> {
+        self.record
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 pub struct CachedStore {
     inner: Arc<dyn Store>,
-    posts: Arc<Cache<String, Arc<PostRecord>>>,
+    posts: Arc<Cache<String, Entry>>,
     /// Grows with every change heard of: a load that saw it move does not cache what it read.
     generation: Arc<AtomicU64>,
     /// Every change, this replica's and (through the backend) the others'.
@@ -73,8 +92,8 @@ impl CachedStore {
     }
 
     async fn load(&self, id: &str) -> Result<Option<Arc<PostRecord>>, StoreError> {
-        if let Some(record) = self.posts.get(id) {
-            return Ok(Some(record));
+        if let Some(entry) = self.posts.get(id) {
+            return Ok(Some(entry.record()));
         }
         let generation = self.generation.load(Ordering::Acquire);
         let Some(record) = self.inner.post_by_id(id).await? else {
@@ -82,7 +101,22 @@ impl CachedStore {
         };
         let record = Arc::new(record);
         if self.generation.load(Ordering::Acquire) == generation {
-            self.posts.insert(id.to_owned(), record.clone());
+            let entry = Entry {
+                stored_synced_at: record.sync.synced_at,
+                record: Arc::new(RwLock::new(record.clone())),
+            };
+            // The first load wins: a later one must not replace an entry confirmed since. The
+            // answer is the newer of the two (the entry may be one about to be dropped).
+            let cached = self
+                .posts
+                .entry(id.to_owned())
+                .or_insert(entry)
+                .into_value()
+                .record();
+            let newer = |r: &PostRecord| (r.sync.revision, r.sync.synced_at);
+            if newer(&cached) >= newer(&record) {
+                return Ok(Some(cached));
+            }
         }
         Ok(Some(record))
     }
@@ -178,6 +212,34 @@ impl Store for CachedStore {
         self.inner.post_events(id).await
     }
 
+    fn confirm_cached(
+        &self,
+        id: &str,
+        revision: u64,
+        at: DateTime<Utc>,
+        write_every: Duration,
+    ) -> Option<Arc<PostRecord>> {
+        let entry = self.posts.get(id)?;
+        let stored = entry.stored_synced_at?;
+        let due = chrono::TimeDelta::from_std(write_every).unwrap_or(chrono::TimeDelta::MAX);
+        if at.signed_duration_since(stored) >= due {
+            return None;
+        }
+        let mut slot = entry
+            .record
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.sync.revision != revision {
+            return None;
+        }
+        if slot.sync.synced_at < Some(at) {
+            let mut record = (**slot).clone();
+            record.sync.synced_at = Some(at);
+            *slot = Arc::new(record);
+        }
+        Some(slot.clone())
+    }
+
     async fn due_for_sync(
         &self,
         now: DateTime<Utc>,
@@ -222,6 +284,14 @@ impl Store for CachedStore {
 
     async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError> {
         self.inner.rate_limit(key, policy).await
+    }
+
+    async fn rate_limit_request(
+        &self,
+        key: &str,
+        policy: RatePolicy,
+    ) -> Result<RateDecision, StoreError> {
+        self.inner.rate_limit_request(key, policy).await
     }
 
     async fn claim(

@@ -401,6 +401,20 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         Ok(self.post(tenant, id).await?.map(Arc::new))
     }
 
+    /// Zernio confirmed the record at `revision` at `at` and nothing else changed: where the
+    /// backend keeps records in memory, shows the new `synced_at` without a write, as long as
+    /// the stored one is less than `write_every` older. `None`: write it (not cached, changed
+    /// since, or the stored time is due).
+    fn confirm_cached(
+        &self,
+        _id: &str,
+        _revision: u64,
+        _at: DateTime<Utc>,
+        _write_every: Duration,
+    ) -> Option<Arc<PostRecord>> {
+        None
+    }
+
     /// Any tenant's post: only for routing upstream webhooks back to their tenant.
     async fn post_by_id(&self, id: &str) -> Result<Option<PostRecord>, StoreError>;
 
@@ -493,6 +507,17 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
 
     /// One GCRA decision for `key`, counted whether or not it is allowed: atomic per key.
     async fn rate_limit(&self, key: &str, policy: RatePolicy) -> Result<RateDecision, StoreError>;
+
+    /// [`Store::rate_limit`] for a tenant's or an API key's request limit, checked on every
+    /// request: a shared backend may lease a few units at a time under sustained traffic
+    /// (`redis::leases`), within what the limit promises across replicas.
+    async fn rate_limit_request(
+        &self,
+        key: &str,
+        policy: RatePolicy,
+    ) -> Result<RateDecision, StoreError> {
+        self.rate_limit(key, policy).await
+    }
 
     /// Claims `key` in `scope` for `ttl` unless someone holds it (an expired claim is free).
     /// One atomic operation: never read-then-write.

@@ -13,6 +13,7 @@
 //! `SET ... NX PX` where a hash took an EXISTS, an HSET and a PEXPIRE, which was most of what a
 //! create cost Redis. Hashes still present (until they expire) are read and updated as before.
 
+mod leases;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -42,6 +43,9 @@ pub struct RedisStore {
     insert: Script,
     update: Script,
     gcra: Script,
+    gcra_n: Script,
+    /// Request-limit units leased from Redis, handed out here.
+    leases: leases::Leases,
     claim: Script,
     peek_claim: Script,
     complete: Script,
@@ -184,6 +188,29 @@ end
 
 /// KEYS: rate cell. ARGV: interval, tolerance.
 const GCRA: &str = "return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))";
+
+/// `gcra` taking up to `n` units at once (as many as the cell allows, at least one), for a
+/// lease (`leases`). Returns {allowed, remaining, reset_after_us, retry_after_us, granted}.
+const GCRA_N_FN: &str = r#"
+local function gcra_n(key, interval, tolerance, n)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local k = math.floor((tolerance - (tat - now)) / interval)
+  if k > n then k = n end
+  if k < 1 then
+    return {0, 0, tat - now, tat + interval - tolerance - now, 0}
+  end
+  local new_tat = tat + k * interval
+  redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  return {1, math.floor((tolerance - (new_tat - now)) / interval), new_tat - now, 0, k}
+end
+"#;
+
+/// KEYS: rate cell. ARGV: interval, tolerance, units wanted.
+const GCRA_N: &str =
+    "return gcra_n(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))";
 
 const CLAIM_FN: &str = r#"
 -- A claim is a string: 'P' .. fingerprint while pending, then
@@ -411,6 +438,8 @@ impl RedisStore {
             insert: script(&[INSERT_FN], INSERT),
             update: Script::new(UPDATE),
             gcra: script(&[GCRA_FN], GCRA),
+            gcra_n: script(&[GCRA_N_FN], GCRA_N),
+            leases: leases::Leases::default(),
             claim: script(&[CLAIM_FN], CLAIM),
             peek_claim: script(&[CLAIM_FN], PEEK_CLAIM),
             complete: script(&[CLAIM_FN], COMPLETE),
@@ -825,6 +854,41 @@ impl Store for RedisStore {
             reset_after: micros(reset_us),
             retry_after: micros(retry_us),
         })
+    }
+
+    async fn rate_limit_request(
+        &self,
+        key: &str,
+        policy: RatePolicy,
+    ) -> Result<RateDecision, StoreError> {
+        let lease = self.leases.of(key);
+        let mut lease = lease.lock().await;
+        let now = std::time::Instant::now();
+        if let Some(decision) = lease.take(now) {
+            return Ok(decision);
+        }
+        let (interval, tolerance) = gcra_args(policy);
+        let (allowed, remaining, reset_us, retry_us, granted): (i64, i64, i64, i64, i64) = self
+            .gcra_n
+            .key(rate_key(key))
+            .arg(interval)
+            .arg(tolerance)
+            .arg(lease.wanted(now))
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        let decision = RateDecision {
+            allowed: allowed == 1,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            reset_after: micros(reset_us),
+            retry_after: micros(retry_us),
+        };
+        Ok(lease.granted(
+            u32::try_from(granted).unwrap_or(0),
+            decision,
+            Duration::from_micros(interval),
+            std::time::Instant::now(),
+        ))
     }
 
     async fn claim(
