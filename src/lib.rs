@@ -17,6 +17,7 @@ pub mod pending;
 pub mod pipeline;
 pub mod posts;
 pub mod private_files;
+pub mod probe;
 pub mod reconcile;
 pub mod record;
 pub mod routes;
