@@ -168,6 +168,7 @@ impl Gateway {
         let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
         let (api, mut spec) = routes::app(&state).split_for_parts();
         openapi::common_answers(&mut spec);
+        routes::know_methods(&spec);
         let body_read_timeout = Duration::from_millis(state.config.http.body_read_timeout_ms);
         api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
             .with_state(state.clone())

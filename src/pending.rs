@@ -11,7 +11,8 @@
 //! `failed` with `upstream_outcome_unknown`, and the slot and the claim are given back.
 //!
 //! Aliases and the Idempotency-Key of a pending create are kept as store claims (a claim is an
-//! atomic key-value with an expiry on every backend), read without writing anything visible.
+//! atomic key-value with an expiry on every backend), read with `Store::peek_claim`, which
+//! writes nothing.
 
 use std::time::Duration;
 
@@ -37,16 +38,13 @@ const LOOKUP_SLACK: chrono::Duration = chrono::Duration::minutes(5);
 const ALIAS_SCOPE: &str = "post-alias";
 /// As long as Redis keeps a record: an alias outlives no post.
 const ALIAS_KEEP: Duration = Duration::from_secs(90 * 24 * 3600);
-/// A probe's claim lives this long at most (it is given back at once).
-const PROBE_TTL: Duration = Duration::from_secs(5);
-const PROBE: &str = "probe";
 
 fn key_scope(tenant: &str) -> String {
     format!("pending-key:{tenant}")
 }
 
 /// Keeps `value` under `key` in `scope`: over what is there with `replace`, else the first
-/// writer wins. A probe holding the key for a moment is waited out.
+/// writer wins. Another `put` between its two steps is waited out.
 async fn put(state: &AppState, scope: &str, key: &str, value: &str, ttl: Duration, replace: bool) {
     for _ in 0..50 {
         match state.store.claim(scope, key, value, ttl).await {
@@ -76,22 +74,13 @@ async fn put(state: &AppState, scope: &str, key: &str, value: &str, ttl: Duratio
     }
 }
 
-/// What `put` kept under `key`, if anything.
+/// What `put` kept under `key`, if anything: a read, no claim taken.
 async fn get(state: &AppState, scope: &str, key: &str) -> Result<Option<String>, ApiError> {
-    for _ in 0..50 {
-        match state.store.claim(scope, key, PROBE, PROBE_TTL).await? {
-            Claim::Acquired => {
-                state.store.release_claim(scope, key).await?;
-                return Ok(None);
-            }
-            Claim::Done { payload, .. } => {
-                return Ok(Some(String::from_utf8_lossy(&payload).into_owned()));
-            }
-            // Another probe, or a `put` between its two steps.
-            Claim::Pending { .. } => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    }
-    Ok(None)
+    Ok(match state.store.peek_claim(scope, key).await? {
+        Some(Claim::Done { payload, .. }) => Some(String::from_utf8_lossy(&payload).into_owned()),
+        // Nothing, or a `put` between its two steps: not kept yet.
+        _ => None,
+    })
 }
 
 /// Remembers that the create sent with this upstream idempotency key is pending as `id`, so

@@ -277,9 +277,17 @@ async fn contract(store: Arc<dyn Store>) {
 
 async fn claims(store: Arc<dyn Store>) {
     let day = std::time::Duration::from_secs(86_400);
+    assert_eq!(store.peek_claim("idem:acme", "k1").await.unwrap(), None);
     assert_eq!(
         store.claim("idem:acme", "k1", "fp-a", day).await.unwrap(),
         Claim::Acquired
+    );
+    // A peek reads the holder and takes nothing.
+    assert_eq!(
+        store.peek_claim("idem:acme", "k1").await.unwrap(),
+        Some(Claim::Pending {
+            fingerprint: "fp-a".into()
+        })
     );
     assert_eq!(
         store.claim("idem:acme", "k1", "fp-b", day).await.unwrap(),
@@ -303,7 +311,15 @@ async fn claims(store: Arc<dyn Store>) {
             payload: b"{\"answer\":1}".to_vec()
         }
     );
+    assert_eq!(
+        store.peek_claim("idem:acme", "k1").await.unwrap(),
+        Some(Claim::Done {
+            fingerprint: "fp-a".into(),
+            payload: b"{\"answer\":1}".to_vec()
+        })
+    );
     store.release_claim("idem:acme", "k1").await.unwrap();
+    assert_eq!(store.peek_claim("idem:acme", "k1").await.unwrap(), None);
     assert_eq!(
         store.claim("idem:acme", "k1", "fp-d", day).await.unwrap(),
         Claim::Acquired

@@ -133,35 +133,38 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     response
 }
 
-/// Whether the matched path has the request's method, by the OpenAPI document the routes are
-/// made from (axum's route layers also wrap the 405 fallback of a path).
-fn has_method(request: &Request) -> bool {
-    use std::collections::HashMap;
-    use std::sync::OnceLock;
-    static METHODS: OnceLock<HashMap<String, Vec<axum::http::Method>>> = OnceLock::new();
-    let methods = METHODS.get_or_init(|| {
-        let spec = crate::openapi::spec();
+/// Each path template's methods, from the OpenAPI document the gateway builds at start-up
+/// (axum's route layers also wrap the 405 fallback of a path, so the guard asks here).
+static METHODS: std::sync::OnceLock<std::collections::HashMap<String, Vec<axum::http::Method>>> =
+    std::sync::OnceLock::new();
+
+/// Learns the paths' methods from the built document (the same for every gateway in a process).
+pub fn know_methods(spec: &utoipa::openapi::OpenApi) {
+    METHODS.get_or_init(|| {
         spec.paths
             .paths
             .iter()
             .map(|(path, item)| {
-                let mut methods = Vec::new();
-                for (method, operation) in [
+                let methods = [
                     (axum::http::Method::GET, item.get.is_some()),
                     (axum::http::Method::POST, item.post.is_some()),
                     (axum::http::Method::PUT, item.put.is_some()),
                     (axum::http::Method::PATCH, item.patch.is_some()),
                     (axum::http::Method::DELETE, item.delete.is_some()),
-                ] {
-                    if operation {
-                        methods.push(method);
-                    }
-                }
+                ]
+                .into_iter()
+                .filter_map(|(method, present)| present.then_some(method))
+                .collect();
                 (path.clone(), methods)
             })
             .collect()
     });
-    let Some(path) = request.extensions().get::<MatchedPath>() else {
+}
+
+/// Whether the matched path has the request's method (unknown until `know_methods`: yes).
+fn has_method(request: &Request) -> bool {
+    let (Some(methods), Some(path)) = (METHODS.get(), request.extensions().get::<MatchedPath>())
+    else {
         return true;
     };
     let Some(allowed) = methods.get(path.as_str()) else {

@@ -234,6 +234,10 @@ impl Store for CachedStore {
         self.inner.claim(scope, key, fingerprint, ttl).await
     }
 
+    async fn peek_claim(&self, scope: &str, key: &str) -> Result<Option<Claim>, StoreError> {
+        self.inner.peek_claim(scope, key).await
+    }
+
     async fn complete_claim(
         &self,
         scope: &str,

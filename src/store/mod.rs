@@ -516,6 +516,10 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Gives a claim up (the request failed before anything happened upstream).
     async fn release_claim(&self, scope: &str, key: &str) -> Result<(), StoreError>;
 
+    /// The claim held on `key` in `scope`, if any (an expired one is none), read without
+    /// claiming: for values kept as claims and only looked up, like a pending create's alias.
+    async fn peek_claim(&self, scope: &str, key: &str) -> Result<Option<Claim>, StoreError>;
+
     /// Reserves `slot` at `now` unless a 24 h window around `now` (see [`rolling`]) holds
     /// `limit` slots already or the account is marked exhausted. Atomic: concurrent
     /// reservations never overshoot.

@@ -43,6 +43,7 @@ pub struct RedisStore {
     update: Script,
     gcra: Script,
     claim: Script,
+    peek_claim: Script,
     complete: Script,
     place: Script,
     exhaust: Script,
@@ -227,6 +228,9 @@ end
 /// KEYS: claim. ARGV: fingerprint, ttl.
 const CLAIM: &str = "return claim(KEYS[1], ARGV[1], ARGV[2])";
 
+/// KEYS: claim. `{2}` for none, else what `read_claim` says.
+const PEEK_CLAIM: &str = "return read_claim(KEYS[1]) or {2}";
+
 /// KEYS: claim. ARGV: payload, ttl.
 const COMPLETE: &str = "return complete(KEYS[1], ARGV[1], ARGV[2])";
 
@@ -408,6 +412,7 @@ impl RedisStore {
             update: Script::new(UPDATE),
             gcra: script(&[GCRA_FN], GCRA),
             claim: script(&[CLAIM_FN], CLAIM),
+            peek_claim: script(&[CLAIM_FN], PEEK_CLAIM),
             complete: script(&[CLAIM_FN], COMPLETE),
             place: script(&[ROLLING_FN], PLACE),
             exhaust: Script::new(EXHAUST),
@@ -841,6 +846,19 @@ impl Store for RedisStore {
             return Ok(Claim::Acquired);
         }
         Ok(claim_from_reply(&reply))
+    }
+
+    async fn peek_claim(&self, scope: &str, key: &str) -> Result<Option<Claim>, StoreError> {
+        let reply: Vec<redis::Value> = self
+            .peek_claim
+            .key(claim_key(scope, key))
+            .invoke_async(&mut self.conn()?)
+            .await
+            .map_err(unavailable)?;
+        if int_at(&reply, 0) == Some(2) {
+            return Ok(None);
+        }
+        Ok(Some(claim_from_reply(&reply)))
     }
 
     async fn complete_claim(

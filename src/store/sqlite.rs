@@ -668,6 +668,27 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn peek_claim(&self, scope: &str, key: &str) -> Result<Option<Claim>, StoreError> {
+        // The read pool, not the writer: a look-up queues behind no write.
+        let row: Option<(String, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT fingerprint, payload FROM claims \
+             WHERE scope = ? AND key = ? AND expires_at > ?",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(ms(Utc::now()))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(row.map(|(fingerprint, payload)| match payload {
+            Some(payload) => Claim::Done {
+                fingerprint,
+                payload,
+            },
+            None => Claim::Pending { fingerprint },
+        }))
+    }
+
     async fn release_claim(&self, scope: &str, key: &str) -> Result<(), StoreError> {
         let (scope, key) = (scope.to_owned(), key.to_owned());
         self.writer
