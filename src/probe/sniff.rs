@@ -2,46 +2,7 @@
 //! `Content-Type` claim: the container's magic numbers, and for images the dimensions the
 //! header states (read by `imagesize`, which parses headers only).
 
-/// What the first bytes of a media file are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sniffed {
-    Jpeg,
-    Png,
-    Webp,
-    /// ISO base media (`ftyp` with an MP4 brand).
-    Mp4,
-    /// QuickTime (`ftyp` brand `qt  `, or a bare `moov`/`mdat`/`wide` first box).
-    Mov,
-    /// Matroska with the WebM doc type.
-    Webm,
-    /// A web page where a file should be: a share page, a login wall, an error page.
-    Html,
-    Unknown,
-}
-
-impl Sniffed {
-    pub fn is_image(self) -> bool {
-        matches!(self, Sniffed::Jpeg | Sniffed::Png | Sniffed::Webp)
-    }
-
-    pub fn is_video(self) -> bool {
-        matches!(self, Sniffed::Mp4 | Sniffed::Mov | Sniffed::Webm)
-    }
-
-    /// The name a refusal shows.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sniffed::Jpeg => "JPEG",
-            Sniffed::Png => "PNG",
-            Sniffed::Webp => "WebP",
-            Sniffed::Mp4 => "MP4",
-            Sniffed::Mov => "MOV",
-            Sniffed::Webm => "WebM",
-            Sniffed::Html => "an HTML page",
-            Sniffed::Unknown => "an unrecognised format",
-        }
-    }
-}
+use crate::tiktok::media_rules::Container;
 
 const EBML_MAGIC: [u8; 4] = [0x1A, 0x45, 0xDF, 0xA3];
 /// How far into a Matroska header the doc type is looked for: it sits in the EBML header,
@@ -49,38 +10,48 @@ const EBML_MAGIC: [u8; 4] = [0x1A, 0x45, 0xDF, 0xA3];
 const EBML_HEADER_SCAN: usize = 64;
 
 /// The format of a file from its first bytes (a few hundred are plenty).
-pub fn sniff(head: &[u8]) -> Sniffed {
+pub fn sniff(head: &[u8]) -> Container {
     if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        return Sniffed::Jpeg;
+        return Container::Jpeg;
     }
     if head.starts_with(b"\x89PNG\r\n\x1a\n") {
-        return Sniffed::Png;
+        return Container::Png;
     }
     if head.len() >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WEBP" {
-        return Sniffed::Webp;
+        return Container::Webp;
     }
     if head.starts_with(&EBML_MAGIC) {
         let scan = &head[..head.len().min(EBML_HEADER_SCAN)];
         return if contains(scan, b"webm") {
-            Sniffed::Webm
+            Container::Webm
         } else {
-            Sniffed::Unknown
+            Container::Unknown
         };
     }
     if head.len() >= 12 && &head[4..8] == b"ftyp" {
-        return if &head[8..12] == b"qt  " {
-            Sniffed::Mov
-        } else {
-            Sniffed::Mp4
+        return match &head[8..12] {
+            b"qt  " => Container::Mov,
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" => Container::Heic,
+            b"avif" | b"avis" => Container::Avif,
+            // A generic still-image brand: the compatible brands say which.
+            b"mif1" | b"msf1" => {
+                let brands = head.get(16..head.len().min(64)).unwrap_or_default();
+                if contains(brands, b"avif") {
+                    Container::Avif
+                } else {
+                    Container::Heic
+                }
+            }
+            _ => Container::Mp4,
         };
     }
     if head.len() >= 8 && matches!(&head[4..8], b"moov" | b"mdat" | b"wide" | b"free") {
-        return Sniffed::Mov;
+        return Container::Mov;
     }
     if looks_like_html(head) {
-        return Sniffed::Html;
+        return Container::Html;
     }
-    Sniffed::Unknown
+    Container::Unknown
 }
 
 /// Width and height as an image's header states them.
@@ -142,26 +113,27 @@ mod tests {
     #[test]
     fn images_are_known_by_their_magic_and_show_their_dimensions() {
         let bytes = png(1080, 1920);
-        assert_eq!(sniff(&bytes), Sniffed::Png);
+        assert_eq!(sniff(&bytes), Container::Png);
         assert_eq!(image_dimensions(&bytes), Some((1080, 1920)));
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 16]), Sniffed::Jpeg);
-        assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Sniffed::Webp);
-        assert!(Sniffed::Webp.is_image() && !Sniffed::Webp.is_video());
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 16]), Container::Jpeg);
+        assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Container::Webp);
     }
 
     #[test]
     fn containers_are_told_apart_by_brand_and_doc_type() {
-        assert_eq!(sniff(&ftyp(b"isom")), Sniffed::Mp4);
-        assert_eq!(sniff(&ftyp(b"mp42")), Sniffed::Mp4);
-        assert_eq!(sniff(&ftyp(b"qt  ")), Sniffed::Mov);
-        assert_eq!(sniff(b"\0\0\0\x08wide\0\0\0\x10mdat"), Sniffed::Mov);
+        assert_eq!(sniff(&ftyp(b"isom")), Container::Mp4);
+        assert_eq!(sniff(&ftyp(b"mp42")), Container::Mp4);
+        assert_eq!(sniff(&ftyp(b"qt  ")), Container::Mov);
+        assert_eq!(sniff(b"\0\0\0\x08wide\0\0\0\x10mdat"), Container::Mov);
         let mut webm = EBML_MAGIC.to_vec();
         webm.extend_from_slice(b"\x9f\x42\x86\x81\x01\x42\x82\x84webm");
-        assert_eq!(sniff(&webm), Sniffed::Webm);
+        assert_eq!(sniff(&webm), Container::Webm);
         let mut mkv = EBML_MAGIC.to_vec();
         mkv.extend_from_slice(b"\x9f\x42\x82\x88matroska");
-        assert_eq!(sniff(&mkv), Sniffed::Unknown, "Matroska that is not WebM");
-        assert!(Sniffed::Mov.is_video());
+        assert_eq!(sniff(&mkv), Container::Unknown, "Matroska that is not WebM");
+        assert_eq!(sniff(&ftyp(b"heic")), Container::Heic);
+        assert_eq!(sniff(&ftyp(b"mif1")), Container::Heic);
+        assert_eq!(sniff(&ftyp(b"avif")), Container::Avif);
     }
 
     #[test]
@@ -174,20 +146,20 @@ mod tests {
         ] {
             assert_eq!(
                 sniff(page),
-                Sniffed::Html,
+                Container::Html,
                 "{:?}",
                 String::from_utf8_lossy(page)
             );
         }
-        assert_eq!(sniff(b"{\"error\": \"not found\"}"), Sniffed::Unknown);
-        assert_eq!(sniff(b""), Sniffed::Unknown);
+        assert_eq!(sniff(b"{\"error\": \"not found\"}"), Container::Unknown);
+        assert_eq!(sniff(b""), Container::Unknown);
     }
 
     #[test]
     fn truncated_and_junk_heads_are_unknown_and_never_panic() {
         for len in 0..24 {
             let bytes = vec![0xAB; len];
-            assert_eq!(sniff(&bytes), Sniffed::Unknown);
+            assert_eq!(sniff(&bytes), Container::Unknown);
             assert_eq!(image_dimensions(&bytes), None);
         }
         assert_eq!(image_dimensions(&png(10, 10)[..12]), None);
