@@ -128,7 +128,6 @@ impl Prober {
             .no_proxy()
             .user_agent(USER_AGENT)
             .connect_timeout(timeout)
-            .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| format!("the media probe's HTTP client: {e}"))?;
@@ -244,7 +243,7 @@ impl Prober {
         let mut found = Found {
             status,
             content_type: text_header(head.headers(), header::CONTENT_TYPE),
-            size_bytes: head.content_length().filter(|_| !head_refused),
+            size_bytes: content_length(head.headers()).filter(|_| !head_refused),
             ..Found::default()
         };
         if mode == ProbeMode::Headers && !head_refused {
@@ -338,7 +337,7 @@ impl Prober {
                 text_header(answer.headers(), header::CONTENT_RANGE)
                     .and_then(|r| r.rsplit('/').next().and_then(|t| t.parse().ok()))
             } else {
-                answer.content_length()
+                content_length(answer.headers())
             },
         };
         // A server that ignores Range sends the file from its start: keep the part asked for.
@@ -427,6 +426,11 @@ fn text_header(headers: &HeaderMap, name: header::HeaderName) -> Option<String> 
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.chars().take(200).collect())
+}
+
+/// The header itself: reqwest's `content_length()` is the body's size, nothing for a HEAD.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    text_header(headers, header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
 }
 
 fn status_outcome(status: u16, headers: &HeaderMap) -> Outcome {

@@ -13,6 +13,16 @@ use super::rules::{
     Violation, Warning,
 };
 
+/// The rules only a probe of the file can break (the others it shares with the request's own
+/// rules: `media_url_not_direct`, `unsupported_format`, `file_too_large`, `bad_duration`).
+pub const PROBE_ONLY: [Rule; 5] = [
+    Rule::MediaUnreachable,
+    Rule::FormatMismatch,
+    Rule::FrameRateOutOfRange,
+    Rule::ResolutionOutOfRange,
+    Rule::UnsupportedCodec,
+];
+
 /// reference: "Frame rate | 23-60 FPS".
 pub const MIN_FPS: f64 = 23.0;
 /// reference: "Frame rate | 23-60 FPS".
