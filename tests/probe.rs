@@ -600,3 +600,74 @@ async fn a_host_resolving_to_a_private_address_is_refused() {
     }
     assert_eq!(media.seen("good.mp4", "HEAD"), 0, "no connection was made");
 }
+
+/// The probe's added latency per post against the loopback media server: p50 and p99 of
+/// `probe_post` over `PROBE_BENCH_POSTS` posts (default 200) of each kind, every URL new (no
+/// cache) and then the same URL again (cache: a HEAD only). Run:
+/// `cargo test --release --test probe probe_latency -- --ignored --nocapture` (bench/RESULTS.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn probe_latency() {
+    use tiktok_gateway::config::{MediaConfig, ProbeMode};
+    use tiktok_gateway::probe::Prober;
+    use tiktok_gateway::tiktok::{self, Shape};
+    let posts: usize = std::env::var("PROBE_BENCH_POSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let media = MediaServer::start().await;
+    let config = MediaConfig {
+        allowed_hosts: vec!["127.0.0.1".into()],
+        ..MediaConfig::default()
+    };
+    let prober = Prober::new(&config, &tiktok_gateway::metrics::Metrics::new()).unwrap();
+    type Post<'a> = Box<dyn Fn(usize) -> Value + 'a>;
+    let kinds: [(&str, Post); 4] = [
+        (
+            "video, moov at the end (HEAD + 2 GETs)",
+            Box::new(|i| video_post(&format!("{}?n={i}", media.url("good.mp4")))),
+        ),
+        (
+            "video, moov in front (HEAD + 1 GET)",
+            Box::new(|i| video_post(&format!("{}?n={i}", media.url("faststart.mp4")))),
+        ),
+        (
+            "4-photo carousel",
+            Box::new(|i| {
+                photo_post(
+                    &(0..4)
+                        .map(|k| format!("{}?n={i}-{k}", media.url("photo.jpg")))
+                        .collect::<Vec<_>>(),
+                )
+            }),
+        ),
+        (
+            "video, cached URL and ETag (HEAD only)",
+            Box::new(|_| video_post(&media.url("good.mp4"))),
+        ),
+    ];
+    println!("| post | posts | p50 ms | p99 ms |\n|---|---|---|---|");
+    for (name, body) in kinds {
+        let mut took = Vec::with_capacity(posts);
+        for i in 0..posts {
+            let body = body(i);
+            let checked = tiktok::check(Shape::Native, &body, chrono::Utc::now()).unwrap();
+            let started = Instant::now();
+            let probed = prober
+                .probe_post(ProbeMode::Full, checked.post(), &checked.media_fields())
+                .await;
+            took.push(started.elapsed());
+            assert!(
+                probed
+                    .iter()
+                    .all(|p| matches!(p.outcome, tiktok::media_rules::Outcome::Found(_))),
+                "{probed:?}"
+            );
+        }
+        took.sort();
+        let at = |q: f64| {
+            took[((took.len() as f64 * q) as usize).min(took.len() - 1)].as_secs_f64() * 1000.0
+        };
+        println!("| {name} | {posts} | {:.3} | {:.3} |", at(0.50), at(0.99));
+    }
+}

@@ -493,7 +493,7 @@ fn photo_warnings(at: &str, found: &Found, warnings: &mut Vec<Warning>) {
 }
 
 fn seconds(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else {
         format!("{:.1} s", ms as f64 / 1000.0)
