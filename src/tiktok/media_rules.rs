@@ -693,7 +693,8 @@ mod tests {
         assert!(warn(1080, 1920).is_empty());
         assert_eq!(warn(1920, 1080), ["image_cropped"]);
         assert_eq!(warn(300, 533), ["image_upscaled"]);
-        assert_eq!(warn(1080, 1350), ["aspect_not_9_16"]);
+        assert_eq!(warn(1080, 1600), ["aspect_not_9_16"]);
+        assert_eq!(warn(1080, 1350), ["image_cropped"]);
         let big = Probed {
             field: "photos[0].url".into(),
             video: false,
