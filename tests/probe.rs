@@ -651,7 +651,9 @@ async fn probe_latency() {
         let mut took = Vec::with_capacity(posts);
         for i in 0..posts {
             let body = body(i);
-            let checked = tiktok::check(Shape::Native, &body, chrono::Utc::now()).unwrap();
+            let now = tiktok::Moment::new(chrono::Utc::now(), 365)
+                .with_media_hosts(&config.allowed_hosts);
+            let checked = tiktok::check(Shape::Native, &body, now).unwrap();
             let started = Instant::now();
             let probed = prober
                 .probe_post(ProbeMode::Full, checked.post(), &checked.media_fields())
