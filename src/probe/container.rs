@@ -228,6 +228,10 @@ fn children(buf: &[u8], start: usize, end: usize) -> Vec<(u32, std::ops::Range<u
             break;
         };
         let data = pos + id_len + size_len;
+        // A header cut by the end of what was read: nothing of its data is here.
+        if data > end {
+            break;
+        }
         let data_end = if size == UNKNOWN_SIZE {
             end
         } else {
@@ -391,6 +395,9 @@ mod tests {
             let mut ebml = vec![0x18, 0x53, 0x80, 0x67, 0xFF];
             ebml.extend_from_slice(&junk);
             let _ = webm_video(&ebml);
+            // A Segment whose first child's header is cut after its id.
+            let _ = webm_video(&[0x18, 0x53, 0x80, 0x67, 0x84, 0x15, 0x49, 0xA9, 0x66]);
+            let _ = webm_video(&[0x18, 0x53, 0x80, 0x67, 0x88, 0x15, 0x49, 0xA9, 0x66, 0x10]);
         }
     }
 
