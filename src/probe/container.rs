@@ -444,4 +444,21 @@ mod tests {
         assert_eq!(facts.duration_ms, Some(2500));
         assert!((facts.fps.unwrap() - 30.0).abs() < 0.01);
     }
+
+    proptest::proptest! {
+        /// Whatever a media host sends, the readers answer and never panic.
+        #[test]
+        fn any_bytes_are_read_without_a_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            ebml_prefix in proptest::bool::ANY,
+        ) {
+            let mut buf = if ebml_prefix { vec![0x18, 0x53, 0x80, 0x67, 0x01] } else { Vec::new() };
+            buf.extend_from_slice(&bytes);
+            let _ = find_moov(&buf, 0);
+            let _ = mp4_video(&buf);
+            let _ = webm_video(&buf);
+            let _ = crate::probe::sniff::sniff(&buf);
+            let _ = crate::probe::sniff::image_dimensions(&buf);
+        }
+    }
 }

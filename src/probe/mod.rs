@@ -235,7 +235,8 @@ impl Prober {
             Err(e) => return unreachable(&e),
         };
         let status = head.status().as_u16();
-        // Some hosts answer HEAD with 405 and GET with the file: the GET decides.
+        // Some hosts answer HEAD with 405 or 501, and a presigned S3 URL (signed for GET only)
+        // with 403, yet serve the file to a GET: the GET decides.
         let head_refused = matches!(status, 403 | 405 | 501);
         if !head.status().is_success() && !head_refused {
             return status_outcome(status, head.headers());
