@@ -575,11 +575,14 @@ fn direct_url(
     allowed_hosts: &[String],
     out: &mut Findings,
 ) -> bool {
-    let allowed = allowed_hosts.iter().any(|h| {
-        h.trim()
-            .trim_matches(['[', ']'])
-            .eq_ignore_ascii_case(url.host().trim_end_matches('.'))
-    });
+    // `[media] allowed_hosts`: development and tests, whose media is served over http on
+    // loopback; empty (no cost) in production.
+    let allowed = !allowed_hosts.is_empty() && {
+        let host = crate::address::normalise_host(url.host());
+        allowed_hosts
+            .iter()
+            .any(|h| crate::address::normalise_host(h) == host)
+    };
     if url.scheme() != "https" && !allowed {
         let at = m.url_at();
         out.add(
