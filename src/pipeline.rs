@@ -573,7 +573,10 @@ async fn failed(
             // A failed post that Zernio kept (207) exists and is the caller's: record it, so
             // that it can be read and retried.
             if let Some(upstream_post) = &error.post {
-                let record = record_of(caller, post, upstream_post, request_id, Utc::now());
+                let mut record = record_of(caller, post, upstream_post, request_id, Utc::now());
+                // The code the caller was just answered: a read must name the same one, and
+                // Zernio's webhook about this failure, dated no later, changes nothing.
+                record.sync.error_code = Some(error.code().to_owned());
                 if let Err(e) = state.store.insert_post(&record).await {
                     tracing::warn!(error = %e, "could not record a failed post");
                 }

@@ -678,3 +678,44 @@ async fn the_same_content_twice_is_refused_before_upstream() {
         201
     );
 }
+
+#[tokio::test]
+async fn a_post_that_failed_at_create_is_recorded_with_the_code_it_was_answered() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    fake.script(
+        "create",
+        Reply::json(
+            207,
+            json!({
+                "message": "Post created but publishing failed",
+                "error": "TikTok video upload failed: Your video URL returned an error (download failed: video_pull_failed)",
+                "post": {"_id": "post_failed_1", "content": "kept", "status": "failed",
+                         "platforms": [{"platform": "tiktok", "accountId": "acc_a1", "status": "failed",
+                                        "errorMessage": "TikTok video upload failed: Your video URL returned an error (download failed: video_pull_failed)",
+                                        "errorCategory": "user_content"}]},
+                "platformResults": [{"platform": "tiktok", "status": "failed", "error": "video_pull_failed"}]
+            }),
+        ),
+    );
+    let body = problem(create(&gw, ACME_KEY, &video("acc_a1", "kept")).await, 422).await;
+    assert_eq!(body["code"], "media_download_failed");
+    assert_eq!(body["post_id"], "post_failed_1");
+    // A read of the post (a Zapier search, a poll) names the same code as the create's answer,
+    // whether or not Zernio's webhook about it ever arrives.
+    let record: Value = gw
+        .get_with_key("/v1/tiktok/posts/post_failed_1", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["error_code"], "media_download_failed");
+    let events: Value = gw
+        .get_with_key("/v1/tiktok/posts/post_failed_1/events", ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"][0]["source"], "create");
+    assert_eq!(events["items"][0]["error_code"], "media_download_failed");
+}

@@ -16,7 +16,7 @@ use crate::error::{ApiError, Problem};
 use crate::http::ApiJson;
 use crate::limits::idempotency::IdempotencyKey;
 use crate::pipeline::{self, CreateRequest};
-use crate::routes::posts::{PostView, request_id};
+use crate::routes::posts::{PostView, Validated, request_id};
 use crate::tiktok::{self, Shape};
 
 /// The flat fields an automation sends (JSON or form fields).
@@ -90,21 +90,7 @@ pub async fn create(
     key: Option<axum::Extension<IdempotencyKey>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let value = if content_type.starts_with("application/x-www-form-urlencoded") {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-            .map_err(|e| ApiError::bad_request("invalid_form", e.to_string()))?;
-        tiktok::flat_from_form(&pairs)
-    } else if content_type.starts_with("application/json") {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?
-    } else {
-        return Err(ApiError::UnsupportedMediaType);
-    };
+    let value = flat_value(&headers, &body)?;
     let request_id = request_id(&headers);
     let created = pipeline::create(
         &state,
@@ -138,4 +124,64 @@ pub async fn create(
         }),
     )
         .into_response())
+}
+
+/// Checks flat automation fields exactly as the create reads them, without sending: the Zernio
+/// payload it would send, or every violation named by its flat field (`video_url`, `consent`),
+/// so that an automation's "validate" step and its create agree.
+#[utoipa::path(post, path = "/v1/hooks/tiktok/posts/validate", tag = "automations",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body(content(
+        (FlatPost = "application/json"),
+        (FlatPost = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "The post is valid; this is what would be sent", body = Validated),
+        (status = 400, description = "The body is neither JSON nor a form", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope, or an account of another tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither JSON nor a form", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `errors` lists every violation", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn validate(
+    State(state): State<AppState>,
+    auth: Authenticated<PostsWrite>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<ApiJson<Validated>, ApiError> {
+    let value = flat_value(&headers, &body)?;
+    let prepared =
+        pipeline::prepare(&state, &auth, Shape::Flat, &value, &request_id(&headers)).await?;
+    Ok(ApiJson(Validated {
+        valid: true,
+        zernio_payload: prepared.payload,
+        warnings: prepared.warnings,
+        media: prepared
+            .probed
+            .iter()
+            .map(super::posts::ProbedMedia::of)
+            .collect(),
+    }))
+}
+
+/// The flat fields of a JSON or form body, as one JSON object for the pipeline.
+fn flat_value(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let value = if content_type.starts_with("application/x-www-form-urlencoded") {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| ApiError::bad_request("invalid_form", e.to_string()))?;
+        tiktok::flat_from_form(&pairs)
+    } else if content_type.starts_with("application/json") {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?
+    } else {
+        return Err(ApiError::UnsupportedMediaType);
+    };
+    Ok(value)
 }

@@ -55,6 +55,7 @@ fn tenant() -> OpenApiRouter<AppState> {
         .routes(routes!(media::presign))
         .routes(routes!(analytics::analytics))
         .routes(routes!(hooks::create))
+        .routes(routes!(hooks::validate))
         .routes(routes!(webhooks::subscribe, webhooks::list))
         .routes(routes!(webhooks::get, webhooks::unsubscribe))
         .routes(routes!(webhooks::deliveries))

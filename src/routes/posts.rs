@@ -95,7 +95,7 @@ pub struct ProbedMedia {
 }
 
 impl ProbedMedia {
-    fn of(probed: &tiktok::media_rules::Probed) -> Self {
+    pub(crate) fn of(probed: &tiktok::media_rules::Probed) -> Self {
         use tiktok::media_rules::Outcome;
         let mut view = ProbedMedia {
             field: probed.field.clone(),
@@ -424,13 +424,18 @@ pub async fn events(
         .first()
         .and_then(|e| e.previous.clone())
         .unwrap_or_else(|| record.status.clone());
+    // With no change since, the record's code is the creation's: a post that failed at create.
+    let first_code = changes
+        .is_empty()
+        .then(|| record.sync.error_code.clone())
+        .flatten();
     let mut items = vec![PostEventView {
         status: first,
         previous: None,
         at: record.created_at,
         recorded_at: record.created_at,
         source: "create".to_owned(),
-        error_code: None,
+        error_code: first_code,
     }];
     items.extend(changes.into_iter().map(|e| PostEventView {
         status: e.status,
