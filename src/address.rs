@@ -3,7 +3,11 @@
 //! (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo) is judged by what it embeds, so
 //! `[::127.0.0.1]` or `2002:7f00:1::` cannot smuggle loopback past the check.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
 
 /// Whether an address is on the public internet: not loopback, private, link-local, shared
 /// (carrier-grade NAT), unspecified, multicast, broadcast, documentation or reserved space, and
@@ -80,6 +84,113 @@ pub fn host_is_internal(host: &url::Host<&str>) -> Option<String> {
     }
 }
 
+/// How a name becomes addresses: the system's resolver (tokio's `lookup_host`), or a table in
+/// tests, where no name may leave the machine.
+pub type Lookup = Arc<
+    dyn Fn(String) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The system resolver.
+pub fn system_lookup() -> Lookup {
+    Arc::new(|host: String| {
+        Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect()) })
+    })
+}
+
+/// A name that resolved to an address the policy refuses: kept as its own error so that the
+/// caller of an HTTP client can say why its request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotPublic {
+    pub host: String,
+    pub address: IpAddr,
+}
+
+impl std::fmt::Display for NotPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` resolves to {}, not a public address",
+            self.host, self.address
+        )
+    }
+}
+
+impl std::error::Error for NotPublic {}
+
+/// An HTTP client's resolver that applies the policy: a name resolves once, here, and the
+/// client connects to exactly what was returned, so DNS rebinding cannot swap a checked address
+/// for an internal one. A name the operator allows resolves to whatever it resolves to.
+#[derive(Clone)]
+pub struct PublicResolver {
+    allowed: Arc<HashSet<String>>,
+    lookup: Lookup,
+}
+
+impl PublicResolver {
+    pub fn new<'a>(allowed: impl IntoIterator<Item = &'a String>, lookup: Lookup) -> Self {
+        PublicResolver {
+            allowed: Arc::new(allowed.into_iter().map(|h| normalise_host(h)).collect()),
+            lookup,
+        }
+    }
+
+    /// Whether the operator allowed this host (as written in a URL).
+    pub fn allows_host(&self, host: &str) -> bool {
+        self.allowed.contains(&normalise_host(host))
+    }
+
+    /// The addresses a request to `host` may use; an allowed host keeps all of them, any other
+    /// is refused when one of its addresses is not public (a name that answers both is a trap).
+    pub async fn resolve_host(
+        &self,
+        host: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let found = (self.lookup)(host.to_owned()).await?;
+        if !self.allows_host(host)
+            && let Some(bad) = found.iter().find(|a| !is_public(a.ip()))
+        {
+            return Err(Box::new(NotPublic {
+                host: host.to_owned(),
+                address: bad.ip(),
+            }));
+        }
+        if found.is_empty() {
+            return Err(format!("`{host}` resolves to no address").into());
+        }
+        Ok(found)
+    }
+}
+
+impl std::fmt::Debug for PublicResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicResolver")
+            .field("allowed", &self.allowed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let this = self.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found = this.resolve_host(&host).await?;
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// A host as the operator's allow lists spell it: no brackets, lowercase.
+pub fn normalise_host(host: &str) -> String {
+    host.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +256,36 @@ mod tests {
         assert!(host("https://[::127.0.0.1]/v.mp4").is_some());
         assert!(host("https://cdn.example.com/v.mp4").is_none());
         assert!(host("https://93.184.216.34/v.mp4").is_none());
+    }
+
+    fn table(entries: &[(&str, &str)]) -> Lookup {
+        let map: std::collections::HashMap<String, Vec<SocketAddr>> = entries
+            .iter()
+            .map(|(h, ip)| (h.to_string(), vec![SocketAddr::new(ip.parse().unwrap(), 0)]))
+            .collect();
+        Arc::new(move |host: String| {
+            let found = map.get(&host).cloned().unwrap_or_default();
+            Box::pin(async move { Ok(found) })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_an_internal_address_is_refused_unless_allowed() {
+        let lookup = table(&[
+            ("media.test", "10.0.0.7"),
+            ("cdn.test", "93.184.216.34"),
+            ("dev.test", "127.0.0.1"),
+        ]);
+        let allowed = vec!["DEV.test".to_string()];
+        let resolver = PublicResolver::new(&allowed, lookup);
+        let err = resolver.resolve_host("media.test").await.unwrap_err();
+        let not_public = err.downcast_ref::<NotPublic>().unwrap();
+        assert_eq!(
+            not_public.to_string(),
+            "`media.test` resolves to 10.0.0.7, not a public address"
+        );
+        assert_eq!(resolver.resolve_host("cdn.test").await.unwrap().len(), 1);
+        assert_eq!(resolver.resolve_host("dev.test").await.unwrap().len(), 1);
+        assert!(resolver.resolve_host("nowhere.test").await.is_err());
     }
 }

@@ -62,6 +62,8 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub posts: PostsConfig,
+    #[serde(default)]
+    pub media: MediaConfig,
     /// From `ZERNIO_API_KEY` only; `None` runs the sandbox upstream.
     #[serde(skip)]
     pub zernio_api_key: Option<Secret>,
@@ -240,6 +242,16 @@ pub struct TenantConfig {
     pub account_daily_limits: std::collections::BTreeMap<String, DailyLimitsConfig>,
     #[serde(default)]
     pub api_keys: Vec<ApiKeyConfig>,
+    /// This tenant's own media probe, e.g. `[tenants.media] probe = "headers"`.
+    #[serde(default)]
+    pub media: TenantMediaConfig,
+}
+
+/// What one tenant overrides of `[media]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantMediaConfig {
+    pub probe: Option<ProbeMode>,
 }
 
 /// One account's own daily limits; what is left out is the tenant's.
@@ -455,6 +467,117 @@ impl Default for SandboxConfig {
             daily_cap: default_daily_posts(),
         }
     }
+}
+
+/// How much of a post's media the gateway reads before the post spends a daily slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeMode {
+    /// Nothing is fetched: the declared extension, type, size and duration are all there is.
+    Off,
+    /// A HEAD of every media URL: reachable, not a web page, its size.
+    Headers,
+    /// HEAD, then the file's first bytes (and an MP4's `moov` where it sits at the end): the
+    /// real format, dimensions, duration, frame rate and codec.
+    Full,
+}
+
+impl ProbeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeMode::Off => "off",
+            ProbeMode::Headers => "headers",
+            ProbeMode::Full => "full",
+        }
+    }
+}
+
+/// What the gateway does with a media URL it could not read in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnreachable {
+    /// Refused (`media_unreachable`): TikTok's download would fail the same way.
+    #[default]
+    Refuse,
+    /// A warning, and the post goes on: for hosts that refuse the gateway but serve TikTok.
+    Warn,
+}
+
+/// The media probe (issue 14): every media URL of a post read, safely, before it is sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Unset: `full` with a real Zernio key, `off` on the sandbox (whose media is never
+    /// downloaded by anyone).
+    #[serde(default)]
+    pub probe: Option<ProbeMode>,
+    /// The whole probe of one post, every item at once, HEAD and ranged GETs included.
+    #[serde(default = "default_probe_timeout_ms")]
+    pub probe_timeout_ms: u64,
+    /// The most bytes read of one media file (its head, and an MP4's tail).
+    #[serde(default = "default_max_probe_bytes")]
+    pub max_probe_bytes: u64,
+    /// How long what a probe found is reused for the same URL and ETag.
+    #[serde(default = "default_probe_cache_ttl_secs")]
+    pub cache_ttl_secs: u64,
+    /// URLs remembered at most.
+    #[serde(default = "default_probe_cache_entries")]
+    pub cache_entries: u64,
+    #[serde(default)]
+    pub on_unreachable: OnUnreachable,
+    /// Hosts the probe may reach over plain http or at a private or loopback address
+    /// (development, tests); every other media URL must be public https.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            probe: None,
+            probe_timeout_ms: default_probe_timeout_ms(),
+            max_probe_bytes: default_max_probe_bytes(),
+            cache_ttl_secs: default_probe_cache_ttl_secs(),
+            cache_entries: default_probe_cache_entries(),
+            on_unreachable: OnUnreachable::default(),
+            allowed_hosts: Vec::new(),
+        }
+    }
+}
+
+impl MediaConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(100..=60_000).contains(&self.probe_timeout_ms) {
+            return Err(err("media.probe_timeout_ms: must be between 100 and 60000"));
+        }
+        // Below 64 KiB a JPEG's or an MP4's header may not fit; above 64 MiB the probe is a
+        // download.
+        if !(65_536..=67_108_864).contains(&self.max_probe_bytes) {
+            return Err(err(
+                "media.max_probe_bytes: must be between 65536 and 67108864",
+            ));
+        }
+        if self.cache_entries > 1_000_000 {
+            return Err(err("media.cache_entries: at most 1000000"));
+        }
+        Ok(())
+    }
+}
+
+fn default_probe_timeout_ms() -> u64 {
+    3_000
+}
+
+fn default_max_probe_bytes() -> u64 {
+    2 * 1024 * 1024
+}
+
+fn default_probe_cache_ttl_secs() -> u64 {
+    600
+}
+
+fn default_probe_cache_entries() -> u64 {
+    10_000
 }
 
 /// Webhooks to tenants: where they may go and how they are retried.
@@ -756,6 +879,7 @@ impl Config {
                 daily_photos_per_account: None,
                 daily_drafts_per_account: None,
                 account_daily_limits: Default::default(),
+                media: TenantMediaConfig::default(),
                 api_keys: vec![ApiKeyConfig {
                     id: "development".to_owned(),
                     sha256: digest,
@@ -937,6 +1061,7 @@ impl Config {
         }
         self.http.validate()?;
         self.webhooks.validate()?;
+        self.media.validate()?;
         self.reconcile.validate()?;
         if !(1..=36_500).contains(&self.posts.schedule_horizon_days) {
             return Err(err(
@@ -951,6 +1076,21 @@ impl Config {
 
     pub fn is_sandbox(&self) -> bool {
         self.zernio_api_key.is_none()
+    }
+
+    /// The media probe in force for a tenant: its own, else `[media] probe`, else `full`
+    /// against the real Zernio and `off` on the sandbox.
+    pub fn probe_mode(&self, tenant: &str) -> ProbeMode {
+        self.tenants
+            .iter()
+            .find(|t| t.id == tenant)
+            .and_then(|t| t.media.probe)
+            .or(self.media.probe)
+            .unwrap_or(if self.is_sandbox() {
+                ProbeMode::Off
+            } else {
+                ProbeMode::Full
+            })
     }
 }
 

@@ -18,6 +18,7 @@ pub mod pending;
 pub mod pipeline;
 pub mod posts;
 pub mod private_files;
+pub mod probe;
 pub mod reconcile;
 pub mod record;
 pub mod routes;
@@ -68,6 +69,8 @@ pub struct Shared {
     pub reads: posts::Reads,
     /// Seals the subscriptions' secrets before the store sees them.
     pub secrets: secrets::Sealer,
+    /// Reads every media URL of a post before it is sent (`[media]`).
+    pub probe: probe::Prober,
 }
 
 impl std::ops::Deref for AppState {
@@ -161,6 +164,7 @@ impl Gateway {
         let tenants: Vec<&str> = config.tenants.iter().map(|t| t.id.as_str()).collect();
         metrics.prepare(&tenants);
         let upstream = Upstream::start(&config, &metrics).await?;
+        let probe = probe::Prober::new(&config.media, &metrics).map_err(anyhow::Error::msg)?;
         let state = AppState(Arc::new(Shared {
             config,
             auth,
@@ -170,6 +174,7 @@ impl Gateway {
             webhooks: webhooks::Hub::default(),
             reads: posts::Reads::default(),
             secrets: sealer,
+            probe,
         }));
         Ok(Gateway { state })
     }

@@ -69,33 +69,65 @@ pub async fn prepare(
     if let Some(account) = tiktok::account_of(shape, body) {
         caller.tenant.require_account(&account)?;
     }
-    let now = tiktok::Moment::new(Utc::now(), state.config.posts.schedule_horizon_days);
+    let now = tiktok::Moment::new(Utc::now(), state.config.posts.schedule_horizon_days)
+        .with_media_hosts(&state.config.media.allowed_hosts);
     // The rules that need no creator first: a request broken anyway costs no upstream call.
     let checked = tiktok::check(shape, body, now).map_err(|e| state.rejected(e))?;
     let account = checked.post().account();
     caller.tenant.require_account(account)?;
+    // The media probe runs beside the creator look-up, so it costs no time on top of it.
+    let fields = checked.media_fields();
+    let probing = state.probe.probe_post(
+        state.config.probe_mode(&caller.tenant.id),
+        checked.post(),
+        &fields,
+    );
+    let (info, probed) = tokio::join!(creator_info(state, caller, &checked, request_id), probing);
+    let constraints = upstream::constraints(info?.as_ref());
+    let media = tiktok::media_rules::check(
+        &probed,
+        Some(&constraints),
+        state.config.media.on_unreachable == crate::config::OnUnreachable::Warn,
+    );
+    state.probe.count_findings(&media.broken);
+    match checked.finish(Some(&constraints), now) {
+        Ok(_) if !media.violations.is_empty() => Err(state.rejected(media.violations)),
+        Ok(mut prepared) => {
+            prepared.warnings.extend(media.warnings);
+            prepared.probed = probed;
+            Ok(prepared)
+        }
+        Err(mut violations) => {
+            violations.extend(media.violations);
+            Err(state.rejected(violations))
+        }
+    }
+}
+
+/// The creator's settings, from the cache or from Zernio.
+async fn creator_info(
+    state: &AppState,
+    caller: &Caller,
+    checked: &tiktok::Checked,
+    request_id: &str,
+) -> Result<std::sync::Arc<zernio::CreatorInfo>, ApiError> {
+    let account = checked.post().account();
     let ctx = CallContext { request_id };
     let kind = media_kind(checked.post().kind());
-    let info = match state.upstream.cached_creator_info(account, kind) {
-        Some(info) => info,
-        None => {
-            // A look-up that calls Zernio spends a unit of the upstream budget.
-            limits::upstream::spend(state, &caller.tenant.id).await?;
-            match state.upstream.creator_info(&ctx, account, kind).await {
-                Ok(info) => info,
-                // Creator info answers 429 when the creator reached TikTok's daily limit.
-                Err(e) if e.kind == UpstreamKind::DailyLimitReached => {
-                    let lane = Lane::for_post(checked.post().kind(), checked.post().mode());
-                    return Err(exhausted(state, &caller.tenant.id, account, lane, e).await);
-                }
-                Err(e) => return Err(e.into()),
-            }
+    if let Some(info) = state.upstream.cached_creator_info(account, kind) {
+        return Ok(info);
+    }
+    // A look-up that calls Zernio spends a unit of the upstream budget.
+    limits::upstream::spend(state, &caller.tenant.id).await?;
+    match state.upstream.creator_info(&ctx, account, kind).await {
+        Ok(info) => Ok(info),
+        // Creator info answers 429 when the creator reached TikTok's daily limit.
+        Err(e) if e.kind == UpstreamKind::DailyLimitReached => {
+            let lane = Lane::for_post(checked.post().kind(), checked.post().mode());
+            Err(exhausted(state, &caller.tenant.id, account, lane, e).await)
         }
-    };
-    let constraints = upstream::constraints(&info);
-    checked
-        .finish(Some(&constraints), now)
-        .map_err(|e| state.rejected(e))
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The key Zernio de-duplicates this create on: the caller's key scoped to its tenant (so a
@@ -197,6 +229,7 @@ async fn create_post(
         post,
         mut payload,
         warnings,
+        ..
     } = prepare(
         state,
         caller,

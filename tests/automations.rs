@@ -40,6 +40,8 @@ async fn valid_flat_fields_answer_the_payload_a_create_would_send_and_send_nothi
         json!({
             "valid": true,
             "warnings": [],
+            // What the media probe found: nothing, it is off in the tests.
+            "media": [],
             "zernio_payload": {
                 "content": "New drop #launch",
                 "mediaItems": [{"type": "video", "url": "https://cdn.example.com/drop.mp4"}],

@@ -328,6 +328,45 @@ async fn an_unreachable_store_fails_start_up_fast_and_names_it() {
     held.abort();
 }
 
+/// `[media] probe`: full against the real Zernio, off on the sandbox, unless the file or the
+/// tenant says otherwise; `GATEWAY_MEDIA__PROBE` overrides the file.
+#[test]
+fn the_media_probe_defaults_by_upstream_and_is_overridden_per_tenant() {
+    use tiktok_gateway::config::ProbeMode;
+    let two = format!(
+        "{TENANT}\n[[tenants]]\nid = \"quiet\"\naccounts = [\"acc_9\"]\n[tenants.media]\nprobe = \"headers\"\n"
+    );
+    let file = config_file(&two);
+    let path = file.path().to_str().unwrap();
+    let sandbox = load(&[("GATEWAY_CONFIG", path)]).unwrap().config;
+    assert_eq!(sandbox.probe_mode("marketing"), ProbeMode::Off);
+    assert_eq!(sandbox.probe_mode("quiet"), ProbeMode::Headers);
+    let real = load(&[("GATEWAY_CONFIG", path), ("ZERNIO_API_KEY", "sk_test")])
+        .unwrap()
+        .config;
+    assert_eq!(real.probe_mode("marketing"), ProbeMode::Full);
+    let off = load(&[
+        ("GATEWAY_CONFIG", path),
+        ("ZERNIO_API_KEY", "sk_test"),
+        ("GATEWAY_MEDIA__PROBE", "off"),
+    ])
+    .unwrap()
+    .config;
+    assert_eq!(off.probe_mode("marketing"), ProbeMode::Off);
+    assert_eq!(off.probe_mode("quiet"), ProbeMode::Headers);
+
+    let bad = config_file(&format!("[media]\nprobe_timeout_ms = 50\n{TENANT}"));
+    assert_eq!(
+        error(&[("GATEWAY_CONFIG", bad.path().to_str().unwrap())]),
+        "configuration: media.probe_timeout_ms: must be between 100 and 60000"
+    );
+    let bad = config_file(&format!("[media]\nprobe = \"sometimes\"\n{TENANT}"));
+    assert!(
+        error(&[("GATEWAY_CONFIG", bad.path().to_str().unwrap())]).contains("sometimes"),
+        "an unknown mode names itself"
+    );
+}
+
 /// With `on_store_unreachable = "wait"`, a store that refuses does not stop start-up: the
 /// listener answers liveness, and 503 `store_unavailable` with `Retry-After` everywhere else,
 /// until the store answers; then the same listener serves the gateway, ready.

@@ -138,6 +138,8 @@ async fn with_admin(
     let env: Environment = [("GATEWAY_JWT_SECRET".to_owned(), HS256_SECRET.to_owned())].into();
     let mut config = Config::from_toml(&toml, &env).unwrap();
     config.zernio_api_key = Some(Secret::new(FAKE_ZERNIO_KEY));
+    // Its media (cdn.example.com) is never fetched.
+    config.media.probe = Some(tiktok_gateway::config::ProbeMode::Off);
     let gateway = tiktok_gateway::Gateway::build(config, &env).await.unwrap();
     let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -45,6 +45,8 @@ fn start(config: &std::path::Path) -> Process {
         .env("GATEWAY_CONFIG", config)
         .env("GATEWAY_LOG_FORMAT", "json")
         .env("ZERNIO_API_KEY", FAKE_ZERNIO_KEY)
+        // Its media (cdn.example.com) is never fetched.
+        .env("GATEWAY_MEDIA__PROBE", "off")
         .env("ZERNIO_WEBHOOK_SECRET", ZERNIO_SECRET)
         .env("GATEWAY_SECRETS_KEY", SECRETS_KEY)
         .stdout(Stdio::piped())

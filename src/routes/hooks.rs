@@ -158,6 +158,11 @@ pub async fn validate(
         valid: true,
         zernio_payload: prepared.payload,
         warnings: prepared.warnings,
+        media: prepared
+            .probed
+            .iter()
+            .map(super::posts::ProbedMedia::of)
+            .collect(),
     }))
 }
 

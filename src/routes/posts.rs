@@ -54,6 +54,91 @@ pub struct Validated {
     pub zernio_payload: serde_json::Value,
     #[schema(value_type = Vec<WarningDoc>)]
     pub warnings: Vec<tiktok::Warning>,
+    /// What the media probe found of each media item (`[media] probe`); empty when it is off.
+    pub media: Vec<ProbedMedia>,
+}
+
+/// One media item as the probe found it: the file's own headers, not what the request declared.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProbedMedia {
+    #[schema(example = "video.url")]
+    pub field: String,
+    #[schema(example = "https://cdn.example.com/sunset-video.mp4")]
+    pub url: String,
+    /// `ok` (the file was read), `status` (it answered something else than 2xx), `unreachable`
+    /// or `timeout`.
+    #[schema(example = "ok")]
+    pub outcome: &'static str,
+    /// The status it answered, when it answered.
+    #[schema(example = 206)]
+    pub status: Option<u16>,
+    /// The format its first bytes show: jpeg, png, webp, mp4, mov, webm, heic, avif, html,
+    /// unknown (absent in `headers` mode).
+    #[schema(example = "mp4")]
+    pub format: Option<String>,
+    #[schema(example = "video/mp4")]
+    pub content_type: Option<String>,
+    #[schema(example = 4_718_592)]
+    pub size_bytes: Option<u64>,
+    #[schema(example = 1080)]
+    pub width: Option<u64>,
+    #[schema(example = 1920)]
+    pub height: Option<u64>,
+    #[schema(example = 15_000)]
+    pub duration_ms: Option<u64>,
+    #[schema(example = 30.0)]
+    pub fps: Option<f64>,
+    #[schema(example = "H.264")]
+    pub codec: Option<String>,
+    /// Why it could not be read, for `unreachable` and `timeout`.
+    pub reason: Option<String>,
+}
+
+impl ProbedMedia {
+    pub(crate) fn of(probed: &tiktok::media_rules::Probed) -> Self {
+        use tiktok::media_rules::Outcome;
+        let mut view = ProbedMedia {
+            field: probed.field.clone(),
+            url: probed.url.clone(),
+            outcome: "ok",
+            status: None,
+            format: None,
+            content_type: None,
+            size_bytes: None,
+            width: None,
+            height: None,
+            duration_ms: None,
+            fps: None,
+            codec: None,
+            reason: None,
+        };
+        match &probed.outcome {
+            Outcome::Found(found) => {
+                view.status = Some(found.status);
+                view.format = found.container.and_then(|c| {
+                    serde_json::to_value(c)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                });
+                view.content_type = found.content_type.clone();
+                view.size_bytes = found.size_bytes;
+                view.width = found.width;
+                view.height = found.height;
+                view.duration_ms = found.duration_ms;
+                view.fps = found.fps.map(|f| (f * 100.0).round() / 100.0);
+                view.codec = found.codec.as_ref().map(|c| c.name());
+            }
+            Outcome::Status { status, .. } => {
+                view.outcome = "status";
+                view.status = Some(*status);
+            }
+            Outcome::Unreachable { reason, timed_out } => {
+                view.outcome = if *timed_out { "timeout" } else { "unreachable" };
+                view.reason = Some(reason.clone());
+            }
+        }
+        view
+    }
 }
 
 /// A post as the gateway shows it.
@@ -174,6 +259,7 @@ pub async fn validate(
         valid: true,
         zernio_payload: prepared.payload,
         warnings: prepared.warnings,
+        media: prepared.probed.iter().map(ProbedMedia::of).collect(),
     }))
 }
 

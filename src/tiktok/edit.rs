@@ -17,12 +17,12 @@ fn violation(field: &str, code: &'static str, message: String, fix: &str) -> Vio
 }
 
 /// The upstream edit body, or every violation. `kind` is the post's (`video` or `photo`).
-pub fn edit_payload(
+pub fn edit_payload<'m>(
     kind: &str,
     schedule_at: Option<DateTime<Utc>>,
     timezone: Option<&str>,
     caption: Option<&str>,
-    now: impl Into<super::Moment>,
+    now: impl Into<super::Moment<'m>>,
 ) -> Result<Value, Vec<Violation>> {
     let moment = now.into();
     let now = moment.now;

@@ -42,6 +42,7 @@
 
 mod edit;
 mod inbound;
+pub mod media_rules;
 mod normalize;
 mod post;
 pub mod rules;
@@ -61,21 +62,34 @@ pub use rules::{DEFAULT_SCHEDULE_HORIZON_DAYS, Rule, Violation, Warning};
 /// When the rules run, and how far ahead of then a post may be scheduled. A bare time converts
 /// into one with the default horizon ([`DEFAULT_SCHEDULE_HORIZON_DAYS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Moment {
+pub struct Moment<'a> {
     pub now: DateTime<Utc>,
     pub schedule_horizon: chrono::Duration,
+    /// Media hosts the operator allows over plain http or at an internal address (`[media]
+    /// allowed_hosts`: development and tests, whose media server is on loopback).
+    pub allowed_media_hosts: &'a [String],
 }
 
-impl Moment {
+impl Moment<'_> {
     pub fn new(now: DateTime<Utc>, schedule_horizon_days: u32) -> Self {
         Moment {
             now,
             schedule_horizon: chrono::Duration::days(i64::from(schedule_horizon_days)),
+            allowed_media_hosts: &[],
         }
     }
 }
 
-impl From<DateTime<Utc>> for Moment {
+impl<'a> Moment<'a> {
+    pub fn with_media_hosts(self, hosts: &'a [String]) -> Moment<'a> {
+        Moment {
+            allowed_media_hosts: hosts,
+            ..self
+        }
+    }
+}
+
+impl From<DateTime<Utc>> for Moment<'_> {
     fn from(now: DateTime<Utc>) -> Self {
         Moment::new(now, DEFAULT_SCHEDULE_HORIZON_DAYS)
     }
@@ -88,6 +102,9 @@ pub struct Prepared {
     pub post: TikTokPost,
     pub payload: Value,
     pub warnings: Vec<Warning>,
+    /// What the media probe found of each item (empty when it is off): the validate
+    /// endpoint shows it.
+    pub probed: Vec<media_rules::Probed>,
 }
 
 /// A request read and held to every rule that needs no creator: enough to look the creator up
@@ -104,11 +121,20 @@ impl Checked {
         &self.post
     }
 
+    /// Where each media item's URL is in the request, in the caller's spelling and in the order
+    /// of the post's media (`video.url`, `photos[2].url`, `image_urls[2]`).
+    pub fn media_fields(&self) -> Vec<String> {
+        match &self.post.media {
+            Media::Video(_) => self.draft.videos.iter().map(|m| m.url_at()).collect(),
+            Media::Photos { .. } => self.draft.photos.iter().map(|m| m.url_at()).collect(),
+        }
+    }
+
     /// The rules again with the creator's constraints, then the Zernio payload.
-    pub fn finish(
+    pub fn finish<'m>(
         self,
         creator: Option<&CreatorConstraints>,
-        now: impl Into<Moment>,
+        now: impl Into<Moment<'m>>,
     ) -> Result<Prepared, Vec<Violation>> {
         let (post, warnings) = validate::validate(self.draft, creator, now.into())?;
         let payload = normalize::zernio_payload(&post);
@@ -116,15 +142,16 @@ impl Checked {
             post,
             payload,
             warnings,
+            probed: Vec::new(),
         })
     }
 }
 
 /// Parse + the rules that need no creator.
-pub fn check(
+pub fn check<'m>(
     shape: Shape,
     body: &Value,
-    now: impl Into<Moment>,
+    now: impl Into<Moment<'m>>,
 ) -> Result<Checked, Vec<Violation>> {
     let draft = inbound::parse(shape, body)?;
     let (post, _) = validate::validate(draft.clone(), None, now.into())?;
@@ -132,11 +159,11 @@ pub fn check(
 }
 
 /// Parse + validate + normalise. Err = every violation, in a stable order.
-pub fn prepare(
+pub fn prepare<'m>(
     shape: Shape,
     body: &Value,
     creator: Option<&CreatorConstraints>,
-    now: impl Into<Moment>,
+    now: impl Into<Moment<'m>>,
 ) -> Result<Prepared, Vec<Violation>> {
     let draft = inbound::parse(shape, body)?;
     let (post, warnings) = validate::validate(draft, creator, now.into())?;
@@ -145,5 +172,6 @@ pub fn prepare(
         post,
         payload,
         warnings,
+        probed: Vec::new(),
     })
 }

@@ -9,7 +9,7 @@ use super::rules::{self, Violation, Warning};
 pub(crate) fn validate(
     mut d: Draft,
     creator: Option<&CreatorConstraints>,
-    now: super::Moment,
+    now: super::Moment<'_>,
 ) -> Result<(TikTokPost, Vec<Warning>), Vec<Violation>> {
     let mut out = std::mem::take(&mut d.found);
     let mut warnings = std::mem::take(&mut d.warnings);
@@ -19,12 +19,12 @@ pub(crate) fn validate(
     let videos: Vec<_> = d
         .videos
         .iter()
-        .map(|m| rules::media_item(m, Kind::Video, creator, &mut out))
+        .map(|m| rules::media_item(m, Kind::Video, creator, now.allowed_media_hosts, &mut out))
         .collect();
     let photos: Vec<_> = d
         .photos
         .iter()
-        .map(|m| rules::media_item(m, Kind::Photo, creator, &mut out))
+        .map(|m| rules::media_item(m, Kind::Photo, creator, now.allowed_media_hosts, &mut out))
         .collect();
     rules::control_characters(&d, &mut out);
     match kind {

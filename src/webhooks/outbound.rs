@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::Hub;
 use super::signing;
-use super::targets::{GuardedResolver, TargetPolicy};
+use super::targets::TargetPolicy;
 use crate::AppState;
 use crate::config::WebhooksConfig;
 use crate::metrics::WebhookMetrics;
@@ -74,7 +74,7 @@ pub fn spawn(state: &AppState) -> anyhow::Result<WorkerHandle> {
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .dns_resolver(Arc::new(GuardedResolver::new(policy.clone())))
+        .dns_resolver(Arc::new(policy.resolver()))
         .user_agent(concat!(
             "tiktok-gateway-webhooks/",
             env!("CARGO_PKG_VERSION")

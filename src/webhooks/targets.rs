@@ -145,12 +145,7 @@ impl TargetPolicy {
     }
 }
 
-fn normalise_host(host: &str) -> String {
-    host.trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase()
-}
+use crate::address::normalise_host;
 
 fn literal_ip(url: &Url) -> Option<IpAddr> {
     match url.host()? {
@@ -162,34 +157,14 @@ fn literal_ip(url: &Url) -> Option<IpAddr> {
 
 /// The delivery client's resolver: a name the operator did not allow resolves only to public
 /// addresses, so that a target that was public when it was subscribed cannot be pointed at
-/// the gateway's own network later.
-#[derive(Debug, Clone)]
-pub struct GuardedResolver {
-    policy: TargetPolicy,
-}
+/// the gateway's own network later. The policy is the one of every URL the gateway fetches
+/// (`crate::address::PublicResolver`).
+pub type GuardedResolver = crate::address::PublicResolver;
 
-impl GuardedResolver {
-    pub fn new(policy: TargetPolicy) -> Self {
-        GuardedResolver { policy }
-    }
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        let allowed = self.policy.allows_host(&host);
-        Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| allowed || is_public(a.ip()))
-                .collect();
-            if found.is_empty() {
-                return Err(
-                    format!("`{host}` resolves to no address webhooks may be sent to").into(),
-                );
-            }
-            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
-        })
+impl TargetPolicy {
+    /// The delivery client's resolver for this policy.
+    pub fn resolver(&self) -> GuardedResolver {
+        crate::address::PublicResolver::new(&self.allowed, crate::address::system_lookup())
     }
 }
 

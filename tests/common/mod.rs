@@ -266,6 +266,11 @@ impl TestGateway {
         ]);
         env.extend(more_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut config = Config::from_toml(&toml, &env).expect("test config is valid");
+        // Test media (cdn.example.com) is never fetched: the probe runs where a test asks.
+        config
+            .media
+            .probe
+            .get_or_insert(tiktok_gateway::config::ProbeMode::Off);
         config.zernio_api_key = env.get("ZERNIO_API_KEY").map(Secret::new);
         config.zernio_webhook_secret = env.get("ZERNIO_WEBHOOK_SECRET").map(Secret::new);
         let gateway = Gateway::build(config, &env).await.expect("gateway builds");

@@ -110,6 +110,8 @@ test('validate: a valid post answers the exact Zernio payload it would send', as
   expect(result).toEqual({
     valid: true,
     warnings: [],
+    // The media probe is off on the sandbox: nothing was read.
+    media: [],
     zernio_payload: {
       content: 'hello',
       mediaItems: [{ type: 'video', url: 'https://cdn.example.com/b.mp4' }],
