@@ -291,7 +291,15 @@ async fn unknown_posts_are_404_and_a_conflict_on_delete_is_the_400_the_operation
     assert_eq!(answer["type"], "not_found");
     assert_eq!(answer["code"], "not_found");
 
-    let created: Value = post(&gw, "/api/v1/posts", ACME_KEY, &video("acc_a1", CAPTION))
+    // A scheduled post, which the record lets through: Zernio refuses it here.
+    let mut scheduled = video("acc_a1", CAPTION);
+    scheduled["publishNow"] = json!(false);
+    scheduled["scheduledFor"] = json!(
+        (chrono::Utc::now() + chrono::Duration::days(2))
+            .format("%Y-%m-%dT10:00:00Z")
+            .to_string()
+    );
+    let created: Value = post(&gw, "/api/v1/posts", ACME_KEY, &scheduled)
         .await
         .json()
         .await

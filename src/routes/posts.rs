@@ -475,7 +475,7 @@ pub struct PostEdit {
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The post is not editable any more", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`post_not_editable`: the post is published or publishing (the detail names its status and what can be done)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -511,7 +511,7 @@ pub async fn edit(
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Published posts cannot be cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`post_not_cancellable`: the post is published (delete it in the TikTok app)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn cancel(
