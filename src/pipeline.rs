@@ -648,6 +648,14 @@ pub fn record_of(
         media_items: media_of(post),
         sync: Default::default(),
     };
+    // A post Zernio kept as failed (207) carries its stable code from the first read, as one
+    // that failed later does (`record::apply`).
+    if matches!(
+        upstream_post.status,
+        zernio::PostStatus::Failed | zernio::PostStatus::Partial
+    ) {
+        record.sync.error_code = Some(crate::record::failure(upstream_post).0);
+    }
     crate::record::created(&mut record, now);
     record
 }
