@@ -56,10 +56,7 @@ enum Command {
     )]
     Key(KeyCommand),
     /// The key that seals subscription secrets at rest.
-    #[command(
-        subcommand,
-        after_help = "Example:\n  tiktok-gateway secrets new-key"
-    )]
+    #[command(subcommand, after_help = "Example:\n  tiktok-gateway secrets new-key")]
     Secrets(SecretsCommand),
     /// Mint an HS256 development JWT from the configured secret.
     #[command(after_help = "Example:\n  \

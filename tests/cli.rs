@@ -248,9 +248,13 @@ fn every_help_has_an_example_and_serve_names_its_configuration() {
         "ZERNIO_API_KEY",
         "README.md, section \"Configuration\"",
     ] {
-        assert!(help.contains(needle), "serve --help lacks {needle}:\n{help}");
+        assert!(
+            help.contains(needle),
+            "serve --help lacks {needle}:\n{help}"
+        );
     }
     // The section it points to exists.
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(readme.contains("\n## Configuration\n"));
 }

@@ -691,9 +691,13 @@ async fn a_published_post_is_neither_edited_nor_cancelled_and_zernio_is_not_aske
     let path = format!("/v1/tiktok/posts/{id}");
     let send = |request: reqwest::RequestBuilder| request.bearer_auth(ACME_KEY).send();
 
-    let edited = send(gw.client.patch(gw.url(&path)).json(&json!({"caption": "Again"})))
-        .await
-        .unwrap();
+    let edited = send(
+        gw.client
+            .patch(gw.url(&path))
+            .json(&json!({"caption": "Again"})),
+    )
+    .await
+    .unwrap();
     let body = problem(edited, 409).await;
     assert_eq!(body["code"], "post_not_editable");
     assert_eq!(
@@ -708,14 +712,20 @@ async fn a_published_post_is_neither_edited_nor_cancelled_and_zernio_is_not_aske
     assert_eq!(body["code"], "post_not_cancellable");
     assert_eq!(
         body["detail"],
-        format!("post `{id}` is published: it can no longer be cancelled. Delete it in the TikTok app")
+        format!(
+            "post `{id}` is published: it can no longer be cancelled. Delete it in the TikTok app"
+        )
     );
 
     // Zernio's surface: its ErrorResponse, at the statuses its OpenAPI lists for each operation.
     let compat = format!("/api/v1/posts/{id}");
-    let put = send(gw.client.put(gw.url(&compat)).json(&json!({"content": "Again"})))
-        .await
-        .unwrap();
+    let put = send(
+        gw.client
+            .put(gw.url(&compat))
+            .json(&json!({"content": "Again"})),
+    )
+    .await
+    .unwrap();
     assert_eq!(put.status(), 409);
     let body: Value = put.json().await.unwrap();
     assert_eq!(body["code"], "post_not_editable");
@@ -724,7 +734,10 @@ async fn a_published_post_is_neither_edited_nor_cancelled_and_zernio_is_not_aske
     assert_eq!(delete.status(), 400);
     let body: Value = delete.json().await.unwrap();
     assert_eq!(body["code"], "post_not_cancellable");
-    assert!(body["error"].as_str().unwrap().contains("is published"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("is published"),
+        "{body}"
+    );
 
     assert!(fake.calls("update").is_empty());
     assert!(fake.calls("delete").is_empty());

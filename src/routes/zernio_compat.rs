@@ -39,7 +39,17 @@ fn ctx(request_id: &str) -> CallContext<'_> {
 /// Zernio's create: `{message, post}`.
 #[utoipa::path(post, path = "/api/v1/posts", tag = "zernio-compatible",
     security(("bearer" = []), ("api_key" = [])),
-    request_body(content = Object, description = "Zernio's create-post body (TikTok only)", content_type = "application/json"),
+    request_body(content = Object, description = "Zernio's create-post body (TikTok only)", content_type = "application/json", example = json!({
+        "content": "Golden hour on the coast #sunset",
+        "mediaItems": [{"type": "video", "url": "https://cdn.example.com/golden-hour.mp4"}],
+        "platforms": [{"platform": "tiktok", "accountId": "sandbox_public"}],
+        "tiktokSettings": {
+            "privacy_level": "PUBLIC_TO_EVERYONE",
+            "allow_comment": true, "allow_duet": true, "allow_stitch": true,
+            "content_preview_confirmed": true, "express_consent_given": true
+        },
+        "publishNow": true
+    })),
     responses(
         (status = 200, description = "`dryRun: true`: Zernio's `TikTokDryRunVerdict`, nothing created", body = Object),
         (status = 201, description = "`{message, post, warnings}` as Zernio answers", body = Object),
@@ -253,7 +263,9 @@ pub async fn list(
 #[utoipa::path(put, path = "/api/v1/posts/{id}", tag = "zernio-compatible",
     security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The post id")),
-    request_body(content = Object, content_type = "application/json"),
+    request_body(content = Object, content_type = "application/json", example = json!({
+        "content": "Launch day, one day later", "scheduledFor": "2027-09-02T09:00:00Z", "timezone": "UTC"
+    })),
     responses(
         (status = 200, description = "`{message, post}`", body = Object),
         (status = 400, description = "A body that is not JSON, or `validation_failed`", body = errors::ErrorBody, content_type = "application/json"),
@@ -534,7 +546,9 @@ struct PresignBody {
 /// Zernio's media presign (`{filename, contentType, size?}`).
 #[utoipa::path(post, path = "/api/v1/media/presign", tag = "zernio-compatible",
     security(("bearer" = []), ("api_key" = [])),
-    request_body(content = PresignBody, content_type = "application/json"),
+    request_body(content = PresignBody, content_type = "application/json", example = json!({
+        "filename": "sunset.mp4", "contentType": "video/mp4", "size": 10485760
+    })),
     responses(
         (status = 200, description = "`{uploadUrl, publicUrl, key, expiresIn}`", body = Object),
         (status = 400, description = "filename or contentType missing, or a type TikTok does not take", body = errors::ErrorBody, content_type = "application/json"),

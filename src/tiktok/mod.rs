@@ -149,7 +149,11 @@ impl Unchecked {
     /// request names one account and one kind of media.
     pub fn creator_key(&self) -> Option<(&str, &'static str)> {
         let draft = self.draft.as_ref()?;
-        let account = draft.account.as_deref().map(str::trim).filter(|a| !a.is_empty())?;
+        let account = draft
+            .account
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())?;
         let kind = match (draft.videos.is_empty(), draft.photos.is_empty()) {
             (false, true) => "video",
             (true, false) => "photo",
