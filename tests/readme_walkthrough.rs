@@ -682,3 +682,65 @@ fn every_request_body_example_works_against_the_sandbox() {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     });
 }
+
+/// The README's "What the sandbox simulates" names what the sandbox does: its creators, the
+/// cap, duplicates and replays, both failure triggers, and every webhook event its source
+/// can send (taken from the source, so a new one must be documented).
+#[test]
+fn the_readme_documents_what_the_sandbox_simulates() {
+    let start = README
+        .find("### What the sandbox simulates")
+        .expect("the section exists");
+    let section = &README[start..];
+    let section = &section[..section[4..].find("\n## ").map_or(section.len(), |i| i + 4)];
+    let source: String = ["mod.rs", "model.rs", "handlers.rs", "webhooks.rs"]
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(format!("{}/src/sandbox/{f}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+        })
+        .collect();
+    let mut needles: Vec<String> = [
+        "sandbox_public",
+        "sandbox_private",
+        "daily_cap",
+        "daily_limit_reached",
+        "existingPostId",
+        "Idempotency-Key",
+        "x-request-id",
+        ".invalid",
+        "#sandbox_spam",
+        "spam_risk",
+        "media_download_failed",
+        "retry",
+        "Creator Inbox",
+        "X-Zernio-Signature",
+        "sandbox.json",
+        "dryRun",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // Every event name the sandbox's source spells.
+    let mut rest = source.as_str();
+    while let Some(i) = rest.find("\"post.") {
+        let name = &rest[i + 1..];
+        let end = name.find('"').unwrap_or(name.len());
+        let name = &name[..end];
+        if !name.ends_with('.') {
+            needles.push(format!("`{name}`"));
+        }
+        rest = &rest[i + 1 + end..];
+    }
+    assert!(
+        source.contains("\"#sandbox_spam\""),
+        "the spam marker moved"
+    );
+    let missing: Vec<&String> = needles
+        .iter()
+        .filter(|n| !section.contains(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the README's sandbox section lacks {missing:?}"
+    );
+}
