@@ -228,7 +228,7 @@ fn run(steps: &[Step], served: &Served) -> Vec<(String, Option<u16>)> {
             let status = segment(&stderr, n)
                 .lines()
                 .filter_map(|l| l.strip_prefix("@@status "))
-                .last()
+                .next_back()
                 .and_then(|s| s.trim().parse().ok());
             (segment(&stdout, n).trim().to_owned(), status)
         })

@@ -129,7 +129,7 @@ pub fn check(shape: Shape, body: &Value, now: impl Into<Moment>) -> Result<Check
     match validate::validate(draft.clone(), None, now.into()) {
         Ok((post, _)) => Ok(Checked { draft, post }),
         Err(violations) => Err(Unchecked {
-            draft: Some(draft),
+            draft: Some(Box::new(draft)),
             violations,
         }),
     }
@@ -140,7 +140,8 @@ pub fn check(shape: Shape, body: &Value, now: impl Into<Moment>) -> Result<Check
 /// the caller learns every violation at once, `privacy_level_unavailable` among them.
 #[derive(Debug)]
 pub struct Unchecked {
-    draft: Option<inbound::Draft>,
+    /// Boxed: a refusal stays small to move (the draft is large and rarely needed again).
+    draft: Option<Box<inbound::Draft>>,
     violations: Vec<Violation>,
 }
 
@@ -175,7 +176,7 @@ impl Unchecked {
         now: impl Into<Moment>,
     ) -> Vec<Violation> {
         match self.draft {
-            Some(draft) => match validate::validate(draft, Some(creator), now.into()) {
+            Some(draft) => match validate::validate(*draft, Some(creator), now.into()) {
                 Err(all) => all,
                 // Unreachable (more constraints cannot pass what fewer refused); the first
                 // verdict stands.
