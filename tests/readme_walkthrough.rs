@@ -260,7 +260,7 @@ fn the_readme_walk_through_answers_as_written() {
         "privacy_level_unavailable",
         "\"spam_risk\"",
         "media_download_failed",
-        "\"source\":\"retry\"",
+        "\"previous\":\"failed\"",
         "post_not_cancellable",
     ] {
         assert!(shown.contains(needle), "the walk-through shows no {needle}");
@@ -335,7 +335,8 @@ impl Pattern {
         let mut at = 0;
         let pattern = Self::value(&chars, &mut at)?;
         skip_ws(&chars, &mut at);
-        if at != chars.len() {
+        // A remark in parentheses may follow the answer.
+        if at != chars.len() && chars[at] != '(' {
             return Err(format!(
                 "trailing text at {at}: {}",
                 &text[text.len().min(at)..]
