@@ -41,6 +41,9 @@ pub struct Config {
     /// How long start-up waits for the store to answer.
     #[serde(default = "default_store_connect_timeout_secs")]
     pub store_connect_timeout_secs: u64,
+    /// What start-up does when the store does not answer in time.
+    #[serde(default)]
+    pub on_store_unreachable: OnStoreUnreachable,
     #[serde(default)]
     pub zernio: ZernioConfig,
     #[serde(default)]
@@ -582,6 +585,17 @@ impl<'de> Deserialize<'de> for StoreUrl {
         let raw = String::deserialize(d)?;
         StoreUrl::parse(&raw).map_err(serde::de::Error::custom)
     }
+}
+
+/// `fail` stops start-up (an orchestrator restarts the process); `wait` listens at once, answers
+/// not-ready until the store opens, and says so at every attempt: for platforms where a restart
+/// loop is worse than a pod that is up but unready.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnStoreUnreachable {
+    #[default]
+    Fail,
+    Wait,
 }
 
 impl StoreUrl {

@@ -189,7 +189,7 @@ impl ApiError {
     }
 
     /// Status, stable code, title, detail: the whole mapping, in one match.
-    fn problem(&self) -> Problem {
+    pub(crate) fn problem(&self) -> Problem {
         use ApiError::*;
         let (status, code, title, detail) = match self {
             Unauthenticated(f) => (

@@ -12,6 +12,7 @@ pub mod frame;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod not_ready;
 pub mod openapi;
 pub mod pending;
 pub mod pipeline;
@@ -95,6 +96,22 @@ impl FromRef<AppState> for Metrics {
     }
 }
 
+/// Opens the configured store within `store_connect_timeout_secs`; the error names the store
+/// without its password.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let wait = Duration::from_secs(config.store_connect_timeout_secs.max(1));
+    match tokio::time::timeout(wait, store::open(&config.store)).await {
+        Ok(opened) => opened.map_err(|e| {
+            anyhow::anyhow!("store {} cannot be opened: {e}", config.store.redacted())
+        }),
+        Err(_) => anyhow::bail!(
+            "store {} did not answer within {} s (store_connect_timeout_secs)",
+            config.store.redacted(),
+            wait.as_secs()
+        ),
+    }
+}
+
 /// A configured gateway, ready to serve.
 pub struct Gateway {
     state: AppState,
@@ -103,7 +120,15 @@ pub struct Gateway {
 impl Gateway {
     /// Opens the store and prepares authentication; fails on what the configuration names but
     /// cannot be had (an unreadable key file, a store that does not open).
-    pub async fn build(mut config: Config, env: &Environment) -> anyhow::Result<Gateway> {
+    pub async fn build(config: Config, env: &Environment) -> anyhow::Result<Gateway> {
+        Gateway::build_with(config, env, None).await
+    }
+
+    async fn build_with(
+        mut config: Config,
+        env: &Environment,
+        opened: Option<Arc<dyn Store>>,
+    ) -> anyhow::Result<Gateway> {
         // The sandbox signs its webhooks to this gateway with a secret of this run, unless the
         // operator gave one.
         if config.is_sandbox() && config.zernio_webhook_secret.is_none() {
@@ -112,16 +137,9 @@ impl Gateway {
         }
         tracing::debug!(?config, "configuration");
         let auth = Authenticator::from_config(&config, env)?;
-        let wait = Duration::from_secs(config.store_connect_timeout_secs.max(1));
-        let store = match tokio::time::timeout(wait, store::open(&config.store)).await {
-            Ok(opened) => opened.map_err(|e| {
-                anyhow::anyhow!("store {} cannot be opened: {e}", config.store.redacted())
-            })?,
-            Err(_) => anyhow::bail!(
-                "store {} did not answer within {} s (store_connect_timeout_secs)",
-                config.store.redacted(),
-                wait.as_secs()
-            ),
+        let store = match opened {
+            Some(store) => store,
+            None => open_store(&config).await?,
         };
         // After the store: a start-up that fails there writes no key file.
         let sealer = secrets::from_environment(&config, env)?;
@@ -154,6 +172,26 @@ impl Gateway {
             secrets: sealer,
         }));
         Ok(Gateway { state })
+    }
+
+    /// [`Gateway::build`], but with `on_store_unreachable = "wait"` a store that cannot be
+    /// reached yet does not stop start-up: `listener` (and `admin_listen`) answer not-ready
+    /// until it opens, and every failed attempt is logged.
+    pub async fn start(
+        config: Config,
+        env: &Environment,
+        listener: &TcpListener,
+    ) -> anyhow::Result<Gateway> {
+        if config.on_store_unreachable == config::OnStoreUnreachable::Fail {
+            return Gateway::build(config, env).await;
+        }
+        // Whatever else is wrong with the configuration is said now, not after the store.
+        Authenticator::from_config(&config, env)?;
+        let store = match open_store(&config).await {
+            Ok(store) => store,
+            Err(error) => not_ready::wait_for_store(&config, listener, error).await?,
+        };
+        Gateway::build_with(config, env, Some(store)).await
     }
 
     pub fn state(&self) -> &AppState {

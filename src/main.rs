@@ -206,12 +206,12 @@ fn serve() -> Result<(), String> {
                 "ZERNIO_API_KEY is not set: the SANDBOX upstream answers in-process; NOTHING reaches TikTok"
             );
         }
-        let gateway = Gateway::build(config, &env)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let gateway = Gateway::start(config, &env, &listener)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         tracing::info!(%address, "tiktok-gateway listening");
         if let Some(key) = development_key {

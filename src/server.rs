@@ -110,6 +110,51 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let draining = accept_until(&listener, router, limits, shutdown).await;
+    // Refused from now on rather than left in a backlog nobody will read.
+    drop(listener);
+    draining.finish().await;
+    Ok(())
+}
+
+/// [`serve`] on a listener the caller keeps: connections that arrive after `shutdown` wait in
+/// its backlog for whatever serves it next (start-up hands the socket from the not-ready
+/// answers to the gateway this way, refusing nobody).
+pub async fn serve_on(
+    listener: &TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    accept_until(listener, router, limits, shutdown)
+        .await
+        .finish()
+        .await;
+    Ok(())
+}
+
+/// The connections still open once accepting stopped.
+struct Draining {
+    stop: watch::Sender<bool>,
+    open: watch::Receiver<()>,
+    all_closed: watch::Sender<()>,
+}
+
+impl Draining {
+    /// Tells every connection to finish its request in flight and close, then waits for them.
+    async fn finish(self) {
+        let _ = self.stop.send(true);
+        drop(self.open);
+        self.all_closed.closed().await;
+    }
+}
+
+async fn accept_until(
+    listener: &TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Draining {
     let limits = limits.within_file_limit();
     let ordinary = Arc::new(Semaphore::new(limits.max_connections));
     let reserve = Arc::new(Semaphore::new(limits.probe_reserve));
@@ -150,11 +195,11 @@ pub async fn serve(
             open.clone(),
         ));
     }
-    drop(listener);
-    let _ = stop.send(true);
-    drop(open);
-    all_closed.closed().await;
-    Ok(())
+    Draining {
+        stop,
+        open,
+        all_closed,
+    }
 }
 
 /// What a connection was let in on; the permit goes back when the connection ends.

@@ -327,3 +327,88 @@ async fn an_unreachable_store_fails_start_up_fast_and_names_it() {
     );
     held.abort();
 }
+
+/// With `on_store_unreachable = "wait"`, a store that refuses does not stop start-up: the
+/// listener answers liveness, and 503 `store_unavailable` with `Retry-After` everywhere else,
+/// until the store answers; then the same listener serves the gateway, ready.
+#[tokio::test]
+async fn an_unreachable_store_can_start_not_ready_and_become_ready() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let redis: url::Url = std::env::var("TEST_REDIS_URL")
+        .expect("TEST_REDIS_URL is not set: run the tests through scripts/test, which starts Redis")
+        .parse()
+        .unwrap();
+    let redis = format!(
+        "{}:{}",
+        redis.host_str().unwrap(),
+        redis.port().unwrap_or(6379)
+    );
+    // Stands for the network path to Redis: closed until the test opens it.
+    let path_open = Arc::new(AtomicBool::new(false));
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let open = path_open.clone();
+    let proxying = tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = proxy.accept().await {
+            if !open.load(Ordering::SeqCst) {
+                drop(inbound);
+                continue;
+            }
+            let redis = redis.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(redis).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    let file = config_file(&format!(
+        "store = \"redis://127.0.0.1:{proxy_port}/14\"\nstore_connect_timeout_secs = 1\n\
+         on_store_unreachable = \"wait\"\n{TENANT}"
+    ));
+    let env = env(&[("GATEWAY_CONFIG", file.path().to_str().unwrap())]);
+    let config = Config::load_from(&env).unwrap().config;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (built_tx, built) = tokio::sync::oneshot::channel();
+    let serving = tokio::spawn(async move {
+        let gateway = tiktok_gateway::Gateway::start(config, &env, &listener)
+            .await
+            .unwrap();
+        let _ = built_tx.send(());
+        gateway
+            .serve(listener, std::future::pending())
+            .await
+            .unwrap();
+    });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let live = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    for path in ["/readyz", "/v1/me", "/v1/tiktok/posts"] {
+        let answer = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(answer.status(), 503, "{path}");
+        assert_eq!(answer.headers()["retry-after"], "1", "{path}");
+        assert_eq!(
+            answer.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let problem: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(problem["code"], "store_unavailable", "{path}");
+    }
+    path_open.store(true, Ordering::SeqCst);
+    tokio::time::timeout(std::time::Duration::from_secs(15), built)
+        .await
+        .expect("the gateway starts once the store answers")
+        .unwrap();
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready["store"], "redis");
+    serving.abort();
+    proxying.abort();
+}
