@@ -222,11 +222,18 @@ async fn edit_post(
     Ok((record, post))
 }
 
+/// A Creator Inbox draft's status says where Zernio's delivery stands, not that the creator
+/// posted it: what can still change about it is Zernio's to say.
+const INBOX_DRAFT: &str = "draft";
+
 /// Zernio edits draft, scheduled, failed, partial and cancelled posts (its OpenAPI, `PUT
 /// /v1/posts/{postId}`). A published post is final, and a publishing one is in TikTok's hands:
 /// the record knows both, so the caller hears why at once instead of Zernio's bare refusal, and
 /// no upstream call is spent. Any other status goes to Zernio, which has the last word.
 fn editable(record: &PostRecord) -> Result<(), ApiError> {
+    if record.mode == INBOX_DRAFT {
+        return Ok(());
+    }
     let id = &record.id;
     let detail = match record.status.as_str() {
         "published" => format!(
@@ -248,7 +255,7 @@ fn editable(record: &PostRecord) -> Result<(), ApiError> {
 /// Zernio deletes a post in any status but published (its OpenAPI, `DELETE
 /// /v1/posts/{postId}`: "Published posts cannot be deleted").
 fn cancellable(record: &PostRecord) -> Result<(), ApiError> {
-    if record.status != "published" {
+    if record.status != "published" || record.mode == INBOX_DRAFT {
         return Ok(());
     }
     Err(ApiError::PostStatusConflict {

@@ -272,7 +272,7 @@ pub async fn list(
         (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
         (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
-        (status = 409, description = "Not editable in its status", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 409, description = "`post_not_editable`: published or publishing, as the gateway's record knows (Zernio not asked)", body = errors::ErrorBody, content_type = "application/json"),
         (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
         (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
@@ -321,7 +321,7 @@ pub async fn update(
     params(("id" = String, Path, description = "The post id")),
     responses(
         (status = 200, description = "`{message}`", body = Object),
-        (status = 400, description = "Not deletable in its status", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 400, description = "`post_not_cancellable`: published, as the gateway's record knows (Zernio not asked); or Zernio refused it in its status", body = errors::ErrorBody, content_type = "application/json"),
         (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
         (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
