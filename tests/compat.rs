@@ -822,3 +822,26 @@ async fn a_created_post_whose_publish_failed_is_zernios_207_with_the_post() {
         .unwrap();
     assert_eq!(listed["posts"][0]["_id"], "post_failed_1");
 }
+
+#[tokio::test]
+async fn a_presign_size_below_zero_is_refused_not_dropped() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let body = json!({"filename": "sunset.mp4", "contentType": "video/mp4", "size": -1});
+    let answer = zernio_error(
+        post(&gw, "/api/v1/media/presign", ACME_KEY, &body).await,
+        400,
+    )
+    .await;
+    assert_eq!(answer["type"], "invalid_request_error");
+    assert_eq!(answer["code"], "invalid_json");
+    assert_eq!(
+        answer["error"],
+        "size is the file's size in bytes, 0 or more"
+    );
+    assert!(fake.calls("presign").is_empty());
+    // A true size passes.
+    let body = json!({"filename": "sunset.mp4", "contentType": "video/mp4", "size": 10485760});
+    let response = post(&gw, "/api/v1/media/presign", ACME_KEY, &body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(fake.calls("presign").len(), 1);
+}

@@ -569,6 +569,17 @@ pub async fn presign(
             "filename and contentType are required",
         ));
     };
+    // A size, when given, is a byte count: a negative or fractional one is a caller's mistake
+    // to hear about, not to drop (schemathesis found `-1` accepted).
+    let size = match body.get("size") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_json",
+                "size is the file's size in bytes, 0 or more",
+            )
+        })?),
+    };
     if tiktok::Format::from_mime(&content_type).is_none() {
         return Err(state.rejected(vec![tiktok::Violation {
             field: "contentType".to_owned(),
@@ -585,7 +596,7 @@ pub async fn presign(
             &PresignRequest {
                 filename,
                 content_type,
-                size: body.get("size").and_then(Value::as_u64),
+                size,
             },
         )
         .await?;
