@@ -21,6 +21,8 @@ use crate::auth::Scope;
 
 /// The tenant and accounts of the development profile; the sandbox upstream knows the same two.
 pub const DEV_TENANT: &str = "demo";
+/// The development tenant's burst (the default is 20).
+const DEV_BURST: u32 = 60;
 pub const SANDBOX_ACCOUNTS: [&str; 2] = ["sandbox_public", "sandbox_private"];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -873,7 +875,8 @@ impl Config {
                 id: DEV_TENANT.to_owned(),
                 accounts: SANDBOX_ACCOUNTS.iter().map(|s| s.to_string()).collect(),
                 requests_per_minute: default_requests_per_minute(),
-                burst: default_burst(),
+                // The README's walk-through, pasted at once, fits in one burst.
+                burst: DEV_BURST,
                 daily_posts_per_account: default_daily_posts(),
                 daily_videos_per_account: None,
                 daily_photos_per_account: None,

@@ -120,6 +120,10 @@ pub enum ApiError {
     StoreUnavailable(String),
     #[error("unprocessable: {detail}")]
     Unprocessable { code: &'static str, detail: String },
+    /// The post's recorded status does not allow the change (`post_not_editable`,
+    /// `post_not_cancellable`); refused before any upstream call.
+    #[error("conflict with the post's status: {detail}")]
+    PostStatusConflict { code: &'static str, detail: String },
     /// A Zernio webhook whose `X-Zernio-Signature` is missing or wrong.
     #[error("invalid webhook signature")]
     WebhookSignatureInvalid,
@@ -335,6 +339,12 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 *code,
                 "Unprocessable request",
+                detail.clone(),
+            ),
+            PostStatusConflict { code, detail } => (
+                StatusCode::CONFLICT,
+                *code,
+                "Not possible in the post's status",
                 detail.clone(),
             ),
             WebhookSignatureInvalid => (

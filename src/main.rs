@@ -19,7 +19,10 @@ use tiktok_gateway::{Gateway, openapi, server, webhooks};
 #[command(
     name = "tiktok-gateway",
     version,
-    about = "A multi-tenant gateway to the Zernio API for TikTok"
+    about = "A multi-tenant gateway to the Zernio API for TikTok",
+    after_help = "Example:\n  \
+        tiktok-gateway serve          # the development profile: sandbox upstream, key in data/development-key\n\n\
+        `tiktok-gateway help <command>` for each command; README.md for the rest."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,21 +32,51 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway.
+    #[command(
+        long_about = "Run the gateway.\n\n\
+            Configuration: a TOML file, named by GATEWAY_CONFIG, else ./gateway.toml when \
+            present; with neither, the development profile (an embedded SQLite store under \
+            ./data, the built-in sandbox upstream, a tenant `demo` whose API key is printed and \
+            kept in data/development-key). Environment variables override the file: \
+            GATEWAY_<KEY> for a top-level key, GATEWAY_<SECTION>__<KEY> inside a section \
+            (GATEWAY_ZERNIO__REQUEST_TIMEOUT_MS=5000), plus GATEWAY_LISTEN, GATEWAY_STORE, \
+            ZERNIO_API_KEY (set: the real Zernio, no development profile), ZERNIO_BASE_URL, \
+            ZERNIO_WEBHOOK_SECRET, GATEWAY_SECRETS_KEY, GATEWAY_LOG_FORMAT and RUST_LOG. \
+            A wrong value stops start-up with one line naming the key.\n\n\
+            Every key and variable: README.md, section \"Configuration\".",
+        after_help = "Examples:\n  \
+            tiktok-gateway serve                                  # the development profile, on 127.0.0.1:8080\n  \
+            GATEWAY_CONFIG=/etc/tiktok-gateway.toml ZERNIO_API_KEY=sk_... tiktok-gateway serve"
+    )]
     Serve,
     /// Manage API keys.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  tiktok-gateway key new --tenant acme --scopes posts:read"
+    )]
     Key(KeyCommand),
     /// The key that seals subscription secrets at rest.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  tiktok-gateway secrets new-key")]
     Secrets(SecretsCommand),
     /// Mint an HS256 development JWT from the configured secret.
+    #[command(after_help = "Example:\n  \
+        tiktok-gateway token --tenant acme --scopes posts:read posts:write --ttl 15m")]
     Token(TokenArgs),
     /// Print the OpenAPI document.
+    #[command(after_help = "Example:\n  \
+        tiktok-gateway openapi > openapi/openapi.json")]
     Openapi,
     /// Talk to Zernio on the operator's behalf.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  \
+            tiktok-gateway zernio register-webhook --url https://gateway.example.com/v1/upstream/zernio/webhooks"
+    )]
     Zernio(ZernioCommand),
     /// Exit 0 when the local gateway's /healthz answers (for container health checks).
+    #[command(after_help = "Examples:\n  \
+        tiktok-gateway healthcheck\n  \
+        tiktok-gateway healthcheck --url http://127.0.0.1:8080")]
     Healthcheck {
         /// Base URL to probe; defaults to the configured listen address.
         #[arg(long)]
@@ -54,6 +87,8 @@ enum Command {
 #[derive(Subcommand)]
 enum KeyCommand {
     /// Make a fresh API key: prints the key once and the lines to paste into the config.
+    #[command(after_help = "Example:\n  \
+        tiktok-gateway key new --tenant acme --scopes posts:read posts:write --id cms")]
     New {
         #[arg(long)]
         tenant: String,
@@ -68,6 +103,8 @@ enum KeyCommand {
 #[derive(Subcommand)]
 enum SecretsCommand {
     /// Print a fresh random key for GATEWAY_SECRETS_KEY (base64 of 32 bytes).
+    #[command(after_help = "Example:\n  \
+        export GATEWAY_SECRETS_KEY=$(tiktok-gateway secrets new-key)")]
     NewKey,
 }
 
@@ -75,6 +112,9 @@ enum SecretsCommand {
 enum ZernioCommand {
     /// Registers this gateway's webhook receiver at Zernio (POST /v1/webhooks/settings) with
     /// ZERNIO_WEBHOOK_SECRET and the post events; prints Zernio's answer without the secret.
+    #[command(after_help = "Example:\n  \
+        ZERNIO_API_KEY=sk_... ZERNIO_WEBHOOK_SECRET=... tiktok-gateway zernio register-webhook \\\n    \
+        --url https://gateway.example.com/v1/upstream/zernio/webhooks")]
     RegisterWebhook {
         /// The public URL of this gateway's /v1/upstream/zernio/webhooks.
         #[arg(long)]

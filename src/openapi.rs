@@ -19,10 +19,17 @@ use crate::error::Problem;
         crate::routes::accounts::MediaType
     )),
     modifiers(&Security),
+    // The explorer lists tags in this order: what a newcomer does first comes first.
     tags(
-        (name = "auth", description = "Who is calling"),
-        (name = "operations", description = "Health, readiness, metrics"),
+        (name = "posts", description = "Publish, schedule, validate, read, edit, cancel and retry TikTok posts"),
+        (name = "accounts", description = "The tenant's TikTok accounts, their daily budget and creator info"),
+        (name = "analytics", description = "Likes, comments, shares and views of published posts"),
         (name = "webhooks", description = "Zernio's events in; REST Hooks subscriptions and signed deliveries out"),
+        (name = "operations", description = "Health, readiness, metrics"),
+        (name = "media", description = "Upload URLs for media files"),
+        (name = "automations", description = "Flat fields for Zapier-style tools (JSON or a form)"),
+        (name = "auth", description = "Who is calling"),
+        (name = "zernio-compatible", description = "Zernio's own API shapes, for its SDKs"),
     )
 )]
 struct ApiDoc;

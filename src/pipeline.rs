@@ -71,10 +71,17 @@ pub async fn prepare(
     }
     let now = tiktok::Moment::new(Utc::now(), state.config.posts.schedule_horizon_days)
         .with_media_hosts(&state.config.media.allowed_hosts);
-    // The rules that need no creator first: a request broken anyway costs no upstream call.
-    let checked = tiktok::check(shape, body, now).map_err(|e| state.rejected(e))?;
+    let ctx = CallContext { request_id };
+    let checked = match tiktok::check(shape, body, now) {
+        Ok(checked) => checked,
+        Err(unchecked) => {
+            let violations = every_violation(state, caller, &ctx, unchecked, now).await;
+            return Err(state.rejected(violations));
+        }
+    };
     let account = checked.post().account();
     caller.tenant.require_account(account)?;
+    let kind = media_kind(checked.post().kind());
     // The media probe runs beside the creator look-up, so it costs no time on top of it.
     let fields = checked.media_fields();
     let probing = state.probe.probe_post(
@@ -82,8 +89,17 @@ pub async fn prepare(
         checked.post(),
         &fields,
     );
-    let (info, probed) = tokio::join!(creator_info(state, caller, &checked, request_id), probing);
-    let constraints = upstream::constraints(info?.as_ref());
+    let (info, probed) = tokio::join!(creator_info(state, caller, &ctx, account, kind), probing);
+    let info = match info {
+        Ok(info) => info,
+        // Creator info answers 429 when the creator reached TikTok's daily limit.
+        Err(ApiError::Upstream(e)) if e.kind == UpstreamKind::DailyLimitReached => {
+            let lane = Lane::for_post(checked.post().kind(), checked.post().mode());
+            return Err(exhausted(state, &caller.tenant.id, account, lane, e).await);
+        }
+        Err(e) => return Err(e),
+    };
+    let constraints = upstream::constraints(&info);
     let media = tiktok::media_rules::check(
         &probed,
         Some(&constraints),
@@ -104,29 +120,46 @@ pub async fn prepare(
     }
 }
 
-/// The creator's settings, from the cache or from Zernio.
+/// The creator's info, from the cache or from Zernio.
 async fn creator_info(
     state: &AppState,
     caller: &Caller,
-    checked: &tiktok::Checked,
-    request_id: &str,
+    ctx: &CallContext<'_>,
+    account: &str,
+    kind: MediaKind,
 ) -> Result<std::sync::Arc<zernio::CreatorInfo>, ApiError> {
-    let account = checked.post().account();
-    let ctx = CallContext { request_id };
-    let kind = media_kind(checked.post().kind());
     if let Some(info) = state.upstream.cached_creator_info(account, kind) {
         return Ok(info);
     }
     // A look-up that calls Zernio spends a unit of the upstream budget.
     limits::upstream::spend(state, &caller.tenant.id).await?;
-    match state.upstream.creator_info(&ctx, account, kind).await {
-        Ok(info) => Ok(info),
-        // Creator info answers 429 when the creator reached TikTok's daily limit.
-        Err(e) if e.kind == UpstreamKind::DailyLimitReached => {
-            let lane = Lane::for_post(checked.post().kind(), checked.post().mode());
-            Err(exhausted(state, &caller.tenant.id, account, lane, e).await)
+    Ok(state.upstream.creator_info(ctx, account, kind).await?)
+}
+
+/// A request broken anyway still hears every violation at once: when it names an account of
+/// the tenant and one kind of media, the creator's constraints are held against it in the same
+/// pass (one creator-info read at most, cached as for a create). A look-up that fails takes
+/// nothing away: the violations found without it are the answer.
+async fn every_violation(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &CallContext<'_>,
+    unchecked: tiktok::Unchecked,
+    now: tiktok::Moment<'_>,
+) -> Vec<tiktok::Violation> {
+    let Some((account, kind)) = unchecked
+        .creator_key()
+        .filter(|(account, _)| caller.tenant.owns(account))
+        .map(|(account, kind)| (account.to_owned(), media_kind(kind)))
+    else {
+        return unchecked.violations();
+    };
+    match creator_info(state, caller, ctx, &account, kind).await {
+        Ok(info) => unchecked.with_creator(&upstream::constraints(&info), now),
+        Err(e) => {
+            tracing::debug!(error = %e, "creator info unavailable for a refused request");
+            unchecked.violations()
         }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -643,6 +676,14 @@ pub fn record_of(
         media_items: media_of(post),
         sync: Default::default(),
     };
+    // A post Zernio kept as failed (207) carries its stable code from the first read, as one
+    // that failed later does (`record::apply`).
+    if matches!(
+        upstream_post.status,
+        zernio::PostStatus::Failed | zernio::PostStatus::Partial
+    ) {
+        record.sync.error_code = Some(crate::record::failure(upstream_post).0);
+    }
     crate::record::created(&mut record, now);
     record
 }

@@ -212,6 +212,7 @@ async fn edit_post(
 ) -> Result<(PostRecord, zernio::Post), ApiError> {
     let mut record = owned(state, tenant, id).await?;
     *facts = audit::Facts::of_record(&record);
+    editable(&record)?;
     let body = tiktok::edit_payload(
         &record.kind,
         edit.schedule_at,
@@ -231,6 +232,51 @@ async fn edit_post(
         record = applied.record;
     }
     Ok((record, post))
+}
+
+/// A Creator Inbox draft's status says where Zernio's delivery stands, not that the creator
+/// posted it: what can still change about it is Zernio's to say.
+const INBOX_DRAFT: &str = "draft";
+
+/// Zernio edits draft, scheduled, failed, partial and cancelled posts (its OpenAPI, `PUT
+/// /v1/posts/{postId}`). A published post is final, and a publishing one is in TikTok's hands:
+/// the record knows both, so the caller hears why at once instead of Zernio's bare refusal, and
+/// no upstream call is spent. Any other status goes to Zernio, which has the last word.
+fn editable(record: &PostRecord) -> Result<(), ApiError> {
+    if record.mode == INBOX_DRAFT {
+        return Ok(());
+    }
+    let id = &record.id;
+    let detail = match record.status.as_str() {
+        "published" => format!(
+            "post `{id}` is published: TikTok does not let a published post be edited or \
+             rescheduled. Change it in the TikTok app, or delete it there and create a new post"
+        ),
+        "publishing" => format!(
+            "post `{id}` is publishing: it can no longer be edited. Wait for its outcome \
+             (GET /v1/tiktok/posts/{id}); a failed post can be edited, then retried"
+        ),
+        _ => return Ok(()),
+    };
+    Err(ApiError::PostStatusConflict {
+        code: "post_not_editable",
+        detail,
+    })
+}
+
+/// Zernio deletes a post in any status but published (its OpenAPI, `DELETE
+/// /v1/posts/{postId}`: "Published posts cannot be deleted").
+fn cancellable(record: &PostRecord) -> Result<(), ApiError> {
+    if record.status != "published" || record.mode == INBOX_DRAFT {
+        return Ok(());
+    }
+    Err(ApiError::PostStatusConflict {
+        code: "post_not_cancellable",
+        detail: format!(
+            "post `{}` is published: it can no longer be cancelled. Delete it in the TikTok app",
+            record.id
+        ),
+    })
 }
 
 /// Cancels a post, and leaves its entry in the audit trail whatever the outcome.
@@ -263,6 +309,7 @@ async fn cancel_post(
 ) -> Result<(), ApiError> {
     let record = owned(state, tenant, id).await?;
     *facts = audit::Facts::of_record(&record);
+    cancellable(&record)?;
     state
         .upstream
         .client

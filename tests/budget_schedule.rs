@@ -275,13 +275,19 @@ async fn deleting_a_creator_inbox_draft_gives_its_slot_back_and_a_published_post
     );
     assert_eq!(budget_of(&gw, "drafts").await["used"], 0);
 
-    // A post published now: TikTok counted it, so a delete Zernio accepts keeps its slot.
+    // A post published now: TikTok counted it, and it cannot be cancelled (409
+    // post_not_cancellable, Zernio not asked), so it keeps its slot.
     let published = created_id(&gw, "out already", None).await;
     assert_eq!(
         delete(&gw, &format!("/v1/tiktok/posts/{published}"))
             .await
             .status(),
-        204
+        409
+    );
+    assert!(
+        fake.calls("delete")
+            .iter()
+            .all(|c| !c.path.ends_with(&published))
     );
     assert_eq!(videos_budget(&gw).await["used"], 1);
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());

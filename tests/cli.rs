@@ -209,3 +209,52 @@ fn serve_runs_the_development_profile_and_stops_on_sigterm() {
         "the health check fails once the gateway is gone"
     );
 }
+
+/// Every command's `--help`, as a newcomer reads it: each has an example, and `serve` says where
+/// its configuration comes from and where the README explains it.
+#[test]
+fn every_help_has_an_example_and_serve_names_its_configuration() {
+    let commands: [&[&str]; 11] = [
+        &[],
+        &["serve"],
+        &["key"],
+        &["key", "new"],
+        &["secrets"],
+        &["secrets", "new-key"],
+        &["token"],
+        &["openapi"],
+        &["zernio"],
+        &["zernio", "register-webhook"],
+        &["healthcheck"],
+    ];
+    for args in commands {
+        let out = gateway().args(args).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(help.contains("Example"), "{args:?} has no example:\n{help}");
+        // The example runs this very command.
+        let line = format!("tiktok-gateway {}", args.join(" "));
+        assert!(help.contains(line.trim_end()), "{args:?}:\n{help}");
+    }
+    let out = gateway().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "GATEWAY_CONFIG",
+        "./gateway.toml",
+        "development profile",
+        "GATEWAY_<SECTION>__<KEY>",
+        "GATEWAY_LISTEN",
+        "GATEWAY_STORE",
+        "ZERNIO_API_KEY",
+        "README.md, section \"Configuration\"",
+    ] {
+        assert!(
+            help.contains(needle),
+            "serve --help lacks {needle}:\n{help}"
+        );
+    }
+    // The section it points to exists.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(readme.contains("\n## Configuration\n"));
+}

@@ -291,7 +291,15 @@ async fn unknown_posts_are_404_and_a_conflict_on_delete_is_the_400_the_operation
     assert_eq!(answer["type"], "not_found");
     assert_eq!(answer["code"], "not_found");
 
-    let created: Value = post(&gw, "/api/v1/posts", ACME_KEY, &video("acc_a1", CAPTION))
+    // A scheduled post, which the record lets through: Zernio refuses it here.
+    let mut scheduled = video("acc_a1", CAPTION);
+    scheduled["publishNow"] = json!(false);
+    scheduled["scheduledFor"] = json!(
+        (chrono::Utc::now() + chrono::Duration::days(2))
+            .format("%Y-%m-%dT10:00:00Z")
+            .to_string()
+    );
+    let created: Value = post(&gw, "/api/v1/posts", ACME_KEY, &scheduled)
         .await
         .json()
         .await
@@ -813,4 +821,27 @@ async fn a_created_post_whose_publish_failed_is_zernios_207_with_the_post() {
         .await
         .unwrap();
     assert_eq!(listed["posts"][0]["_id"], "post_failed_1");
+}
+
+#[tokio::test]
+async fn a_presign_size_below_zero_is_refused_not_dropped() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let body = json!({"filename": "sunset.mp4", "contentType": "video/mp4", "size": -1});
+    let answer = zernio_error(
+        post(&gw, "/api/v1/media/presign", ACME_KEY, &body).await,
+        400,
+    )
+    .await;
+    assert_eq!(answer["type"], "invalid_request_error");
+    assert_eq!(answer["code"], "invalid_json");
+    assert_eq!(
+        answer["error"],
+        "size is the file's size in bytes, 0 or more"
+    );
+    assert!(fake.calls("presign").is_empty());
+    // A true size passes.
+    let body = json!({"filename": "sunset.mp4", "contentType": "video/mp4", "size": 10485760});
+    let response = post(&gw, "/api/v1/media/presign", ACME_KEY, &body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(fake.calls("presign").len(), 1);
 }

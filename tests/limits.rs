@@ -59,7 +59,8 @@ async fn a_tenant_gets_its_burst_then_429_with_retry_after() {
     }
     let refused = gw.get_with_key("/v1/me", LIMITED_KEY).await;
     assert_eq!(header(&refused, "retry-after"), "1");
-    assert!(header(&refused, "ratelimit").starts_with(r#""tenant";r=0;"#));
+    // One figure: the state header's `t=` is the wait `Retry-After` gives.
+    assert_eq!(header(&refused, "ratelimit"), r#""tenant";r=0;t=1"#);
     assert_eq!(problem(refused, 429).await["code"], "rate_limited");
 
     // Another tenant is not affected.
@@ -99,6 +100,7 @@ async fn a_key_limit_holds_inside_the_tenant_limit() {
     assert_eq!(header(&first, "ratelimit-policy"), r#""key";q=1;w=60"#);
     let refused = gw.get_with_key("/v1/me", NOISY_KEY).await;
     assert_eq!(header(&refused, "retry-after"), "60");
+    assert_eq!(header(&refused, "ratelimit"), r#""key";r=0;t=60"#);
     assert_eq!(problem(refused, 429).await["code"], "rate_limited");
     // The refusal spent none of the tenant's budget: its other key has the 2 left.
     let other = gw.get_with_key("/v1/me", LIMITED_KEY).await;

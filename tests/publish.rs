@@ -719,3 +719,70 @@ async fn a_post_that_failed_at_create_is_recorded_with_the_code_it_was_answered(
     assert_eq!(events["items"][0]["source"], "create");
     assert_eq!(events["items"][0]["error_code"], "media_download_failed");
 }
+
+#[tokio::test]
+async fn a_published_post_is_neither_edited_nor_cancelled_and_zernio_is_not_asked() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let created = create(&gw, ACME_KEY, &video("acc_a1", "Final")).await;
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/tiktok/posts/{id}");
+    let send = |request: reqwest::RequestBuilder| request.bearer_auth(ACME_KEY).send();
+
+    let edited = send(
+        gw.client
+            .patch(gw.url(&path))
+            .json(&json!({"caption": "Again"})),
+    )
+    .await
+    .unwrap();
+    let body = problem(edited, 409).await;
+    assert_eq!(body["code"], "post_not_editable");
+    assert_eq!(
+        body["detail"],
+        format!(
+            "post `{id}` is published: TikTok does not let a published post be edited or \
+             rescheduled. Change it in the TikTok app, or delete it there and create a new post"
+        )
+    );
+    let cancelled = send(gw.client.delete(gw.url(&path))).await.unwrap();
+    let body = problem(cancelled, 409).await;
+    assert_eq!(body["code"], "post_not_cancellable");
+    assert_eq!(
+        body["detail"],
+        format!(
+            "post `{id}` is published: it can no longer be cancelled. Delete it in the TikTok app"
+        )
+    );
+
+    // Zernio's surface: its ErrorResponse, at the statuses its OpenAPI lists for each operation.
+    let compat = format!("/api/v1/posts/{id}");
+    let put = send(
+        gw.client
+            .put(gw.url(&compat))
+            .json(&json!({"content": "Again"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(put.status(), 409);
+    let body: Value = put.json().await.unwrap();
+    assert_eq!(body["code"], "post_not_editable");
+    assert_eq!(body["type"], "invalid_request_error");
+    let delete = send(gw.client.delete(gw.url(&compat))).await.unwrap();
+    assert_eq!(delete.status(), 400);
+    let body: Value = delete.json().await.unwrap();
+    assert_eq!(body["code"], "post_not_cancellable");
+    assert!(
+        body["error"].as_str().unwrap().contains("is published"),
+        "{body}"
+    );
+
+    assert!(fake.calls("update").is_empty());
+    assert!(fake.calls("delete").is_empty());
+    // The record still says published.
+    let got: Value = gw.get_with_key(&path, ACME_KEY).await.json().await.unwrap();
+    assert_eq!(got["status"], "published");
+}

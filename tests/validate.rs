@@ -145,3 +145,55 @@ async fn media_urls_at_internal_addresses_never_reach_zernio() {
     }
     assert!(fake.calls("create").is_empty());
 }
+
+#[tokio::test]
+async fn a_broken_request_hears_the_creators_constraints_in_the_same_answer() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    let mut post = quick_start();
+    post["video"]["url"] = json!("http://cdn.example.com/a.mp4");
+    post["privacy"] = json!("FOLLOWER_OF_CREATOR"); // not among the fake creator's levels
+    post.as_object_mut().unwrap().remove("consent");
+    let body = problem(validate(&gw, ACME_KEY, &post).await, 422).await;
+    let codes: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "media_url_not_direct",
+            "privacy_level_unavailable",
+            "consent_required",
+            "consent_required"
+        ],
+        "{body}"
+    );
+    let privacy = &body["errors"][1];
+    assert_eq!(privacy["field"], "privacy");
+    assert_eq!(
+        privacy["fix"],
+        "Use one of the creator's allowed levels: PUBLIC_TO_EVERYONE, MUTUAL_FOLLOW_FRIENDS, SELF_ONLY."
+    );
+    // The same broken request again, and a create of it: the one creator-info read is cached.
+    assert_eq!(validate(&gw, ACME_KEY, &post).await.status(), 422);
+    let created = gw.post_json("/v1/tiktok/posts", ACME_KEY, &post).await;
+    assert_eq!(problem(created, 422).await["errors"], body["errors"]);
+    assert_eq!(fake.calls("creator_info").len(), 1);
+    assert!(fake.calls("create").is_empty());
+
+    // No account, or one of another tenant: nothing to look up, nothing read.
+    let mut no_account = post.clone();
+    no_account.as_object_mut().unwrap().remove("account");
+    let body = problem(validate(&gw, ACME_KEY, &no_account).await, 422).await;
+    assert!(
+        !body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["code"] == "privacy_level_unavailable"),
+        "{body}"
+    );
+    assert_eq!(fake.calls("creator_info").len(), 1);
+}

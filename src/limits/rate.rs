@@ -204,10 +204,21 @@ fn header_values(
             value(format!(
                 "\"{name}\";r={};t={}",
                 decision.remaining,
-                ceil_secs(decision.reset_after)
+                seconds_to_report(decision)
             )),
         ),
     ]
+}
+
+/// The `t=` of `RateLimit`. A refusal's is the wait until the next request passes, the very
+/// figure its `Retry-After` gives (`retry_after_secs` of the same decision): a client that reads
+/// either header waits as long. A pass reports when the whole burst is back.
+fn seconds_to_report(decision: RateDecision) -> u64 {
+    if decision.allowed {
+        ceil_secs(decision.reset_after)
+    } else {
+        retry_after_secs(decision.retry_after)
+    }
 }
 
 /// Whole seconds to wait, never 0 for a refusal (a client would retry at once).

@@ -68,8 +68,16 @@ pub struct HookResult {
     security(("bearer" = []), ("api_key" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     request_body(content(
-        (FlatPost = "application/json"),
-        (FlatPost = "application/x-www-form-urlencoded"),
+        (FlatPost = "application/json", example = json!({
+            "account": "sandbox_public", "caption": "New on the blog: sunsets #news",
+            "video_url": "https://cdn.example.com/blog-teaser.mp4", "privacy": "public",
+            "allow_comment": "true", "allow_duet": "true", "allow_stitch": "true", "consent": "true"
+        })),
+        (FlatPost = "application/x-www-form-urlencoded", example = json!({
+            "account": "sandbox_public", "caption": "From a form: sunsets #forms",
+            "video_url": "https://cdn.example.com/form-teaser.mp4", "privacy": "public",
+            "allow_comment": "yes", "allow_duet": "yes", "allow_stitch": "yes", "consent": "yes"
+        })),
     )),
     responses(
         (status = 201, description = "Created", body = HookResult),

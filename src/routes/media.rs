@@ -40,7 +40,9 @@ pub struct PresignedView {
 /// An upload URL for one media file.
 #[utoipa::path(post, path = "/v1/media/presign", tag = "media",
     security(("bearer" = []), ("api_key" = [])),
-    request_body(content = PresignInput, content_type = "application/json"),
+    request_body(content = PresignInput, content_type = "application/json", example = json!({
+        "filename": "sunset.mp4", "content_type": "video/mp4", "size": 10485760
+    })),
     responses(
         (status = 200, description = "Where to upload, and the URL to post", body = PresignedView),
         (status = 400, description = "The body is not JSON of this shape", body = Problem, content_type = "application/problem+json"),

@@ -237,7 +237,13 @@ pub fn request_id(headers: &HeaderMap) -> String {
 /// violation at once. The creator's current constraints are looked up, as for a create.
 #[utoipa::path(post, path = "/v1/tiktok/posts/validate", tag = "posts",
     security(("bearer" = []), ("api_key" = [])),
-    request_body(content = NativePost, content_type = "application/json"),
+    request_body(content = NativePost, content_type = "application/json", example = json!({
+        "account": "sandbox_private",
+        "caption": "Behind the scenes #launch",
+        "video": {"url": "https://cdn.example.com/behind-the-scenes.mp4"},
+        "privacy": "followers", "allow_comment": true, "allow_duet": false, "allow_stitch": false,
+        "consent": {"content_preview_confirmed": true, "express_consent_given": true}
+    })),
     responses(
         (status = 200, description = "The post is valid; this is what would be sent", body = Validated),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
@@ -267,7 +273,13 @@ pub async fn validate(
 #[utoipa::path(post, path = "/v1/tiktok/posts", tag = "posts",
     security(("bearer" = []), ("api_key" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h replays the first answer")),
-    request_body(content = NativePost, content_type = "application/json"),
+    request_body(content = NativePost, content_type = "application/json", example = json!({
+        "account": "sandbox_public",
+        "caption": "Check out this amazing sunset! #sunset #nature",
+        "video": {"url": "https://cdn.example.com/sunset-video.mp4", "cover_timestamp_ms": 3000},
+        "privacy": "public", "allow_comment": true, "allow_duet": true, "allow_stitch": true,
+        "consent": {"content_preview_confirmed": true, "express_consent_given": true}
+    })),
     responses(
         (status = 201, description = "Created", body = PostView),
         (status = 202, description = "`status: pending`: Zernio's outcome is unknown (its answer was lost); the post is looked up by its tag and never sent twice. Poll `Location` (with `Cache-Control: no-cache` to look now) or retry with the same Idempotency-Key; it becomes Zernio's post, or `failed` with `upstream_outcome_unknown` after `[reconcile] pending_window_secs`", body = PostView, headers(("Location" = String, description = "The post to poll"))),
@@ -559,14 +571,16 @@ pub struct PostEdit {
 #[utoipa::path(patch, path = "/v1/tiktok/posts/{id}", tag = "posts",
     security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The post id")),
-    request_body(content = PostEdit, content_type = "application/json"),
+    request_body(content = PostEdit, content_type = "application/json", example = json!({
+        "schedule_at": "2027-09-02T09:00:00Z", "caption": "Launch day, one day later"
+    })),
     responses(
         (status = 200, description = "The edited post", body = PostView),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The post is not editable any more", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`post_not_editable`: the post is published or publishing (the detail names its status and what can be done)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -602,7 +616,7 @@ pub async fn edit(
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Published posts cannot be cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`post_not_cancellable`: the post is published (delete it in the TikTok app)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn cancel(

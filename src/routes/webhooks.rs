@@ -38,7 +38,19 @@ use crate::webhooks::targets::TargetPolicy;
         ("X-Zernio-Event" = Option<String>, Header, description = "The event's name"),
     ),
     request_body(content = Object, content_type = "application/json",
-        description = "Zernio's event: `{id, event, post{id, status, platforms, metadata, ...}, timestamp}`"),
+        description = "Zernio's event: `{id, event, post{id, status, platforms, metadata, ...}, timestamp}`",
+        example = json!({
+            "id": "evt_0123456789abcdef",
+            "event": "post.published",
+            "post": {
+                "id": "65f1c0a1b2c3d4e5f6a7b8c9", "content": "Check out this amazing sunset!",
+                "status": "published", "publishedAt": "2027-09-01T07:00:05Z",
+                "platforms": [{"platform": "tiktok", "status": "published", "accountId": "sandbox_public",
+                    "publishedUrl": "https://www.tiktok.com/@sandbox_public/video/7300000000000000001"}],
+                "metadata": {}
+            },
+            "timestamp": "2027-09-01T07:00:06Z"
+        })),
     responses(
         (status = 200, description = "Accepted, a duplicate, stale (outside the event window), or about a post the gateway did not make", body = Receipt),
         (status = 400, description = "Signed, but not a readable event", body = Problem, content_type = "application/problem+json"),
@@ -147,7 +159,9 @@ fn checked_events(events: &[String]) -> Result<Vec<String>, ApiError> {
 /// creates come at once.
 #[utoipa::path(post, path = "/v1/webhooks/subscriptions", tag = "webhooks",
     security(("bearer" = []), ("api_key" = [])),
-    request_body = NewSubscription,
+    request_body(content = NewSubscription, content_type = "application/json",
+        description = "A loopback target such as this one is taken where `[webhooks] allowed_hosts` lists it (README, Webhooks); elsewhere an https URL",
+        example = json!({"target_url": "http://127.0.0.1:9000/hook", "events": ["post.published", "post.failed"]})),
     responses(
         (status = 201, description = "Subscribed; `secret` is shown this once (a replay under the same `Idempotency-Key` shows the subscription without it)", body = CreatedSubscription),
         (status = 400, description = "The body is not JSON of this shape", body = Problem, content_type = "application/problem+json"),

@@ -39,7 +39,17 @@ fn ctx(request_id: &str) -> CallContext<'_> {
 /// Zernio's create: `{message, post}`.
 #[utoipa::path(post, path = "/api/v1/posts", tag = "zernio-compatible",
     security(("bearer" = []), ("api_key" = [])),
-    request_body(content = Object, description = "Zernio's create-post body (TikTok only)", content_type = "application/json"),
+    request_body(content = Object, description = "Zernio's create-post body (TikTok only)", content_type = "application/json", example = json!({
+        "content": "Golden hour on the coast #sunset",
+        "mediaItems": [{"type": "video", "url": "https://cdn.example.com/golden-hour.mp4"}],
+        "platforms": [{"platform": "tiktok", "accountId": "sandbox_public"}],
+        "tiktokSettings": {
+            "privacy_level": "PUBLIC_TO_EVERYONE",
+            "allow_comment": true, "allow_duet": true, "allow_stitch": true,
+            "content_preview_confirmed": true, "express_consent_given": true
+        },
+        "publishNow": true
+    })),
     responses(
         (status = 200, description = "`dryRun: true`: Zernio's `TikTokDryRunVerdict`, nothing created", body = Object),
         (status = 201, description = "`{message, post, warnings}` as Zernio answers", body = Object),
@@ -253,14 +263,16 @@ pub async fn list(
 #[utoipa::path(put, path = "/api/v1/posts/{id}", tag = "zernio-compatible",
     security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The post id")),
-    request_body(content = Object, content_type = "application/json"),
+    request_body(content = Object, content_type = "application/json", example = json!({
+        "content": "Launch day, one day later", "scheduledFor": "2027-09-02T09:00:00Z", "timezone": "UTC"
+    })),
     responses(
         (status = 200, description = "`{message, post}`", body = Object),
         (status = 400, description = "A body that is not JSON, or `validation_failed`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
         (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
-        (status = 409, description = "Not editable in its status", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 409, description = "`post_not_editable`: published or publishing, as the gateway's record knows (Zernio not asked)", body = errors::ErrorBody, content_type = "application/json"),
         (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
         (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
@@ -309,7 +321,7 @@ pub async fn update(
     params(("id" = String, Path, description = "The post id")),
     responses(
         (status = 200, description = "`{message}`", body = Object),
-        (status = 400, description = "Not deletable in its status", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 400, description = "`post_not_cancellable`: published, as the gateway's record knows (Zernio not asked); or Zernio refused it in its status", body = errors::ErrorBody, content_type = "application/json"),
         (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
         (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
@@ -534,7 +546,9 @@ struct PresignBody {
 /// Zernio's media presign (`{filename, contentType, size?}`).
 #[utoipa::path(post, path = "/api/v1/media/presign", tag = "zernio-compatible",
     security(("bearer" = []), ("api_key" = [])),
-    request_body(content = PresignBody, content_type = "application/json"),
+    request_body(content = PresignBody, content_type = "application/json", example = json!({
+        "filename": "sunset.mp4", "contentType": "video/mp4", "size": 10485760
+    })),
     responses(
         (status = 200, description = "`{uploadUrl, publicUrl, key, expiresIn}`", body = Object),
         (status = 400, description = "filename or contentType missing, or a type TikTok does not take", body = errors::ErrorBody, content_type = "application/json"),
@@ -555,6 +569,17 @@ pub async fn presign(
             "filename and contentType are required",
         ));
     };
+    // A size, when given, is a byte count: a negative or fractional one is a caller's mistake
+    // to hear about, not to drop (schemathesis found `-1` accepted).
+    let size = match body.get("size") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_json",
+                "size is the file's size in bytes, 0 or more",
+            )
+        })?),
+    };
     if tiktok::Format::from_mime(&content_type).is_none() {
         return Err(state.rejected(vec![tiktok::Violation {
             field: "contentType".to_owned(),
@@ -571,7 +596,7 @@ pub async fn presign(
             &PresignRequest {
                 filename,
                 content_type,
-                size: body.get("size").and_then(Value::as_u64),
+                size,
             },
         )
         .await?;

@@ -152,10 +152,70 @@ pub fn check<'m>(
     shape: Shape,
     body: &Value,
     now: impl Into<Moment<'m>>,
-) -> Result<Checked, Vec<Violation>> {
-    let draft = inbound::parse(shape, body)?;
-    let (post, _) = validate::validate(draft.clone(), None, now.into())?;
-    Ok(Checked { draft, post })
+) -> Result<Checked, Unchecked> {
+    let draft = inbound::parse(shape, body).map_err(|violations| Unchecked {
+        draft: None,
+        violations,
+    })?;
+    match validate::validate(draft.clone(), None, now.into()) {
+        Ok((post, _)) => Ok(Checked { draft, post }),
+        Err(violations) => Err(Unchecked {
+            draft: Some(Box::new(draft)),
+            violations,
+        }),
+    }
+}
+
+/// A request that broke a rule needing no creator. When its account and kind of post are still
+/// plain, the creator's constraints can be looked up and held against it in the same answer:
+/// the caller learns every violation at once, `privacy_level_unavailable` among them.
+#[derive(Debug)]
+pub struct Unchecked {
+    /// Boxed: a refusal stays small to move (the draft is large and rarely needed again).
+    draft: Option<Box<inbound::Draft>>,
+    violations: Vec<Violation>,
+}
+
+impl Unchecked {
+    /// The account and kind (`"video"` or `"photo"`) whose creator constraints apply, when the
+    /// request names one account and one kind of media.
+    pub fn creator_key(&self) -> Option<(&str, &'static str)> {
+        let draft = self.draft.as_ref()?;
+        let account = draft
+            .account
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())?;
+        let kind = match (draft.videos.is_empty(), draft.photos.is_empty()) {
+            (false, true) => "video",
+            (true, false) => "photo",
+            _ => return None,
+        };
+        Some((account, kind))
+    }
+
+    /// The violations without the creator's constraints.
+    pub fn violations(self) -> Vec<Violation> {
+        self.violations
+    }
+
+    /// Every violation, the creator's constraints held too (the rules run again in one pass, so
+    /// the list keeps its one order).
+    pub fn with_creator<'m>(
+        self,
+        creator: &CreatorConstraints,
+        now: impl Into<Moment<'m>>,
+    ) -> Vec<Violation> {
+        match self.draft {
+            Some(draft) => match validate::validate(*draft, Some(creator), now.into()) {
+                Err(all) => all,
+                // Unreachable (more constraints cannot pass what fewer refused); the first
+                // verdict stands.
+                Ok(_) => self.violations,
+            },
+            None => self.violations,
+        }
+    }
 }
 
 /// Parse + validate + normalise. Err = every violation, in a stable order.

@@ -215,8 +215,9 @@ const ACCOUNT_CODES: [&str; 3] = [
 /// (a body of thousands of broken media items is refused with the first of them).
 const MAX_VIOLATIONS: usize = 50;
 const MAX_TEXT: usize = 1000;
-/// How many violations the `error` sentence names.
+/// How many violations the `error` sentence names, and how much of a message or a fix it keeps.
 const NAMED_IN_MESSAGE: usize = 3;
+const NAMED_TEXT: usize = 200;
 /// The largest already-rendered problem read back (the idempotency layer renders before this
 /// layer sees the answer); a bigger one is answered from its status alone.
 const MAX_RENDERED: usize = 4 * 1024 * 1024;
@@ -230,6 +231,30 @@ fn cut(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+/// One violation as the `error` sentence names it: the field (unless its message names it
+/// already), what is wrong, and the fix, each cut so that three fit in a line an SDK shows.
+fn named_violation(field: &str, v: &Value) -> String {
+    let what = cut(
+        text_of(v.get("message"))
+            .unwrap_or("is not accepted")
+            .trim_end_matches('.'),
+        NAMED_TEXT,
+    );
+    let what = if what.contains(field) {
+        what
+    } else {
+        format!("{field}: {what}")
+    };
+    let mut named = match text_of(v.get("fix")) {
+        Some(fix) => format!("{what}. Fix: {}", cut(fix, NAMED_TEXT)),
+        None => what,
+    };
+    if !named.ends_with('.') {
+        named.push('.');
+    }
+    named
 }
 
 fn text_of(v: Option<&Value>) -> Option<&str> {
@@ -259,16 +284,10 @@ pub fn error_response(operation: Operation, problem: &Value) -> (StatusCode, Val
         let named: Vec<String> = errors
             .iter()
             .take(NAMED_IN_MESSAGE)
-            .map(|v| {
-                let what = text_of(v.get("message")).unwrap_or("is not accepted");
-                match text_of(v.get("fix")) {
-                    Some(fix) => format!("{}: {what}. Fix: {fix}", field(v)),
-                    None => format!("{}: {what}", field(v)),
-                }
-            })
+            .map(|v| named_violation(&field(v), v))
             .collect();
         if !named.is_empty() {
-            message = named.join("; ");
+            message = named.join(" ");
             if errors.len() > NAMED_IN_MESSAGE {
                 message.push_str(&format!(
                     " (and {} more in details.errors)",
@@ -438,10 +457,45 @@ mod tests {
         assert_eq!(body["code"], "validation_failed");
         assert_eq!(body["param"], "mediaItems[0].url");
         let error = body["error"].as_str().unwrap();
-        assert!(error.starts_with("mediaItems[0].url: is a share page. Fix: Use a direct link.;"));
+        assert!(
+            error.starts_with(
+                "mediaItems[0].url: is a share page. Fix: Use a direct link. mediaItems[1].url: is"
+            ),
+            "{error}"
+        );
         assert!(error.ends_with("(and 2 more in details.errors)"), "{error}");
         assert_eq!(body["details"]["errors"].as_array().unwrap().len(), 5);
         assert_eq!(body["details"]["requestId"], "r1");
+    }
+
+    #[test]
+    fn the_error_sentence_names_each_violation_once_and_cuts_long_ones() {
+        let long = "x".repeat(5000);
+        let problem = json!({"code": "validation_failed", "status": 422, "errors": [
+            {"field": "content", "code": "caption_too_long", "message": "content is 2,300 UTF-16 units; TikTok takes 2,200.", "fix": "Shorten content."},
+            {"field": "tiktokSettings.privacy_level", "code": "privacy_required", "message": long, "fix": long},
+        ]});
+        let (_, body) = error_response(Operation::CreatePost, &problem);
+        let error = body["error"].as_str().unwrap();
+        // The field is not said twice when the message names it.
+        assert!(
+            error.starts_with(
+                "content is 2,300 UTF-16 units; TikTok takes 2,200. Fix: Shorten content. \
+                 tiktokSettings.privacy_level: xxx"
+            ),
+            "{error}"
+        );
+        // Each message and fix is cut: the sentence stays short whatever Zernio or a rule said.
+        assert!(error.chars().count() < 3 * NAMED_TEXT, "{}", error.len());
+        assert!(error.contains("…. Fix: xxx"), "{error}");
+        // The full texts stay in details (cut at their own bound).
+        assert_eq!(
+            body["details"]["errors"][1]["message"]
+                .as_str()
+                .unwrap()
+                .len(),
+            MAX_TEXT + 3
+        );
     }
 
     #[test]
