@@ -140,8 +140,16 @@ pub async fn create(
 #[utoipa::path(post, path = "/v1/hooks/tiktok/posts/validate", tag = "automations",
     security(("bearer" = []), ("api_key" = [])),
     request_body(content(
-        (FlatPost = "application/json"),
-        (FlatPost = "application/x-www-form-urlencoded"),
+        (FlatPost = "application/json", example = json!({
+            "account": "sandbox_public", "caption": "Checked first: sunsets #news",
+            "video_url": "https://cdn.example.com/blog-teaser.mp4", "privacy": "public",
+            "allow_comment": "true", "allow_duet": "true", "allow_stitch": "true", "consent": "true"
+        })),
+        (FlatPost = "application/x-www-form-urlencoded", example = json!({
+            "account": "sandbox_public", "caption": "Checked from a form: sunsets #forms",
+            "video_url": "https://cdn.example.com/form-teaser.mp4", "privacy": "public",
+            "allow_comment": "yes", "allow_duet": "yes", "allow_stitch": "yes", "consent": "yes"
+        })),
     )),
     responses(
         (status = 200, description = "The post is valid; this is what would be sent", body = Validated),
