@@ -8,6 +8,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{
+    ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
 
 use crate::AppState;
 use crate::auth::Authenticated;
@@ -19,36 +22,134 @@ use crate::pipeline::{self, CreateRequest};
 use crate::routes::posts::{PostView, Validated, request_id};
 use crate::tiktok::{self, Shape};
 
-/// The flat fields an automation sends (JSON or form fields).
+/// The flat fields an automation sends (JSON or form fields). Each is documented with every
+/// JSON type the flat reader takes for it (a form carries text only; an automation's JSON may
+/// send a flag as a boolean or a number as a number), so what the spec calls invalid is what
+/// the gateway refuses.
 #[derive(ToSchema)]
 #[allow(dead_code)] // documentation only: the body is read by `tiktok::prepare`
 pub struct FlatPost {
     #[schema(example = "sandbox_public")]
     account: String,
+    #[schema(schema_with = text)]
     caption: Option<String>,
-    #[schema(example = "https://cdn.example.com/sunset-video.mp4")]
+    #[schema(schema_with = video_url)]
     video_url: Option<String>,
-    /// Comma or newline separated, or repeated.
+    #[schema(schema_with = image_urls)]
     image_urls: Option<String>,
+    #[schema(schema_with = whole_number)]
+    size_bytes: Option<String>,
+    #[schema(schema_with = whole_number)]
+    duration_ms: Option<String>,
+    #[schema(schema_with = text)]
     title: Option<String>,
+    #[schema(schema_with = text)]
     description: Option<String>,
-    /// PUBLIC_TO_EVERYONE, MUTUAL_FOLLOW_FRIENDS, FOLLOWER_OF_CREATOR, SELF_ONLY, or public, friends, followers, private.
-    #[schema(example = "public")]
+    #[schema(schema_with = privacy)]
     privacy: Option<String>,
-    /// true/false/yes/no/1/0
+    #[schema(schema_with = flag)]
     allow_comment: Option<String>,
+    #[schema(schema_with = flag)]
     allow_duet: Option<String>,
+    #[schema(schema_with = flag)]
     allow_stitch: Option<String>,
+    #[schema(schema_with = flag)]
     auto_add_music: Option<String>,
+    #[schema(schema_with = flag)]
     ai_generated: Option<String>,
+    #[schema(schema_with = text)]
     commercial: Option<String>,
+    #[schema(schema_with = whole_number)]
     cover_timestamp_ms: Option<String>,
+    #[schema(schema_with = whole_number)]
     photo_cover_index: Option<String>,
+    #[schema(schema_with = text)]
     schedule_at: Option<String>,
+    #[schema(schema_with = text)]
     timezone: Option<String>,
+    #[schema(schema_with = flag)]
     draft: Option<String>,
-    /// `true` asserts both of TikTok's consent flags.
+    #[schema(schema_with = consent)]
     consent: Option<String>,
+    #[schema(schema_with = metadata)]
+    metadata: Option<String>,
+}
+
+fn typed(types: &[Type], description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter(types.iter().cloned()))
+        .description(Some(description))
+}
+
+/// Text; an empty value is no value (form tools send every field, filled or not).
+fn text() -> Schema {
+    typed(
+        &[Type::String, Type::Number, Type::Null],
+        "Text; empty is the same as absent",
+    )
+    .into()
+}
+
+fn privacy() -> Schema {
+    typed(
+        &[Type::String, Type::Null],
+        "PUBLIC_TO_EVERYONE, MUTUAL_FOLLOW_FRIENDS, FOLLOWER_OF_CREATOR, SELF_ONLY, or public, friends, followers, private",
+    )
+    .into()
+}
+
+/// A boolean, its words, or the numbers 1 and 0 (the bounds bind numbers only).
+fn yes_no(description: &str) -> Schema {
+    typed(
+        &[Type::String, Type::Boolean, Type::Integer, Type::Null],
+        description,
+    )
+    .minimum(Some(0))
+    .maximum(Some(1))
+    .into()
+}
+
+fn flag() -> Schema {
+    yes_no("true/false, yes/no or 1/0; empty is the same as absent")
+}
+
+fn consent() -> Schema {
+    yes_no("`true` asserts both of TikTok's consent flags (true/false, yes/no or 1/0)")
+}
+
+fn whole_number() -> Schema {
+    typed(
+        &[Type::String, Type::Integer, Type::Null],
+        "A whole number, 0 or more, as a number or as text",
+    )
+    .into()
+}
+
+fn metadata() -> Schema {
+    typed(
+        &[Type::String, Type::Object, Type::Null],
+        "A JSON object, or (in a form) a string holding one",
+    )
+    .into()
+}
+
+/// A field of one URL or a list of them: a form repeats the field, a JSON body may send an
+/// array. An empty item is no URL, as an empty field is.
+fn urls(description: &str) -> Schema {
+    let item = || typed(&[Type::String, Type::Null], "A URL; empty is no URL");
+    OneOfBuilder::new()
+        .item(item())
+        .item(ArrayBuilder::new().items(item()))
+        .description(Some(description))
+        .into()
+}
+
+fn video_url() -> Schema {
+    urls("The video's URL (one)")
+}
+
+fn image_urls() -> Schema {
+    urls("Photo URLs: comma or newline separated, repeated as form fields, or a JSON array")
 }
 
 /// What the automation gets back: one flat object.
