@@ -126,28 +126,45 @@ async fn one_idempotency_key_makes_one_post_on_redis() {
     one_key_one_post(&gw, &fake).await;
 }
 
-#[tokio::test]
-async fn two_replicas_on_one_redis_hold_one_rate_limit() {
+/// Two replicas on one Redis database, in front of one fake Zernio, serving one tenant whose
+/// key may make `burst` requests (and one a minute after that).
+async fn limited_replicas(
+    db: u8,
+    tenant: &str,
+    burst: u32,
+    key: &str,
+) -> (FakeZernio, TestGateway, TestGateway) {
     let fake = FakeZernio::start().await;
-    let store = redis_url(6).await;
-    let limited = r#"
+    let store = redis_url(db).await;
+    let limited = format!(
+        r#"
 [[tenants]]
-id = "burst"
+id = "{tenant}"
 accounts = ["acc_x"]
 requests_per_minute = 1
-burst = 10
+burst = {burst}
 
 [[tenants.api_keys]]
 id = "k"
-sha256 = "SHA"
+sha256 = "{}"
 scopes = ["posts:read"]
-"#
-    .replace(
-        "SHA",
-        &sha256_hex("tgw_burst-tenant-key-0000000000000000000000000"),
+"#,
+        sha256_hex(key)
     );
     let a = TestGateway::in_front_of(&fake, Some(&store), &limited).await;
     let b = TestGateway::in_front_of(&fake, Some(&store), &limited).await;
+    (fake, a, b)
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_redis_hold_one_rate_limit() {
+    let (_fake, a, b) = limited_replicas(
+        6,
+        "burst",
+        10,
+        "tgw_burst-tenant-key-0000000000000000000000000",
+    )
+    .await;
     let tasks: Vec<_> = (0..40)
         .map(|i| {
             let (client, url) = if i % 2 == 0 {
@@ -183,26 +200,13 @@ scopes = ["posts:read"]
 /// two together still admit no more than the burst, and each answer's `RateLimit` counts down.
 #[tokio::test]
 async fn two_busy_replicas_leasing_units_admit_no_more_than_the_burst() {
-    let fake = FakeZernio::start().await;
-    let store = redis_url(8).await;
-    let limited = r#"
-[[tenants]]
-id = "busy"
-accounts = ["acc_x"]
-requests_per_minute = 1
-burst = 600
-
-[[tenants.api_keys]]
-id = "k"
-sha256 = "SHA"
-scopes = ["posts:read"]
-"#
-    .replace(
-        "SHA",
-        &sha256_hex("tgw_busy0-tenant-key-0000000000000000000000000"),
-    );
-    let a = TestGateway::in_front_of(&fake, Some(&store), &limited).await;
-    let b = TestGateway::in_front_of(&fake, Some(&store), &limited).await;
+    let (_fake, a, b) = limited_replicas(
+        8,
+        "busy",
+        600,
+        "tgw_busy0-tenant-key-0000000000000000000000000",
+    )
+    .await;
     let (mut admitted, mut refused) = (0, 0);
     let mut last_remaining = [u32::MAX, u32::MAX];
     // Batches of 16 concurrent requests on each replica until both refuse.

@@ -271,16 +271,7 @@ pub async fn validate(
     let value = flat_value(&headers, &body)?;
     let prepared =
         pipeline::prepare(&state, &auth, Shape::Flat, &value, &request_id(&headers)).await?;
-    Ok(ApiJson(Validated {
-        valid: true,
-        zernio_payload: prepared.payload,
-        warnings: prepared.warnings,
-        media: prepared
-            .probed
-            .iter()
-            .map(super::posts::ProbedMedia::of)
-            .collect(),
-    }))
+    Ok(ApiJson(Validated::of(prepared)))
 }
 
 /// The flat fields of a JSON or form body, as one JSON object for the pipeline.

@@ -58,6 +58,18 @@ pub struct Validated {
     pub media: Vec<ProbedMedia>,
 }
 
+impl Validated {
+    /// The answer of a validate endpoint, whichever shape it read.
+    pub fn of(prepared: tiktok::Prepared) -> Validated {
+        Validated {
+            valid: true,
+            zernio_payload: prepared.payload,
+            warnings: prepared.warnings,
+            media: prepared.probed.iter().map(ProbedMedia::of).collect(),
+        }
+    }
+}
+
 /// One media item as the probe found it: the file's own headers, not what the request declared.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProbedMedia {
@@ -261,12 +273,7 @@ pub async fn validate(
 ) -> Result<ApiJson<Validated>, ApiError> {
     let prepared =
         pipeline::prepare(&state, &auth, Shape::Native, &body, &request_id(&headers)).await?;
-    Ok(ApiJson(Validated {
-        valid: true,
-        zernio_payload: prepared.payload,
-        warnings: prepared.warnings,
-        media: prepared.probed.iter().map(ProbedMedia::of).collect(),
-    }))
+    Ok(ApiJson(Validated::of(prepared)))
 }
 
 /// Creates a post: publish now, schedule (`schedule_at`), or send to the Creator Inbox (`draft`).
