@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::store::{Claim, Lane, PostEvent, PostRecord};
-use crate::zernio::{self, CallContext, UpstreamError};
+use crate::zernio::{self, CallContext, PostStatus, UpstreamError};
 
 /// A pending record's status.
 pub const STATUS: &str = "pending";
@@ -280,6 +280,12 @@ pub async fn resolve(
     record.created_at = post.created_at.unwrap_or(pending.created_at);
     record.sync = Default::default();
     crate::record::created(&mut record, now);
+    // Found failed: the stable code, as a failed create or a webhook would give it.
+    if matches!(post.status, PostStatus::Failed | PostStatus::Partial) {
+        let (code, message) = crate::record::failure(post);
+        record.sync.error_code = Some(code);
+        record.error = record.error.or(Some(message));
+    }
     // In this order, so that the post is readable by one of its ids at every moment.
     if record.mode == "saved" {
         state.store.insert_post(&record).await.or_else(|e| {
@@ -310,11 +316,16 @@ pub async fn resolve(
         "pending_resolved",
     );
     tracing::info!(pending = %pending.id, post = %record.id, "a pending create was found");
-    Ok(state
+    let recorded = state
         .store
         .post(&record.tenant, &record.id)
         .await?
-        .unwrap_or(record))
+        .unwrap_or(record);
+    // Found settled (failed, published), the post may never be read again nor its webhook
+    // come again: the tenant hears of its state now, once, as of any other post's.
+    Ok(crate::record::announce(state, recorded, Some(post))
+        .await?
+        .0)
 }
 
 /// The end of the window: the post never appeared. Its slot and duplicate claim are given back.
@@ -370,5 +381,6 @@ async fn fail(
         .metrics
         .post(&pending.tenant, &pending.kind, &pending.mode, NEVER_FOUND);
     tracing::warn!(post = %pending.id, "a pending create was never found: failed");
-    Ok(failed)
+    // A failed post, told to the tenant's subscriptions as any other failure is.
+    Ok(crate::record::announce(state, failed, None).await?.0)
 }

@@ -1,0 +1,208 @@
+//! Posts whose create is `pending` (Zernio's answer was lost, the post not found yet), seen from
+//! the tenant's subscriptions: a pending create that ends failed is told to them once. Whatever
+//! happens, one request makes at most one post.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use common::fake_zernio::{FakeZernio, Reply};
+use common::subscriber::Subscriber;
+use common::{ACME_KEY, FAKE_ZERNIO_KEY, TestGateway, zernio_events};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A gateway in front of `fake` with a short upstream timeout, the given pending window, and
+/// the reconciler on or off (off, only the caller and Zernio's webhooks can settle a create).
+async fn gateway(fake: &FakeZernio, window_secs: u64, reconciler: bool) -> TestGateway {
+    let toml = format!(
+        "[zernio]\nbase_url = \"{}\"\nrequest_timeout_ms = 1000\nmax_pause_secs = 1\n\
+         [reconcile]\nenabled = {reconciler}\ninterval_ms = 100\npending_window_secs = {window_secs}\n\
+         [webhooks]\nallowed_hosts = [\"127.0.0.1\"]\npoll_interval_ms = 50\n",
+        fake.base_url
+    );
+    TestGateway::spawn_on(
+        None,
+        &toml,
+        &[
+            ("ZERNIO_API_KEY", FAKE_ZERNIO_KEY),
+            ("ZERNIO_WEBHOOK_SECRET", zernio_events::ZERNIO_SECRET),
+        ],
+    )
+    .await
+}
+
+fn video(caption: &str, schedule_at: Option<&str>) -> Value {
+    let mut body = json!({
+        "account": "acc_a1",
+        "caption": caption,
+        "video": {"url": "https://cdn.example.com/sunset-video.mp4"},
+        "privacy": "public",
+        "allow_comment": true, "allow_duet": true, "allow_stitch": true,
+        "consent": {"content_preview_confirmed": true, "express_consent_given": true}
+    });
+    if let Some(at) = schedule_at {
+        body["schedule_at"] = json!(at);
+    }
+    body
+}
+
+fn empty_page() -> Reply {
+    Reply::json(
+        200,
+        json!({"posts": [], "pagination": {"page": 1, "limit": 100, "total": 0, "pages": 0}}),
+    )
+}
+
+/// A create Zernio's answer to is lost (made upstream or not, as `reply` says) and that the two
+/// look-ups do not find: the id of the pending post the caller is given.
+async fn pending_create(gw: &TestGateway, fake: &FakeZernio, reply: Reply, body: &Value) -> String {
+    fake.script("create", reply);
+    fake.script("list", empty_page());
+    fake.script("list", empty_page());
+    let answer = gw.post_json("/v1/tiktok/posts", ACME_KEY, body).await;
+    assert_eq!(answer.status(), 202);
+    let view: Value = answer.json().await.unwrap();
+    assert_eq!(view["status"], "pending", "{view}");
+    view["id"].as_str().unwrap().to_owned()
+}
+
+async fn subscribe(gw: &TestGateway, target: &str, events: &[&str]) -> String {
+    let response = gw
+        .post_json(
+            "/v1/webhooks/subscriptions",
+            ACME_KEY,
+            &json!({"target_url": target, "events": events}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The events of the subscription's deliveries, as the gateway lists them.
+async fn delivered(gw: &TestGateway, subscription: &str) -> Vec<(String, String)> {
+    let response = gw
+        .get_with_key(
+            &format!("/v1/webhooks/deliveries?subscription={subscription}"),
+            ACME_KEY,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["event_type"].as_str().unwrap_or_default().to_owned(),
+                d["post_id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Polls the post with `no-cache` (each poll one more look-up) until it is no longer pending.
+async fn settled(gw: &TestGateway, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let read: Value = gw
+            .client
+            .get(gw.url(&format!("/v1/tiktok/posts/{id}")))
+            .bearer_auth(ACME_KEY)
+            .header("Cache-Control", "no-cache")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if read["status"] != "pending" {
+            return read;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still pending: {read}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A pending create that ends failed
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_create_never_found_is_told_as_post_failed_once() {
+    let fake = FakeZernio::start().await;
+    fake.set_dedupe(false);
+    let gw = gateway(&fake, 1, true).await;
+    let mut subscriber = Subscriber::start().await;
+    let subscription = subscribe(&gw, &subscriber.url, &["post.failed"]).await;
+    let id = pending_create(&gw, &fake, Reply::reset(), &video("never made", None)).await;
+
+    let failed = settled(&gw, &id).await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["error_code"], "upstream_outcome_unknown");
+    let event = subscriber.next(WAIT).await.json();
+    assert_eq!(event["type"], "post.failed", "{event}");
+    assert_eq!(event["data"]["id"], id.as_str());
+    // Reads (each no-cache read asks again) and the reconciler tell it no second time.
+    settled(&gw, &id).await;
+    assert_eq!(
+        delivered(&gw, &subscription).await,
+        [("post.failed".to_owned(), id.clone())]
+    );
+
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_pending_create_found_failed_is_told_as_post_failed_once() {
+    let fake = FakeZernio::start().await;
+    fake.set_dedupe(false);
+    let gw = gateway(&fake, 900, false).await;
+    let mut subscriber = Subscriber::start().await;
+    let subscription = subscribe(&gw, &subscriber.url, &["post.failed"]).await;
+    let id = pending_create(
+        &gw,
+        &fake,
+        Reply::reset().created_anyway(),
+        &video("failed at tiktok", None),
+    )
+    .await;
+    // TikTok refused it meanwhile.
+    fake.patch_post(
+        "post_1",
+        json!({"status": "failed", "platforms": [{"platform": "tiktok", "accountId": "acc_a1",
+               "status": "failed", "errorMessage": "TikTok flagged this post as potentially risky (spam_risk)"}]}),
+    );
+
+    let found = settled(&gw, &id).await;
+    assert_eq!(found["id"], "post_1", "{found}");
+    assert_eq!(found["status"], "failed");
+    let event = subscriber.next(WAIT).await.json();
+    assert_eq!(event["type"], "post.failed", "{event}");
+    assert_eq!(event["data"]["id"], "post_1");
+    assert_eq!(event["data"]["error"]["code"], "spam_risk", "{event}");
+
+    // Zernio's own post.failed arriving afterwards tells the tenant nothing new.
+    let body =
+        zernio_events::post_event("evt_failed", "post.failed", "post_1", "failed", Utc::now());
+    let (status, receipt) = zernio_events::send(&gw, "post.failed", &body).await;
+    assert_eq!(
+        (status, receipt["status"].as_str()),
+        (200, Some("accepted"))
+    );
+    assert_eq!(receipt["deliveries"], 0);
+    assert_eq!(
+        delivered(&gw, &subscription).await,
+        [("post.failed".to_owned(), "post_1".to_owned())]
+    );
+    gw.stop().await;
+}
