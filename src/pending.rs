@@ -384,3 +384,29 @@ async fn fail(
     // A failed post, told to the tenant's subscriptions as any other failure is.
     Ok(crate::record::announce(state, failed, None).await?.0)
 }
+
+/// A Zernio webhook about a post the gateway has no record of, whose tag names a create still
+/// pending here: Zernio made it and the event came before a look-up found it. The event names
+/// Zernio's post, so it settles the pending record at once (as a look-up would have), and the
+/// event then applies to it; `None` when the tag names no such create.
+pub async fn settle_from_webhook(
+    state: &AppState,
+    post: &zernio::Post,
+) -> Result<Option<PostRecord>, ApiError> {
+    let Some(tag) = post.metadata_str(crate::pipeline::REQUEST_TAG) else {
+        return Ok(None);
+    };
+    let Some(pending) = state.store.post_by_id(tag).await? else {
+        return Ok(None);
+    };
+    if pending.status != STATUS || pending.id == post.id {
+        return Ok(None);
+    }
+    // The tag is the create's own; a post on another account is not that create.
+    let account = post.tiktok().and_then(|p| p.account_id.as_deref());
+    if account.is_some_and(|a| a != pending.account) {
+        tracing::warn!(post = %post.id, pending = %pending.id, "a webhook's tag names a pending create of another account: not settled");
+        return Ok(None);
+    }
+    Ok(Some(resolve(state, &pending, post).await?))
+}

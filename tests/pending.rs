@@ -1,6 +1,7 @@
 //! Posts whose create is `pending` (Zernio's answer was lost, the post not found yet), seen from
-//! the tenant's subscriptions: a pending create that ends failed is told to them once. Whatever
-//! happens, one request makes at most one post.
+//! Zernio's webhooks and the tenant's subscriptions: a webhook that comes before the gateway found
+//! the post settles it instead of being lost; a pending create that ends failed is told to the
+//! subscriptions once. Whatever happens, one request makes at most one post.
 
 mod common;
 
@@ -8,8 +9,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::fake_zernio::{FakeZernio, Reply};
-use common::subscriber::Subscriber;
-use common::{ACME_KEY, FAKE_ZERNIO_KEY, TestGateway, zernio_events};
+use common::subscriber::{Subscriber, eventually};
+use common::{ACME_KEY, FAKE_ZERNIO_KEY, TestGateway, problem, zernio_events};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -204,5 +205,115 @@ async fn a_pending_create_found_failed_is_told_as_post_failed_once() {
         delivered(&gw, &subscription).await,
         [("post.failed".to_owned(), "post_1".to_owned())]
     );
+    gw.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zernio's webhook before the gateway found the post
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_webhook_before_the_post_is_found_settles_the_pending_create() {
+    let fake = FakeZernio::start().await;
+    fake.set_dedupe(false);
+    // No reconciler: only the webhook can settle the create.
+    let gw = gateway(&fake, 900, false).await;
+    let mut subscriber = Subscriber::start().await;
+    let subscription = subscribe(&gw, &subscriber.url, &["post.published"]).await;
+    let id = pending_create(
+        &gw,
+        &fake,
+        Reply::reset().created_anyway(),
+        &video("webhook first", None),
+    )
+    .await;
+    let tag = fake.post("post_1").expect("Zernio made the post")["metadata"]["gateway_request_id"]
+        .clone();
+    assert_eq!(
+        tag,
+        id.as_str(),
+        "the post carries the pending create's tag"
+    );
+
+    // Zernio's event names its own id; its metadata carries the gateway's tag.
+    let body = zernio_events::post_event(
+        "evt_early",
+        "post.published",
+        "post_1",
+        "published",
+        Utc::now(),
+    );
+    let mut event: Value = serde_json::from_slice(&body).unwrap();
+    event["post"]["metadata"] = json!({"gateway_request_id": id});
+    let body = serde_json::to_vec(&event).unwrap();
+    let (status, receipt) = zernio_events::send(&gw, "post.published", &body).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["status"], "accepted");
+
+    // The id the caller holds reads Zernio's post, published, with its URL; no look-up needed.
+    let lists = fake.calls("list").len();
+    let read: Value = gw
+        .get_with_key(&format!("/v1/tiktok/posts/{id}"), ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["id"], "post_1", "{read}");
+    assert_eq!(read["status"], "published");
+    assert_eq!(
+        read["tiktok_url"],
+        "https://www.tiktok.com/@creator/video/post_1"
+    );
+    assert_eq!(fake.calls("list").len(), lists);
+    let delivery = subscriber.next(WAIT).await.json();
+    assert_eq!(delivery["type"], "post.published");
+    assert_eq!(delivery["data"]["id"], "post_1");
+
+    // Zernio's retry of the same event, and the same content sent again, change nothing.
+    let (_, again) = zernio_events::send(&gw, "post.published", &body).await;
+    assert_eq!(again["status"], "duplicate");
+    let duplicate = gw
+        .post_json("/v1/tiktok/posts", ACME_KEY, &video("webhook first", None))
+        .await;
+    assert_eq!(problem(duplicate, 409).await["existing_post_id"], "post_1");
+    eventually("the delivery is listed", WAIT, || async {
+        delivered(&gw, &subscription).await == [("post.published".to_owned(), "post_1".to_owned())]
+    })
+    .await;
+    assert_eq!(fake.calls("create").len(), 1);
+    assert_eq!(fake.posts_by_content()["webhook first"], 1);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_whose_tag_names_a_pending_create_of_another_account_settles_nothing() {
+    let fake = FakeZernio::start().await;
+    fake.set_dedupe(false);
+    let gw = gateway(&fake, 900, false).await;
+    let id = pending_create(&gw, &fake, Reply::reset(), &video("lonely", None)).await;
+    let body = zernio_events::post_event(
+        "evt_other",
+        "post.published",
+        "post_9",
+        "published",
+        Utc::now(),
+    );
+    let mut event: Value = serde_json::from_slice(&body).unwrap();
+    event["post"]["metadata"] = json!({"gateway_request_id": id});
+    event["post"]["platforms"][0]["accountId"] = json!("acc_b1");
+    let body = serde_json::to_vec(&event).unwrap();
+    let (status, receipt) = zernio_events::send(&gw, "post.published", &body).await;
+    // Still the gateway's own tag: Zernio is asked to send it again later, as before.
+    assert_eq!(
+        (status, receipt["code"].as_str()),
+        (409, Some("post_not_recorded_yet"))
+    );
+    let read: Value = gw
+        .get_with_key(&format!("/v1/tiktok/posts/{id}"), ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "pending");
     gw.stop().await;
 }
