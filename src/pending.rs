@@ -385,6 +385,46 @@ async fn fail(
     Ok(crate::record::announce(state, failed, None).await?.0)
 }
 
+/// Whether the record is a create that was never found within its window: Zernio has no post
+/// for it, so there is nothing upstream to edit, cancel or retry.
+pub fn never_made(record: &PostRecord) -> bool {
+    record.sync.error_code.as_deref() == Some(NEVER_FOUND)
+}
+
+/// The record a caller's edit, cancel or retry acts on. A create still pending is looked up
+/// once more (a unit of the tenant's upstream budget): found, the action goes to Zernio's post;
+/// still unknown, it is refused with `post_pending` and a Retry-After at the reconciler's next
+/// look, never sent under the gateway's id, which Zernio does not know.
+pub async fn for_action(
+    state: &AppState,
+    ctx: &CallContext<'_>,
+    record: PostRecord,
+    action: &'static str,
+) -> Result<PostRecord, ApiError> {
+    if record.status != STATUS {
+        return Ok(record);
+    }
+    crate::limits::upstream::spend(state, &record.tenant).await?;
+    let now = match settle(state, ctx, &record).await? {
+        Settled::Found(found) => return Ok(found),
+        Settled::Unknown(now) => now,
+    };
+    if now.status != STATUS {
+        return Ok(now);
+    }
+    let wait = now
+        .sync
+        .next_sync_at
+        .map(|at| (at - Utc::now()).num_seconds())
+        .unwrap_or(PENDING_BACKOFF_SECS[0]);
+    Err(ApiError::PostPending {
+        id: now.id,
+        action,
+        retry_after_secs: wait.clamp(1, PENDING_BACKOFF_SECS[PENDING_BACKOFF_SECS.len() - 1])
+            as u64,
+    })
+}
+
 /// A Zernio webhook about a post the gateway has no record of, whose tag names a create still
 /// pending here: Zernio made it and the event came before a look-up found it. The event names
 /// Zernio's post, so it settles the pending record at once (as a look-up would have), and the

@@ -1,7 +1,9 @@
 //! Posts whose create is `pending` (Zernio's answer was lost, the post not found yet), seen from
-//! Zernio's webhooks and the tenant's subscriptions: a webhook that comes before the gateway found
-//! the post settles it instead of being lost; a pending create that ends failed is told to the
-//! subscriptions once. Whatever happens, one request makes at most one post.
+//! the caller and from Zernio's webhooks: an edit, cancel or retry of the id the caller was given
+//! is answered `post_pending` while nothing is known and goes to Zernio's post once it is found;
+//! a webhook that comes before the gateway found the post settles it instead of being lost; a
+//! pending create that ends failed is told to the tenant's subscriptions once. Whatever happens,
+//! one request makes at most one post.
 
 mod common;
 
@@ -70,6 +72,22 @@ async fn pending_create(gw: &TestGateway, fake: &FakeZernio, reply: Reply, body:
     view["id"].as_str().unwrap().to_owned()
 }
 
+async fn send(
+    gw: &TestGateway,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = gw
+        .client
+        .request(method, gw.url(path))
+        .bearer_auth(ACME_KEY);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
 async fn subscribe(gw: &TestGateway, target: &str, events: &[&str]) -> String {
     let response = gw
         .post_json(
@@ -135,11 +153,130 @@ async fn settled(gw: &TestGateway, id: &str) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A pending create that ends failed
+// Edits and cancels of the id the caller was given
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn a_create_never_found_is_told_as_post_failed_once() {
+async fn an_edit_or_cancel_of_a_post_still_pending_is_409_post_pending_on_both_surfaces() {
+    let fake = FakeZernio::start().await;
+    fake.set_dedupe(false);
+    let gw = gateway(&fake, 900, true).await;
+    let later = (Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let id = pending_create(&gw, &fake, Reply::reset(), &video("unknown", Some(&later))).await;
+
+    let edit = json!({"schedule_at": (Utc::now() + chrono::Duration::days(3)).to_rfc3339()});
+    let answer = send(
+        &gw,
+        reqwest::Method::PATCH,
+        &format!("/v1/tiktok/posts/{id}"),
+        Some(edit),
+    )
+    .await;
+    let wait: u64 = answer.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    let refused = problem(answer, 409).await;
+    assert_eq!(refused["code"], "post_pending");
+    assert_eq!(refused["post_id"], id.as_str());
+
+    let answer = send(
+        &gw,
+        reqwest::Method::DELETE,
+        &format!("/v1/tiktok/posts/{id}"),
+        None,
+    )
+    .await;
+    assert!(answer.headers().contains_key("retry-after"));
+    assert_eq!(problem(answer, 409).await["code"], "post_pending");
+
+    // Zernio's surface: its ErrorResponse, 409 on PUT, 400 on DELETE (its spec lists no 409).
+    let answer = send(
+        &gw,
+        reqwest::Method::PUT,
+        &format!("/api/v1/posts/{id}"),
+        Some(json!({"content": "new words"})),
+    )
+    .await;
+    assert_eq!(answer.status(), 409);
+    assert!(answer.headers().contains_key("retry-after"));
+    let error: Value = answer.json().await.unwrap();
+    assert_eq!(error["code"], "post_pending", "{error}");
+    assert_eq!(error["details"]["postId"], id.as_str());
+    let answer = send(
+        &gw,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/posts/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status(), 400);
+    assert_eq!(
+        answer.json::<Value>().await.unwrap()["code"],
+        "post_pending"
+    );
+
+    // Nothing went to Zernio under the gateway's id; the post is still the one pending create.
+    assert!(fake.calls("update").is_empty());
+    assert!(fake.calls("delete").is_empty());
+    assert_eq!(fake.calls("create").len(), 1);
+    let read: Value = gw
+        .get_with_key(&format!("/v1/tiktok/posts/{id}"), ACME_KEY)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "pending");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn an_edit_and_a_cancel_of_a_pending_id_go_to_zernios_post_once_it_is_found() {
+    let fake = FakeZernio::start().await;
+    fake.set_dedupe(false);
+    let gw = gateway(&fake, 900, false).await;
+    let later = (Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let id = pending_create(
+        &gw,
+        &fake,
+        Reply::reset().created_anyway(),
+        &video("made after all", Some(&later)),
+    )
+    .await;
+
+    let moved = (Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let answer = send(
+        &gw,
+        reqwest::Method::PATCH,
+        &format!("/v1/tiktok/posts/{id}"),
+        Some(json!({"schedule_at": moved})),
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    let edited: Value = answer.json().await.unwrap();
+    assert_eq!(edited["id"], "post_1", "{edited}");
+    let updates = fake.calls("update");
+    assert_eq!(updates.len(), 1);
+    assert!(updates[0].path.ends_with("/post_1"), "{}", updates[0].path);
+
+    // Zernio's surface, by the same id the caller was given.
+    let answer = send(
+        &gw,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/posts/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    assert!(fake.post("post_1").is_none(), "deleted at Zernio");
+    assert_eq!(fake.calls("create").len(), 1);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_create_never_found_is_told_as_post_failed_once_and_cannot_be_edited() {
     let fake = FakeZernio::start().await;
     fake.set_dedupe(false);
     let gw = gateway(&fake, 1, true).await;
@@ -160,6 +297,17 @@ async fn a_create_never_found_is_told_as_post_failed_once() {
         [("post.failed".to_owned(), id.clone())]
     );
 
+    // Zernio has no such post: nothing to edit, cancel or retry, said so without asking it.
+    let edit = json!({"caption": "again"});
+    let path = format!("/v1/tiktok/posts/{id}");
+    let answer = send(&gw, reqwest::Method::PATCH, &path, Some(edit)).await;
+    assert_eq!(problem(answer, 409).await["code"], "post_not_editable");
+    let answer = send(&gw, reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(problem(answer, 409).await["code"], "post_not_cancellable");
+    let answer = send(&gw, reqwest::Method::POST, &format!("{path}/retry"), None).await;
+    assert_eq!(problem(answer, 409).await["code"], "post_not_retryable");
+    assert!(fake.calls("update").is_empty() && fake.calls("delete").is_empty());
+    assert!(fake.calls("retry").is_empty());
     gw.stop().await;
 }
 
