@@ -124,6 +124,16 @@ pub enum ApiError {
     /// `post_not_cancellable`); refused before any upstream call.
     #[error("conflict with the post's status: {detail}")]
     PostStatusConflict { code: &'static str, detail: String },
+    /// An edit, cancel or retry of a post whose create is still `pending`: Zernio's answer was
+    /// lost and the post is not found yet, so there is nothing upstream to act on. It may be
+    /// found any moment (or fail at the end of its window): the caller is to ask again.
+    #[error("post {id} is pending")]
+    PostPending {
+        id: String,
+        /// `edited`, `cancelled`, `retried`.
+        action: &'static str,
+        retry_after_secs: u64,
+    },
     /// A Zernio webhook whose `X-Zernio-Signature` is missing or wrong.
     #[error("invalid webhook signature")]
     WebhookSignatureInvalid,
@@ -347,6 +357,18 @@ impl ApiError {
                 "Not possible in the post's status",
                 detail.clone(),
             ),
+            PostPending { id, action, .. } => (
+                StatusCode::CONFLICT,
+                "post_pending",
+                "Post outcome not known yet",
+                format!(
+                    "post `{id}` is pending: Zernio's answer to its create was lost and the post \
+                     has not been found by its tag yet, so it cannot be {action} now. Ask again \
+                     after Retry-After (or poll GET /v1/tiktok/posts/{id}): it becomes Zernio's \
+                     post, or `failed` with `upstream_outcome_unknown` at the end of \
+                     `[reconcile] pending_window_secs`"
+                ),
+            ),
             WebhookSignatureInvalid => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_signature",
@@ -421,6 +443,15 @@ impl ApiError {
             }
             ApiError::PostNotRecordedYet(_) => {
                 insert(&mut headers, header::RETRY_AFTER, "1");
+            }
+            ApiError::PostPending {
+                retry_after_secs, ..
+            } => {
+                insert(
+                    &mut headers,
+                    header::RETRY_AFTER,
+                    &retry_after_secs.to_string(),
+                );
             }
             // A scheduled post's refusal has none: the windows around its time do not empty
             // by waiting (its body names a time with room instead).
@@ -498,6 +529,9 @@ impl IntoResponse for ApiError {
                 existing_post_id: Some(id),
             } => {
                 ext.insert("existing_post_id".to_owned(), id.clone().into());
+            }
+            ApiError::PostPending { id, .. } => {
+                ext.insert("post_id".to_owned(), id.clone().into());
             }
             ApiError::DailyLimitReached {
                 retry_at,

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::store::{Claim, Lane, PostEvent, PostRecord};
-use crate::zernio::{self, CallContext, UpstreamError};
+use crate::zernio::{self, CallContext, PostStatus, UpstreamError};
 
 /// A pending record's status.
 pub const STATUS: &str = "pending";
@@ -280,6 +280,12 @@ pub async fn resolve(
     record.created_at = post.created_at.unwrap_or(pending.created_at);
     record.sync = Default::default();
     crate::record::created(&mut record, now);
+    // Found failed: the stable code, as a failed create or a webhook would give it.
+    if matches!(post.status, PostStatus::Failed | PostStatus::Partial) {
+        let (code, message) = crate::record::failure(post);
+        record.sync.error_code = Some(code);
+        record.error = record.error.or(Some(message));
+    }
     // In this order, so that the post is readable by one of its ids at every moment.
     if record.mode == "saved" {
         state.store.insert_post(&record).await.or_else(|e| {
@@ -310,11 +316,16 @@ pub async fn resolve(
         "pending_resolved",
     );
     tracing::info!(pending = %pending.id, post = %record.id, "a pending create was found");
-    Ok(state
+    let recorded = state
         .store
         .post(&record.tenant, &record.id)
         .await?
-        .unwrap_or(record))
+        .unwrap_or(record);
+    // Found settled (failed, published), the post may never be read again nor its webhook
+    // come again: the tenant hears of its state now, once, as of any other post's.
+    Ok(crate::record::announce(state, recorded, Some(post))
+        .await?
+        .0)
 }
 
 /// The end of the window: the post never appeared. Its slot and duplicate claim are given back.
@@ -370,5 +381,72 @@ async fn fail(
         .metrics
         .post(&pending.tenant, &pending.kind, &pending.mode, NEVER_FOUND);
     tracing::warn!(post = %pending.id, "a pending create was never found: failed");
-    Ok(failed)
+    // A failed post, told to the tenant's subscriptions as any other failure is.
+    Ok(crate::record::announce(state, failed, None).await?.0)
+}
+
+/// Whether the record is a create that was never found within its window: Zernio has no post
+/// for it, so there is nothing upstream to edit, cancel or retry.
+pub fn never_made(record: &PostRecord) -> bool {
+    record.sync.error_code.as_deref() == Some(NEVER_FOUND)
+}
+
+/// The record a caller's edit, cancel or retry acts on. A create still pending is looked up
+/// once more (a unit of the tenant's upstream budget): found, the action goes to Zernio's post;
+/// still unknown, it is refused with `post_pending` and a Retry-After at the reconciler's next
+/// look, never sent under the gateway's id, which Zernio does not know.
+pub async fn for_action(
+    state: &AppState,
+    ctx: &CallContext<'_>,
+    record: PostRecord,
+    action: &'static str,
+) -> Result<PostRecord, ApiError> {
+    if record.status != STATUS {
+        return Ok(record);
+    }
+    crate::limits::upstream::spend(state, &record.tenant).await?;
+    let now = match settle(state, ctx, &record).await? {
+        Settled::Found(found) => return Ok(found),
+        Settled::Unknown(now) => now,
+    };
+    if now.status != STATUS {
+        return Ok(now);
+    }
+    let wait = now
+        .sync
+        .next_sync_at
+        .map(|at| (at - Utc::now()).num_seconds())
+        .unwrap_or(PENDING_BACKOFF_SECS[0]);
+    Err(ApiError::PostPending {
+        id: now.id,
+        action,
+        retry_after_secs: wait.clamp(1, PENDING_BACKOFF_SECS[PENDING_BACKOFF_SECS.len() - 1])
+            as u64,
+    })
+}
+
+/// A Zernio webhook about a post the gateway has no record of, whose tag names a create still
+/// pending here: Zernio made it and the event came before a look-up found it. The event names
+/// Zernio's post, so it settles the pending record at once (as a look-up would have), and the
+/// event then applies to it; `None` when the tag names no such create.
+pub async fn settle_from_webhook(
+    state: &AppState,
+    post: &zernio::Post,
+) -> Result<Option<PostRecord>, ApiError> {
+    let Some(tag) = post.metadata_str(crate::pipeline::REQUEST_TAG) else {
+        return Ok(None);
+    };
+    let Some(pending) = state.store.post_by_id(tag).await? else {
+        return Ok(None);
+    };
+    if pending.status != STATUS || pending.id == post.id {
+        return Ok(None);
+    }
+    // The tag is the create's own; a post on another account is not that create.
+    let account = post.tiktok().and_then(|p| p.account_id.as_deref());
+    if account.is_some_and(|a| a != pending.account) {
+        tracing::warn!(post = %post.id, pending = %pending.id, "a webhook's tag names a pending create of another account: not settled");
+        return Ok(None);
+    }
+    Ok(Some(resolve(state, &pending, post).await?))
 }

@@ -210,7 +210,10 @@ async fn edit_post(
     edit: Edit<'_>,
     facts: &mut audit::Facts,
 ) -> Result<(PostRecord, zernio::Post), ApiError> {
-    let mut record = owned(state, tenant, id).await?;
+    let ctx = CallContext { request_id };
+    let found = owned(state, tenant, id).await?;
+    *facts = audit::Facts::of_record(&found);
+    let mut record = crate::pending::for_action(state, &ctx, found, "edited").await?;
     *facts = audit::Facts::of_record(&record);
     editable(&record)?;
     let body = tiktok::edit_payload(
@@ -222,7 +225,6 @@ async fn edit_post(
     )
     .map_err(|e| state.rejected(e))?;
     facts.payload_sha256 = Some(audit::digest_of(&body));
-    let ctx = CallContext { request_id };
     let send = state.upstream.client.update_post(&ctx, &record.id, &body);
     let post = limits::budget::reschedule(state, &record, edit.schedule_at, send).await?;
     let mut seen = Observation::new(ChangeSource::Edit, Utc::now());
@@ -243,6 +245,12 @@ const INBOX_DRAFT: &str = "draft";
 /// the record knows both, so the caller hears why at once instead of Zernio's bare refusal, and
 /// no upstream call is spent. Any other status goes to Zernio, which has the last word.
 fn editable(record: &PostRecord) -> Result<(), ApiError> {
+    if crate::pending::never_made(record) {
+        return Err(ApiError::PostStatusConflict {
+            code: "post_not_editable",
+            detail: never_made_detail(record),
+        });
+    }
     if record.mode == INBOX_DRAFT {
         return Ok(());
     }
@@ -264,9 +272,24 @@ fn editable(record: &PostRecord) -> Result<(), ApiError> {
     })
 }
 
+/// A create whose outcome stayed unknown and that was never found: Zernio has no such post.
+fn never_made_detail(record: &PostRecord) -> String {
+    format!(
+        "post `{}` was never made: Zernio's answer to its create was lost and no post with its \
+         tag appeared within the pending window. Nothing reached TikTok; create it again",
+        record.id
+    )
+}
+
 /// Zernio deletes a post in any status but published (its OpenAPI, `DELETE
 /// /v1/posts/{postId}`: "Published posts cannot be deleted").
 fn cancellable(record: &PostRecord) -> Result<(), ApiError> {
+    if crate::pending::never_made(record) {
+        return Err(ApiError::PostStatusConflict {
+            code: "post_not_cancellable",
+            detail: never_made_detail(record),
+        });
+    }
     if record.status != "published" || record.mode == INBOX_DRAFT {
         return Ok(());
     }
@@ -307,14 +330,13 @@ async fn cancel_post(
     request_id: &str,
     facts: &mut audit::Facts,
 ) -> Result<(), ApiError> {
-    let record = owned(state, tenant, id).await?;
+    let ctx = CallContext { request_id };
+    let found = owned(state, tenant, id).await?;
+    *facts = audit::Facts::of_record(&found);
+    let record = crate::pending::for_action(state, &ctx, found, "cancelled").await?;
     *facts = audit::Facts::of_record(&record);
     cancellable(&record)?;
-    state
-        .upstream
-        .client
-        .delete_post(&CallContext { request_id }, &record.id)
-        .await?;
+    state.upstream.client.delete_post(&ctx, &record.id).await?;
     limits::budget::cancelled(state, &record).await;
     let mut seen = Observation::new(ChangeSource::Cancel, Utc::now());
     seen.status = Some("cancelled".to_owned());
@@ -350,13 +372,18 @@ async fn retry_post(
     request_id: &str,
     facts: &mut audit::Facts,
 ) -> Result<(PostRecord, zernio::Post), ApiError> {
-    let mut record = owned(state, tenant, id).await?;
+    let ctx = CallContext { request_id };
+    let found = owned(state, tenant, id).await?;
+    *facts = audit::Facts::of_record(&found);
+    let mut record = crate::pending::for_action(state, &ctx, found, "retried").await?;
     *facts = audit::Facts::of_record(&record);
-    let post = state
-        .upstream
-        .client
-        .retry_post(&CallContext { request_id }, &record.id)
-        .await?;
+    if crate::pending::never_made(&record) {
+        return Err(ApiError::PostStatusConflict {
+            code: "post_not_retryable",
+            detail: never_made_detail(&record),
+        });
+    }
+    let post = state.upstream.client.retry_post(&ctx, &record.id).await?;
     let mut seen = Observation::new(ChangeSource::Retry, Utc::now());
     seen.status = Some(post.status.as_str().to_owned());
     seen.error = Some(None);

@@ -367,7 +367,7 @@ pub struct Applied {
 /// marks them heard. A crash between the two is made good by the next observation (a
 /// retried webhook, the reconciler): the deliveries' ids come from the post, the event and
 /// the time of the status, so writing them twice adds nothing.
-async fn announce(
+pub async fn announce(
     state: &AppState,
     mut record: PostRecord,
     post: Option<&zernio::Post>,

@@ -587,7 +587,7 @@ pub struct PostEdit {
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`post_not_editable`: the post is published or publishing (the detail names its status and what can be done)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`post_pending`: the post's create is still `pending` (Zernio's answer was lost, the post not found yet; one look-up is made first, and a post found is acted on): ask again after `Retry-After`. `post_not_editable`: the post is published or publishing, or a pending create never found (the detail names its status and what can be done)", headers(("Retry-After" = u64, description = "With `post_pending`: seconds until the gateway looks the post up again")), body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -623,7 +623,7 @@ pub async fn edit(
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`post_not_cancellable`: the post is published (delete it in the TikTok app)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`post_pending`: the post's create is still `pending` (Zernio's answer was lost, the post not found yet; one look-up is made first, and a post found is acted on): ask again after `Retry-After`. `post_not_cancellable`: the post is published (delete it in the TikTok app), or a pending create never found (nothing was made)", headers(("Retry-After" = u64, description = "With `post_pending`: seconds until the gateway looks the post up again")), body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn cancel(
@@ -645,7 +645,7 @@ pub async fn cancel(
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such post for this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Only failed posts can be retried", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Only failed posts can be retried. `post_pending`: the post's create is still `pending` (Zernio's answer was lost, the post not found yet; one look-up is made first, and a post found is acted on): ask again after `Retry-After`. `post_not_retryable`: a pending create never found (nothing was made; create it again)", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "With `post_pending`: seconds until the gateway looks the post up again"))),
         (status = 502, description = "Zernio failed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn retry(

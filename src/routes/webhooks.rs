@@ -52,7 +52,7 @@ use crate::webhooks::targets::TargetPolicy;
             "timestamp": "2027-09-01T07:00:06Z"
         })),
     responses(
-        (status = 200, description = "Accepted, a duplicate, stale (outside the event window), or about a post the gateway did not make", body = Receipt),
+        (status = 200, description = "Accepted, a duplicate, stale (outside the event window), or about a post the gateway did not make. An event about a post the gateway has not recorded, whose `metadata.gateway_request_id` names a create still `pending` here (on the same account), settles that create with the event's post and is accepted", body = Receipt),
         (status = 400, description = "Signed, but not a readable event", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_signature`: missing or wrong signature", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`post_not_recorded_yet`: the gateway's own post, not recorded yet; send again (Retry-After)", body = Problem, content_type = "application/problem+json"),

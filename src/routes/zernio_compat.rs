@@ -272,7 +272,7 @@ pub async fn list(
         (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
         (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
-        (status = 409, description = "`post_not_editable`: published or publishing, as the gateway's record knows (Zernio not asked)", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 409, description = "`post_not_editable`: published or publishing, as the gateway's record knows (Zernio not asked), or a pending create never found. `post_pending` (with `Retry-After`, `details.postId`): the post's create is still pending (its id the gateway's; one look-up is made first, and a post found is acted on)", body = errors::ErrorBody, content_type = "application/json"),
         (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
         (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]
@@ -321,7 +321,7 @@ pub async fn update(
     params(("id" = String, Path, description = "The post id")),
     responses(
         (status = 200, description = "`{message}`", body = Object),
-        (status = 400, description = "`post_not_cancellable`: published, as the gateway's record knows (Zernio not asked); or Zernio refused it in its status", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 400, description = "`post_not_cancellable`: published, as the gateway's record knows (Zernio not asked), or a pending create never found; or Zernio refused it in its status. `post_pending` (with `Retry-After`, `details.postId`): the post's create is still pending (its id the gateway's; one look-up is made first, and a post found is acted on) (400: Zernio's delete lists no 409)", body = errors::ErrorBody, content_type = "application/json"),
         (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
         (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
@@ -349,7 +349,7 @@ pub async fn delete(
         (status = 401, description = "No valid credential: `missing_credentials` or `invalid_credentials`", body = errors::ErrorBody, content_type = "application/json"),
         (status = 403, description = "Missing scope", body = errors::ErrorBody, content_type = "application/json"),
         (status = 404, description = "No such post for this tenant", body = errors::ErrorBody, content_type = "application/json"),
-        (status = 409, description = "Only failed posts can be retried", body = errors::ErrorBody, content_type = "application/json"),
+        (status = 409, description = "Only failed posts can be retried; `post_not_retryable`: a pending create never found. `post_pending` (with `Retry-After`, `details.postId`): the post's create is still pending (its id the gateway's; one look-up is made first, and a post found is acted on)", body = errors::ErrorBody, content_type = "application/json"),
         (status = 429, description = "A limit (the tenant's, the key's, Zernio's); see Retry-After", body = errors::ErrorBody, content_type = "application/json"),
         (status = 503, description = "`temporarily_unavailable`: Zernio or the store did not answer; a timed-out create may still appear", body = errors::ErrorBody, content_type = "application/json"),
     ))]

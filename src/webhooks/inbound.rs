@@ -186,7 +186,11 @@ async fn route(
             deliveries: 0,
         });
     };
-    if state.store.post_by_id(&post.id).await?.is_none() {
+    if state.store.post_by_id(&post.id).await?.is_none()
+        && crate::pending::settle_from_webhook(state, &post)
+            .await?
+            .is_none()
+    {
         let ours = post.metadata_str(REQUEST_TAG).is_some();
         let recent = timestamp.is_none_or(|t| Utc::now() - t < RECORDING_GRACE);
         if ours && recent {
