@@ -242,6 +242,8 @@ impl Store for CachedStore {
         at: DateTime<Utc>,
         write_every: Duration,
     ) -> Option<Arc<PostRecord>> {
+        // The time as the store would keep it, whoever called.
+        let at = super::kept(at);
         let entry = self.posts.get(id)?;
         let stored = entry.stored_synced_at?;
         let due = chrono::TimeDelta::from_std(write_every).unwrap_or(chrono::TimeDelta::MAX);
