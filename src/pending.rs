@@ -334,6 +334,7 @@ async fn fail(
     pending: &PostRecord,
     now: DateTime<Utc>,
 ) -> Result<PostRecord, ApiError> {
+    let now = crate::store::kept(now);
     let mut failed = pending.clone();
     failed.status = "failed".to_owned();
     failed.error = Some(

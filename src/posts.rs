@@ -66,7 +66,8 @@ pub async fn read(
         state.metrics.read_model().read("upstream");
         return Ok(Arc::new(settled.record()));
     }
-    let asked = Utc::now();
+    // At the record's precision: a confirmation in the same millisecond is fresh enough.
+    let asked = crate::store::kept(Utc::now());
     let oldest = asked - chrono::TimeDelta::from_std(max_age).unwrap_or(chrono::TimeDelta::MAX);
     if max_age > std::time::Duration::ZERO && record.sync.synced_at.is_some_and(|t| t >= oldest) {
         state.metrics.read_model().read("record");
@@ -88,7 +89,7 @@ pub async fn read(
             .get_post_once(&CallContext { request_id }, id)
             .await?;
         state.metrics.read_model().read("upstream");
-        let now = Utc::now();
+        let now = crate::store::kept(Utc::now());
         let seen = Observation::of_post(&post, ChangeSource::Read, now);
         // Nothing new: the confirmation is shown from the cache and written at most every
         // `confirm_write_every_ms` per post (a no-cache poller wrote the record on every read).

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::store::{ChangeSource, PostEvent, PostRecord};
+use crate::store::{ChangeSource, PostEvent, PostRecord, kept};
 use crate::zernio::{self, PlatformState, PostStatus, UpstreamError};
 
 /// How far Zernio's clock and the gateway's may disagree.
@@ -134,6 +134,7 @@ pub struct Merged {
 
 /// The record after `obs`, or `None` when nothing would change. Pure: the rules of order.
 pub fn merge(current: &PostRecord, obs: &Observation, now: DateTime<Utc>) -> Option<Merged> {
+    let now = kept(now);
     let status_at = current.status_at();
     let callers = obs.is_callers_action();
     let fresh = callers || obs.at >= status_at;
@@ -152,7 +153,7 @@ pub fn merge(current: &PostRecord, obs: &Observation, now: DateTime<Utc>) -> Opt
         next.sync.status_at = Some(if callers {
             now.max(status_at + TimeDelta::milliseconds(1)) + CLOCK_SKEW
         } else {
-            obs.at
+            kept(obs.at)
         });
         // What the new state stands for and was told already stays told (a failed post
         // that Zernio then calls partial is still the one failure; its URL the one URL).
@@ -264,6 +265,8 @@ pub fn next_sync(record: &PostRecord, now: DateTime<Utc>) -> Option<DateTime<Utc
 
 /// A new record's sync part: revision 1, confirmed now, first look scheduled.
 pub fn created(record: &mut PostRecord, now: DateTime<Utc>) {
+    let now = kept(now);
+    record.created_at = kept(record.created_at);
     record.sync.revision = 1;
     record.sync.updated_at = Some(now);
     record.sync.synced_at = Some(now);
@@ -460,6 +463,27 @@ mod tests {
 
     fn secs(r: &PostRecord, s: i64) -> DateTime<Utc> {
         r.created_at + TimeDelta::seconds(s)
+    }
+
+    /// The store keeps milliseconds: a record kept in memory must not hold finer times, or
+    /// the same moment prints two ways depending on the path that answered.
+    #[test]
+    fn a_record_holds_its_times_to_the_millisecond() {
+        let fine = DateTime::from_timestamp(1_800_000_000, 606_688_406).unwrap();
+        let mut r = record("publishing");
+        r.created_at = fine;
+        created(&mut r, fine);
+        let m = merge(&r, &seen(ChangeSource::Webhook, fine, "published"), fine).unwrap();
+        let coarse = DateTime::from_timestamp_millis(1_800_000_000_606).unwrap();
+        for t in [
+            m.record.created_at,
+            m.record.updated_at(),
+            m.record.status_at(),
+            m.record.sync.synced_at.unwrap(),
+            m.event.unwrap().recorded_at,
+        ] {
+            assert_eq!(t, coarse);
+        }
     }
 
     #[test]

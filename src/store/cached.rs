@@ -6,7 +6,7 @@
 //! newer than what was read). The same feed wakes reads waiting for a change (`Prefer: wait`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -46,6 +46,12 @@ pub struct CachedStore {
     posts: Arc<Cache<String, Entry>>,
     /// Grows with every change heard of: a load that saw it move does not cache what it read.
     generation: Arc<AtomicU64>,
+    /// Held by a load while it checks the generation and caches, and by a change while it
+    /// moves the generation and drops the entry. Without it a change could fall between the
+    /// two steps of a load (on another thread): the load saw the old generation, the change
+    /// dropped nothing yet cached, and the load then cached the record from before the change,
+    /// older than the store's until the next write. Taken only on a miss and on a write.
+    turn: Arc<Mutex<()>>,
     /// Every change, this replica's and (through the backend) the others'.
     changes: tokio::sync::broadcast::Sender<String>,
 }
@@ -61,9 +67,11 @@ impl CachedStore {
                 .build(),
         );
         let generation = Arc::new(AtomicU64::new(0));
+        let turn = Arc::new(Mutex::new(()));
         let (changes, _) = tokio::sync::broadcast::channel(4096);
         if let Some(mut feed) = inner.changes() {
             let (posts, generation, local) = (posts.clone(), generation.clone(), changes.clone());
+            let turn = turn.clone();
             tokio::spawn(async move {
                 use tokio::sync::broadcast::error::RecvError;
                 loop {
@@ -73,11 +81,14 @@ impl CachedStore {
                         Err(RecvError::Lagged(_)) => super::redis::ALL_CHANGED.to_owned(),
                         Err(RecvError::Closed) => return,
                     };
-                    generation.fetch_add(1, Ordering::AcqRel);
-                    if id == super::redis::ALL_CHANGED {
-                        posts.invalidate_all();
-                    } else {
-                        posts.invalidate(&id);
+                    {
+                        let _turn = lock(&turn);
+                        generation.fetch_add(1, Ordering::AcqRel);
+                        if id == super::redis::ALL_CHANGED {
+                            posts.invalidate_all();
+                        } else {
+                            posts.invalidate(&id);
+                        }
                     }
                     let _ = local.send(id);
                 }
@@ -87,6 +98,7 @@ impl CachedStore {
             inner,
             posts,
             generation,
+            turn,
             changes,
         }
     }
@@ -100,33 +112,44 @@ impl CachedStore {
             return Ok(None);
         };
         let record = Arc::new(record);
-        if self.generation.load(Ordering::Acquire) == generation {
-            let entry = Entry {
-                stored_synced_at: record.sync.synced_at,
-                record: Arc::new(RwLock::new(record.clone())),
-            };
-            // The first load wins: a later one must not replace an entry confirmed since. The
-            // answer is the newer of the two (the entry may be one about to be dropped).
-            let cached = self
-                .posts
-                .entry(id.to_owned())
-                .or_insert(entry)
-                .into_value()
-                .record();
-            let newer = |r: &PostRecord| (r.sync.revision, r.sync.synced_at);
-            if newer(&cached) >= newer(&record) {
-                return Ok(Some(cached));
-            }
-        }
-        Ok(Some(record))
+        let cached = {
+            let _turn = lock(&self.turn);
+            (self.generation.load(Ordering::Acquire) == generation).then(|| {
+                let entry = Entry {
+                    stored_synced_at: record.sync.synced_at,
+                    record: Arc::new(RwLock::new(record.clone())),
+                };
+                // The first load wins: a later one must not replace an entry confirmed since.
+                self.posts
+                    .entry(id.to_owned())
+                    .or_insert(entry)
+                    .into_value()
+                    .record()
+            })
+        };
+        // The answer is the newer of the two (the entry may be one about to be dropped).
+        let newer = |r: &PostRecord| (r.sync.revision, r.sync.synced_at);
+        Ok(Some(match cached {
+            Some(cached) if newer(&cached) >= newer(&record) => cached,
+            _ => record,
+        }))
     }
 
     /// After this replica changed a record.
     fn changed(&self, id: &str) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.posts.invalidate(id);
+        {
+            let _turn = lock(&self.turn);
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.posts.invalidate(id);
+        }
         let _ = self.changes.send(id.to_owned());
     }
+}
+
+/// The turn guards no data of its own, so a panic while it was held leaves nothing half done.
+fn lock(turn: &Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    turn.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[async_trait]
@@ -219,6 +242,8 @@ impl Store for CachedStore {
         at: DateTime<Utc>,
         write_every: Duration,
     ) -> Option<Arc<PostRecord>> {
+        // The time as the store would keep it, whoever called.
+        let at = super::kept(at);
         let entry = self.posts.get(id)?;
         let stored = entry.stored_synced_at?;
         let due = chrono::TimeDelta::from_std(write_every).unwrap_or(chrono::TimeDelta::MAX);

@@ -621,6 +621,15 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError>;
 }
 
+/// A time as the record keeps it: to the millisecond, as both stores do. A record's times are
+/// cut to it before they enter the record, so that a record answered from memory (just
+/// written, or confirmed in the read cache) shows the same moment as the one read back from
+/// the store, and compares the same: a time taken in the same millisecond as a confirmation is
+/// not later than it.
+pub fn kept(t: DateTime<Utc>) -> DateTime<Utc> {
+    chrono::SubsecRound::trunc_subsecs(t, 3)
+}
+
 /// Opens the store a URL names, creating and migrating it where needed, with the post cache
 /// of the read path in front.
 pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>, StoreError> {
