@@ -94,13 +94,27 @@ pub async fn read(
         // Nothing new: the confirmation is shown from the cache and written at most every
         // `confirm_write_every_ms` per post (a no-cache poller wrote the record on every read).
         let every = std::time::Duration::from_millis(state.config.reconcile.confirm_write_every_ms);
-        if record::only_confirms(&current, &seen, now)
-            && let Some(confirmed) =
-                state
-                    .store
-                    .confirm_cached(id, current.sync.revision, now, every)
-        {
-            return Ok(confirmed);
+        let mut current = current;
+        // A second look when the first fails: the record read before the call may have left
+        // the cache since, or been replaced by a newer one (a write, a change heard from another
+        // replica). Reading it again puts it back, so a poller whose entry was dropped confirms
+        // in place instead of writing.
+        for look in 0..2 {
+            if record::only_confirms(&current, &seen, now)
+                && let Some(confirmed) =
+                    state
+                        .store
+                        .confirm_cached(id, current.sync.revision, now, every)
+            {
+                return Ok(confirmed);
+            }
+            if look > 0 {
+                break;
+            }
+            match state.store.post_by_id(id).await? {
+                Some(fresh) => current = fresh,
+                None => break,
+            }
         }
         let applied = record::apply(state, id, &seen, Some(&post)).await?;
         Ok(Arc::new(applied.map(|a| a.record).unwrap_or(current)))
