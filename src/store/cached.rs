@@ -75,22 +75,26 @@ impl CachedStore {
             tokio::spawn(async move {
                 use tokio::sync::broadcast::error::RecvError;
                 loop {
-                    let id = match feed.recv().await {
-                        Ok(id) => id,
+                    let message = match feed.recv().await {
+                        Ok(message) => message,
                         // Missed some: any entry may be stale.
                         Err(RecvError::Lagged(_)) => super::redis::ALL_CHANGED.to_owned(),
                         Err(RecvError::Closed) => return,
                     };
+                    let (id, revision) = change_of(&message);
                     {
                         let _turn = lock(&turn);
+                        // Always: a load in flight may have read the record of before it.
                         generation.fetch_add(1, Ordering::AcqRel);
                         if id == super::redis::ALL_CHANGED {
                             posts.invalidate_all();
-                        } else {
-                            posts.invalidate(&id);
+                        } else if !posts.get(id).is_some_and(|e: Entry| {
+                            revision.is_some_and(|r| e.record().sync.revision >= r)
+                        }) {
+                            posts.invalidate(id);
                         }
                     }
-                    let _ = local.send(id);
+                    let _ = local.send(id.to_owned());
                 }
             });
         }
@@ -143,6 +147,18 @@ impl CachedStore {
             self.posts.invalidate(id);
         }
         let _ = self.changes.send(id.to_owned());
+    }
+}
+
+/// A change as the backend's feed names it: the post's id, and the revision written when the
+/// feed says (`"<id> <revision>"`).
+fn change_of(message: &str) -> (&str, Option<u64>) {
+    match message.rsplit_once(' ') {
+        Some((id, revision)) => match revision.parse() {
+            Ok(revision) => (id, Some(revision)),
+            Err(_) => (message, None),
+        },
+        None => (message, None),
     }
 }
 

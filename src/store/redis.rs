@@ -98,7 +98,8 @@ const INSERT: &str = "return insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3],
 /// is ARGV[1], keeping its expiry; the reconciler's schedule and the history follow in the same
 /// step, and the change is published for the other replicas. KEYS: post, sync schedule, events.
 /// ARGV: expected revision, record, post id, next sync (ms or empty), event (JSON or empty),
-/// retention. 1 written, 0 not (changed meanwhile, or gone).
+/// retention, the record's new revision (published with the id: see [`CHANGES_CHANNEL`]).
+/// 1 written, 0 not (changed meanwhile, or gone).
 const REPLACE: &str = r#"
 local v = redis.pcall('GET', KEYS[1])
 local current
@@ -125,14 +126,17 @@ if ARGV[5] ~= '' then
   redis.call('LTRIM', KEYS[3], -100, -1)
   redis.call('PEXPIRE', KEYS[3], ARGV[6])
 end
-redis.call('PUBLISH', 'tgw:post-changes', ARGV[3])
+redis.call('PUBLISH', 'tgw:post-changes', ARGV[3] .. ' ' .. ARGV[7])
 return 1
 "#;
 
 /// The reconciler's schedule: post ids scored by when to read them next (ms).
 const SYNC_KEY: &str = "tgw:sync";
 
-/// The channel where every change of a record is published (its id).
+/// The channel where every change of a record is published: its id, and after a space the
+/// revision written (a deletion has none). A replica whose cached record is that revision or
+/// newer keeps it: its own changes come back here too, later, and must not drop what it has
+/// read since.
 pub const CHANGES_CHANNEL: &str = "tgw:post-changes";
 
 fn audit_key(tenant: &str) -> String {
@@ -695,6 +699,7 @@ impl Store for RedisStore {
             .arg(optional_millis(post.sync.next_sync_at))
             .arg(event)
             .arg(millis_u64(RETENTION))
+            .arg(post.sync.revision.to_string())
             .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;
