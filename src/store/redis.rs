@@ -323,18 +323,27 @@ local function place(slots, exhausted_key, now, at, window, limit, slot)
   redis.call('ZREMRANGEBYSCORE', slots, '-inf', start)
   local exhausted = tonumber(redis.call('GET', exhausted_key) or '0')
   local held = redis.call('ZRANGEBYSCORE', slots, '(' .. start, '+inf', 'WITHSCORES')
+  -- The slot's own score and the latest of the others come from this one read, rather than
+  -- from a ZSCORE and a ZRANGE more (each call from a script costs the server about as much
+  -- as the work it does).
   local times = {}
+  local previous = nil
+  local last = at
   for i = 1, #held, 2 do
-    if held[i] ~= slot then times[#times + 1] = tonumber(held[i + 1]) end
+    local t = tonumber(held[i + 1])
+    if held[i] == slot then
+      previous = t
+    else
+      times[#times + 1] = t
+      if t > last then last = t end
+    end
   end
   local r = rolling(times, at, window, limit, exhausted)
   if r[1] == 0 then return r end
-  local previous = redis.call('ZSCORE', slots, slot)
   redis.call('ZADD', slots, at, slot)
   -- The set lives while its latest slot still counts.
-  local last = redis.call('ZRANGE', slots, -1, -1, 'WITHSCORES')
-  redis.call('PEXPIRE', slots, math.max(1, math.ceil(tonumber(last[2]) + window - now)))
-  return {1, r[2], previous and tonumber(previous) or -1}
+  redis.call('PEXPIRE', slots, math.max(1, math.ceil(last + window - now)))
+  return {1, r[2], previous or -1}
 end
 "#;
 
