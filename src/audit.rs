@@ -101,6 +101,9 @@ pub struct Facts {
     pub kind: Option<String>,
     pub consent: Option<ConsentAsserted>,
     pub payload_sha256: Option<String>,
+    /// The entry went to the store with the action's own last write ([`appended`]): nothing is
+    /// left for [`record`] to append.
+    pub appended: bool,
 }
 
 impl Facts {
@@ -117,7 +120,12 @@ impl Facts {
 
 /// The digest of a JSON body as the Zernio client sends it (`serde_json` of the same value).
 pub fn digest_of(body: &serde_json::Value) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(body).unwrap_or_default()))
+    digest_of_bytes(&serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// The digest of a body as sent.
+pub fn digest_of_bytes(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
 }
 
 /// Filters of the trail; the tenant is always one of them.
@@ -157,18 +165,16 @@ pub fn outcome<T>(result: &Result<T, ApiError>, ok_status: u16) -> (u16, Option<
     }
 }
 
-/// Appends the entry of an action that ended with `outcome`. The action has happened (a post
-/// may exist): a store that cannot take the entry is logged and counted, never turned into the
-/// caller's failure.
-pub async fn record(
-    state: &AppState,
+/// The entry of an action that ended (or, written with its last step, is ending) with
+/// `outcome`.
+pub fn entry(
     caller: &Caller,
     request_id: &str,
     action: &'static str,
     facts: Facts,
     (status, code): (u16, Option<String>),
-) {
-    let entry = AuditEntry {
+) -> AuditEntry {
+    AuditEntry {
         id: String::new(),
         at: Utc::now(),
         tenant: caller.tenant.id.clone(),
@@ -182,11 +188,39 @@ pub async fn record(
         payload_sha256: facts.payload_sha256,
         status,
         code,
-    };
-    let retention = std::time::Duration::from_secs(
+    }
+}
+
+/// How long the store keeps entries (`[audit] retention_days`).
+pub fn retention(state: &AppState) -> std::time::Duration {
+    std::time::Duration::from_secs(
         u64::from(state.config.audit.retention_days).saturating_mul(86_400),
-    );
-    match state.store.append_audit(&entry, retention).await {
+    )
+}
+
+/// The action's own last store write took its entry too (a create's record, one round trip
+/// instead of two): counted as [`record`] counts one, and not appended again.
+pub fn appended(state: &AppState, action: &'static str, facts: &mut Facts) {
+    facts.appended = true;
+    state.metrics.audited(action);
+}
+
+/// Appends the entry of an action that ended with `outcome`, unless its own write did
+/// ([`appended`]). The action has happened (a post may exist): a store that cannot take the
+/// entry is logged and counted, never turned into the caller's failure.
+pub async fn record(
+    state: &AppState,
+    caller: &Caller,
+    request_id: &str,
+    action: &'static str,
+    facts: Facts,
+    outcome: (u16, Option<String>),
+) {
+    if facts.appended {
+        return;
+    }
+    let entry = entry(caller, request_id, action, facts, outcome);
+    match state.store.append_audit(&entry, retention(state)).await {
         Ok(()) => state.metrics.audited(action),
         Err(e) => {
             state.metrics.audited("failed");

@@ -296,7 +296,7 @@ pub async fn resolve(
     } else {
         state
             .store
-            .record_created(&record, crate::pipeline::DAY)
+            .record_created(&record, crate::pipeline::DAY, None)
             .await?;
     }
     put(

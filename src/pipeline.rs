@@ -14,7 +14,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::limits;
 use crate::pending;
-use crate::store::{Claim, CreateHold, HoldDecision, Lane, PostRecord};
+use crate::store::{AuditAppend, Claim, CreateHold, HoldDecision, Lane, PostRecord};
 use crate::tiktok::{self, Prepared, Shape};
 use crate::upstream;
 use crate::zernio::{self, CallContext, MediaKind, UpstreamError, UpstreamKind};
@@ -24,6 +24,8 @@ pub const DAY: Duration = crate::store::BUDGET_WINDOW;
 /// The metadata key that tags every create with the id the gateway minted for it, so that a
 /// create whose answer was lost can be found instead of sent again.
 pub const REQUEST_TAG: &str = "gateway_request_id";
+/// The audit trail's name for a create.
+const CREATE_ACTION: &str = "post.create";
 /// How long an account waits after Zernio's velocity cap when its 429 names no `Retry-After`.
 const VELOCITY_HOLD: Duration = Duration::from_secs(600);
 
@@ -244,7 +246,7 @@ pub async fn create(
         state,
         caller,
         request_id,
-        "post.create",
+        CREATE_ACTION,
         facts,
         audit::outcome(&result, status),
     )
@@ -355,12 +357,15 @@ async fn create_post(
     let ctx = CallContext {
         request_id: request.request_id,
     };
-    facts.payload_sha256 = Some(audit::digest_of(&payload));
+    // Serialised once: the audit digest is of the very bytes sent.
+    let body = axum::body::Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
+    facts.payload_sha256 = Some(audit::digest_of_bytes(&body));
+    drop(payload);
     let sent_at = Utc::now();
     let outcome = match state
         .upstream
         .client
-        .create_post(&ctx, &payload, Some(&key))
+        .create_post_bytes(&ctx, body, Some(&key))
         .await
     {
         Ok(outcome) => Ok((outcome.status, outcome.post)),
@@ -383,7 +388,7 @@ async fn create_post(
                     let base = placeholder_record(caller, &post, &create_id, now);
                     let record = pending::record(state, base, Utc::now());
                     if reaches_tiktok {
-                        state.store.record_created(&record, DAY).await?;
+                        state.store.record_created(&record, DAY, None).await?;
                     } else {
                         state.store.insert_post(&record).await?;
                     }
@@ -423,7 +428,7 @@ async fn create_post(
         }
         if existing.fingerprint == fingerprint && reaches_tiktok {
             // Settles this create's pending content claim with the original post.
-            state.store.record_created(&existing, DAY).await?;
+            state.store.record_created(&existing, DAY, None).await?;
             if let Err(e) = state.store.release_slot(&account, lane, &create_id).await {
                 tracing::warn!(error = %e, "could not release a replayed create's budget slot");
             }
@@ -440,7 +445,20 @@ async fn create_post(
     }
     let record = record_of(caller, &post, &upstream_post, &create_id, now);
     if reaches_tiktok {
-        state.store.record_created(&record, DAY).await?;
+        // The audit entry of this outcome (201) goes in the same store step as the record. If
+        // that step fails, neither is written and `create` appends the entry of the failure.
+        let mut done = facts.clone();
+        done.object_id = Some(record.id.clone());
+        let entry = audit::entry(caller, request.request_id, CREATE_ACTION, done, (201, None));
+        let audit = AuditAppend {
+            entry: &entry,
+            retention: audit::retention(state),
+        };
+        state
+            .store
+            .record_created(&record, DAY, Some(audit))
+            .await?;
+        audit::appended(state, CREATE_ACTION, facts);
     } else {
         state.store.insert_post(&record).await?;
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use tiktok_gateway::audit::{AuditEntry, AuditFilter, Credential};
 use tiktok_gateway::config::StoreUrl;
 use tiktok_gateway::store::{
     self, ChangeSource, Claim, CreateHold, HoldDecision, Lane, PostCursor, PostEvent, PostFilter,
@@ -523,11 +524,58 @@ async fn holds(store: Arc<dyn Store>) {
     );
     let mut post = record("h1", "acme", "acc_h", t0);
     post.fingerprint = "fp-h1".into();
+    // The create's audit entry goes in the same step as its record.
+    let entry = AuditEntry {
+        id: String::new(),
+        at: t0,
+        tenant: "acme".into(),
+        credential: Credential {
+            kind: "api_key".into(),
+            id: Some("cms".into()),
+        },
+        request_id: "req-h1".into(),
+        action: "post.create".into(),
+        object_id: Some("h1".into()),
+        account: Some("acc_h".into()),
+        kind: Some("video".into()),
+        consent: None,
+        payload_sha256: Some("ab".repeat(32)),
+        status: 201,
+        code: None,
+    };
     store
-        .record_created(&post, std::time::Duration::from_secs(60))
+        .record_created(
+            &post,
+            std::time::Duration::from_secs(60),
+            Some(store::AuditAppend {
+                entry: &entry,
+                retention: std::time::Duration::from_secs(86_400 * 365 * 100),
+            }),
+        )
         .await
         .unwrap();
     assert_eq!(store.post("acme", "h1").await.unwrap(), Some(post.clone()));
+    let filter = AuditFilter {
+        object_id: Some("h1".into()),
+        ..AuditFilter::default()
+    };
+    let trail = store
+        .audit_entries("acme", &filter, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        trail.len(),
+        1,
+        "the entry is appended once, with the record"
+    );
+    assert_eq!(
+        AuditEntry {
+            id: String::new(),
+            ..trail[0].clone()
+        },
+        entry
+    );
+    assert!(!trail[0].id.is_empty(), "the store gives the entry its id");
     assert!(store.post("globex", "h1").await.unwrap().is_none());
     assert_eq!(
         store.hold(&hold("r3", "fp-h1", 2)).await.unwrap(),
@@ -541,7 +589,7 @@ async fn holds(store: Arc<dyn Store>) {
     let mut replayed = post.clone();
     replayed.status = "failed".into();
     store
-        .record_created(&replayed, std::time::Duration::from_secs(60))
+        .record_created(&replayed, std::time::Duration::from_secs(60), None)
         .await
         .unwrap();
     assert_eq!(
@@ -898,7 +946,7 @@ async fn sqlite_budgets_and_duplicates_survive_a_restart() {
             let mut post = record(&format!("r{i}"), "acme", "acc_r", now);
             post.fingerprint = fingerprint.into();
             store
-                .record_created(&post, std::time::Duration::from_secs(86_400))
+                .record_created(&post, std::time::Duration::from_secs(86_400), None)
                 .await
                 .unwrap();
         }

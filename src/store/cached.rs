@@ -431,8 +431,13 @@ impl Store for CachedStore {
             .await
     }
 
-    async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
-        self.inner.record_created(post, ttl).await
+    async fn record_created(
+        &self,
+        post: &PostRecord,
+        ttl: Duration,
+        audit: Option<crate::store::AuditAppend<'_>>,
+    ) -> Result<(), StoreError> {
+        self.inner.record_created(post, ttl, audit).await
     }
 }
 

@@ -615,10 +615,25 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         slot.and(claim)
     }
 
-    /// Records a created post and settles its content claim with the post's id: every
-    /// create's last store step, in one round trip where the backend can. A post recorded
-    /// already (Zernio's replay of a create) is kept as it was; its claim is settled all the same.
-    async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError>;
+    /// Records a created post and settles its content claim with the post's id, and appends
+    /// the create's audit entry when one is given: every create's last store step, in one
+    /// round trip (one transaction) where the backend can, all of it or none. A post recorded
+    /// already (Zernio's replay of a create) is kept as it was; its claim is settled and the
+    /// entry appended all the same.
+    async fn record_created(
+        &self,
+        post: &PostRecord,
+        ttl: Duration,
+        audit: Option<AuditAppend<'_>>,
+    ) -> Result<(), StoreError>;
+}
+
+/// An audit entry appended in the same step as the write it reports (see
+/// [`Store::append_audit`] for `retention`).
+#[derive(Debug, Clone, Copy)]
+pub struct AuditAppend<'a> {
+    pub entry: &'a crate::audit::AuditEntry,
+    pub retention: Duration,
 }
 
 /// A time as the record keeps it: to the millisecond, as both stores do. A record's times are

@@ -151,6 +151,15 @@ fn audit_of(id: &str, fields: &HashMap<String, String>) -> Option<AuditEntry> {
     Some(entry)
 }
 
+/// An audit entry as the stream takes it, and the oldest stream id its retention keeps.
+fn audit_args(entry: &AuditEntry, retention: Duration) -> Result<(String, i64), StoreError> {
+    let json = serde_json::to_string(entry)
+        .map_err(|e| StoreError::Other(format!("an audit entry is not JSON: {e}")))?;
+    let oldest = Utc::now().timestamp_millis()
+        - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX / 2);
+    Ok((json, oldest.max(0)))
+}
+
 fn events_key(id: &str) -> String {
     format!("tgw:post-events:{id}")
 }
@@ -318,18 +327,27 @@ local function place(slots, exhausted_key, now, at, window, limit, slot)
   redis.call('ZREMRANGEBYSCORE', slots, '-inf', start)
   local exhausted = tonumber(redis.call('GET', exhausted_key) or '0')
   local held = redis.call('ZRANGEBYSCORE', slots, '(' .. start, '+inf', 'WITHSCORES')
+  -- The slot's own score and the latest of the others come from this one read, rather than
+  -- from a ZSCORE and a ZRANGE more (each call from a script costs the server about as much
+  -- as the work it does).
   local times = {}
+  local previous = nil
+  local last = at
   for i = 1, #held, 2 do
-    if held[i] ~= slot then times[#times + 1] = tonumber(held[i + 1]) end
+    local t = tonumber(held[i + 1])
+    if held[i] == slot then
+      previous = t
+    else
+      times[#times + 1] = t
+      if t > last then last = t end
+    end
   end
   local r = rolling(times, at, window, limit, exhausted)
   if r[1] == 0 then return r end
-  local previous = redis.call('ZSCORE', slots, slot)
   redis.call('ZADD', slots, at, slot)
   -- The set lives while its latest slot still counts.
-  local last = redis.call('ZRANGE', slots, -1, -1, 'WITHSCORES')
-  redis.call('PEXPIRE', slots, math.max(1, math.ceil(tonumber(last[2]) + window - now)))
-  return {1, r[2], previous and tonumber(previous) or -1}
+  redis.call('PEXPIRE', slots, math.max(1, math.ceil(last + window - now)))
+  return {1, r[2], previous or -1}
 end
 "#;
 
@@ -367,12 +385,17 @@ return {1, r[2]}
 "#;
 
 /// A create's last step in one round trip: the record, then the content claim settled with
-/// the post's id (the fingerprint is the record's, so the claim need not be read first).
-/// KEYS: post, index, sync schedule, claim. ARGV: index member, oldest member kept, retention,
-/// record, post id, next sync, fingerprint, claim ttl.
+/// the post's id (the fingerprint is the record's, so the claim need not be read first), then
+/// the create's audit entry when there is one (as `append_audit` adds it).
+/// KEYS: post, index, sync schedule, claim, audit stream. ARGV: index member, oldest member
+/// kept, retention, record, post id, next sync, fingerprint, claim ttl, audit entry (JSON or
+/// empty), the oldest audit id kept.
 const RECORD: &str = r#"
 local inserted = insert(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], KEYS[3], ARGV[5], ARGV[6])
 settle(KEYS[4], ARGV[7], ARGV[5], ARGV[8])
+if ARGV[9] ~= '' then
+  redis.call('XADD', KEYS[5], 'MINID', '~', ARGV[10], '*', 'entry', ARGV[9])
+end
 return inserted
 "#;
 
@@ -757,16 +780,13 @@ impl Store for RedisStore {
         entry: &AuditEntry,
         retention: Duration,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(entry)
-            .map_err(|e| StoreError::Other(format!("an audit entry is not JSON: {e}")))?;
-        let oldest = Utc::now().timestamp_millis()
-            - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX / 2);
+        let (json, oldest) = audit_args(entry, retention)?;
         // A stream trimmed by age as it grows: MINID drops what is older than the retention.
         let _: String = redis::cmd("XADD")
             .arg(audit_key(&entry.tenant))
             .arg("MINID")
             .arg("~")
-            .arg(oldest.max(0))
+            .arg(oldest)
             .arg("*")
             .arg("entry")
             .arg(json)
@@ -1116,14 +1136,33 @@ impl Store for RedisStore {
         }
     }
 
-    async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
+    async fn record_created(
+        &self,
+        post: &PostRecord,
+        ttl: Duration,
+        audit: Option<crate::store::AuditAppend<'_>>,
+    ) -> Result<(), StoreError> {
         let claim = Some((
             claim_key(&content_scope(&post.account), &post.fingerprint),
             ttl,
         ));
+        let mut invocation = post_invocation(&self.record, post, claim);
+        match audit {
+            Some(audit) => {
+                let (json, oldest) = audit_args(audit.entry, audit.retention)?;
+                invocation
+                    .key(audit_key(&audit.entry.tenant))
+                    .arg(json)
+                    .arg(oldest);
+            }
+            // Named but untouched, as the hold's unused cells are.
+            None => {
+                invocation.key(audit_key("-")).arg("").arg(0);
+            }
+        }
         // 0 is a post recorded already (Zernio replayed a post it had made): the record stays
         // as it was, and the claim is settled all the same.
-        let _inserted: i64 = post_invocation(&self.record, post, claim)
+        let _inserted: i64 = invocation
             .invoke_async(&mut self.conn()?)
             .await
             .map_err(unavailable)?;

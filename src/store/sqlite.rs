@@ -7,6 +7,7 @@ mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,6 +39,8 @@ pub struct SqliteStore {
     writer: Writer,
     /// Daily budgets and the duplicate guard (see `holds`).
     holds: Holds,
+    /// When an append last dropped the audit entries past their retention (ms).
+    audit_pruned_at: AtomicI64,
     /// A single instance limits requests in memory: a store write per request would be the
     /// slowest part of every read.
     rates: LocalRateLimiter,
@@ -103,6 +106,7 @@ impl SqliteStore {
             writer,
             holds,
             rates: LocalRateLimiter::default(),
+            audit_pruned_at: AtomicI64::new(0),
         })
     }
 }
@@ -543,29 +547,8 @@ impl Store for SqliteStore {
         entry: &AuditEntry,
         retention: Duration,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(entry)
-            .map_err(|e| StoreError::Other(format!("an audit entry is not JSON: {e}")))?;
-        let e = entry.clone();
-        let oldest = ms(Utc::now()).saturating_sub(ttl_ms(retention));
-        self.writer
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO audit_log (tenant, at, action, account, object_id, entry) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(rusqlite::params![
-                    e.tenant,
-                    ms(e.at),
-                    e.action,
-                    e.account,
-                    e.object_id,
-                    json
-                ])?;
-                conn.prepare_cached("DELETE FROM audit_log WHERE at < ?1")?
-                    .execute([oldest])?;
-                Ok(())
-            })
-            .await
+        let row = self.audit_row(entry, retention)?;
+        self.writer.write(move |conn| row.append(conn)).await
     }
 
     async fn audit_entries(
@@ -793,11 +776,30 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn record_created(&self, post: &PostRecord, ttl: Duration) -> Result<(), StoreError> {
+    async fn record_created(
+        &self,
+        post: &PostRecord,
+        ttl: Duration,
+        audit: Option<crate::store::AuditAppend<'_>>,
+    ) -> Result<(), StoreError> {
         let p = post.clone();
-        self.writer
-            .write_one(move |conn| insert(conn, &p, true))
-            .await?;
+        match audit {
+            // One job: the record and its audit entry commit together.
+            Some(audit) => {
+                let row = self.audit_row(audit.entry, audit.retention)?;
+                self.writer
+                    .write(move |conn| {
+                        insert(conn, &p, true)?;
+                        row.append(conn)
+                    })
+                    .await?;
+            }
+            None => {
+                self.writer
+                    .write_one(move |conn| insert(conn, &p, true))
+                    .await?;
+            }
+        }
         self.holds.complete(
             &post.account,
             &post.fingerprint,
@@ -806,6 +808,68 @@ impl Store for SqliteStore {
             Utc::now(),
         );
         Ok(())
+    }
+}
+
+/// An audit entry as the writer appends it.
+struct AuditRow {
+    tenant: String,
+    at: i64,
+    action: String,
+    account: Option<String>,
+    object_id: Option<String>,
+    json: String,
+    /// Entries before this (ms) are dropped on the way, when it is time to.
+    prune_before: Option<i64>,
+}
+
+impl AuditRow {
+    fn append(&self, conn: &Connection) -> Result<(), StoreError> {
+        conn.prepare_cached(
+            "INSERT INTO audit_log (tenant, at, action, account, object_id, entry) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(rusqlite::params![
+            self.tenant,
+            self.at,
+            self.action,
+            self.account,
+            self.object_id,
+            self.json
+        ])?;
+        if let Some(oldest) = self.prune_before {
+            conn.prepare_cached("DELETE FROM audit_log WHERE at < ?1")?
+                .execute([oldest])?;
+        }
+        Ok(())
+    }
+}
+
+/// How often an append also drops the entries past their retention. Retention is counted in
+/// days, so a second late changes nothing; a delete on every append was a statement (and an
+/// index seek) per create.
+const AUDIT_PRUNE_EVERY_MS: i64 = 1_000;
+
+impl SqliteStore {
+    fn audit_row(&self, entry: &AuditEntry, retention: Duration) -> Result<AuditRow, StoreError> {
+        let json = serde_json::to_string(entry)
+            .map_err(|e| StoreError::Other(format!("an audit entry is not JSON: {e}")))?;
+        let now = ms(Utc::now());
+        let last = self.audit_pruned_at.load(Ordering::Relaxed);
+        let prune = now.saturating_sub(last) >= AUDIT_PRUNE_EVERY_MS
+            && self
+                .audit_pruned_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        Ok(AuditRow {
+            tenant: entry.tenant.clone(),
+            at: ms(entry.at),
+            action: entry.action.clone(),
+            account: entry.account.clone(),
+            object_id: entry.object_id.clone(),
+            json,
+            prune_before: prune.then(|| now.saturating_sub(ttl_ms(retention))),
+        })
     }
 }
 

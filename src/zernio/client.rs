@@ -217,11 +217,17 @@ fn day(t: &DateTime<Utc>) -> String {
 }
 
 /// One request to make.
+/// A JSON value as a request body (a `Value` always serialises: its keys are strings).
+fn json_body(value: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
 struct Call<'a> {
     endpoint: &'static str,
     method: Method,
     url: Url,
-    body: Option<&'a Value>,
+    /// JSON, serialised once by whoever made the call.
+    body: Option<Bytes>,
     idempotency_key: Option<&'a str>,
 }
 
@@ -358,6 +364,18 @@ impl ZernioClient {
         body: &Value,
         idempotency_key: Option<&str>,
     ) -> Result<CreateOutcome, UpstreamError> {
+        self.create_post_bytes(ctx, json_body(body), idempotency_key)
+            .await
+    }
+
+    /// [`ZernioClient::create_post`] of a body serialised already: the caller that keeps a
+    /// digest of the exact bytes sent (the audit trail) serialises once.
+    pub async fn create_post_bytes(
+        &self,
+        ctx: &CallContext<'_>,
+        body: Bytes,
+        idempotency_key: Option<&str>,
+    ) -> Result<CreateOutcome, UpstreamError> {
         let answer = self
             .send(
                 ctx,
@@ -467,7 +485,7 @@ impl ZernioClient {
                     endpoint: "update_post",
                     method: Method::PUT,
                     url: self.url(&["v1", "posts", id], &[]),
-                    body: Some(body),
+                    body: Some(json_body(body)),
                     idempotency_key: None,
                 },
             )
@@ -576,7 +594,7 @@ impl ZernioClient {
                     endpoint: "presign",
                     method: Method::POST,
                     url: self.url(&["v1", "media", "presign"], &[]),
-                    body: Some(&body),
+                    body: Some(json_body(&body)),
                     idempotency_key: None,
                 },
             )
@@ -690,7 +708,7 @@ impl ZernioClient {
                     endpoint: "register_webhook",
                     method: Method::POST,
                     url: self.url(&["v1", "webhooks", "settings"], &[]),
-                    body: Some(&body),
+                    body: Some(json_body(&body)),
                     idempotency_key: None,
                 },
             )
@@ -839,8 +857,10 @@ impl ZernioClient {
             };
             req = req.header("Idempotency-Key", value);
         }
-        if let Some(body) = call.body {
-            req = req.json(body);
+        if let Some(body) = &call.body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
         }
 
         let started = Instant::now();

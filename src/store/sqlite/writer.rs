@@ -219,6 +219,11 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Message>, housekeeping: &Housek
             // Every sender is gone: the store was dropped.
             Err(_) => return,
         }
+        // One yield before taking what else is queued: when the cores are busy, the tasks
+        // that run meanwhile add their writes to this commit instead of each waiting for one of
+        // its own (a commit writes every page it touched to the WAL, whatever it holds); when
+        // they are idle, it returns at once.
+        std::thread::yield_now();
         let mut checkpoint_due = false;
         while close.is_none() && batch.len() < MAX_BATCH {
             match queue.try_recv() {
