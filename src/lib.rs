@@ -25,6 +25,7 @@ pub mod routes;
 pub mod sandbox;
 pub mod secrets;
 pub mod server;
+pub mod single_flight;
 pub mod store;
 pub mod telemetry;
 pub mod tiktok;

@@ -133,6 +133,12 @@ async fn creator_info(
     if let Some(info) = state.upstream.cached_creator_info(account, kind) {
         return Ok(info);
     }
+    // Concurrent creates for one creator wait for one look-up and take what it cached, so a
+    // burst spends one unit and one call, not one each.
+    let _turn = state.upstream.creator_lookup_turn(account, kind).await;
+    if let Some(info) = state.upstream.cached_creator_info(account, kind) {
+        return Ok(info);
+    }
     // A look-up that calls Zernio spends a unit of the upstream budget.
     limits::upstream::spend(state, &caller.tenant.id).await?;
     Ok(state.upstream.creator_info(ctx, account, kind).await?)

@@ -73,9 +73,8 @@ pub async fn read(
         state.metrics.read_model().read("record");
         return Ok(record);
     }
-    let gate = state.reads.gate(id);
-    let answer = async {
-        let _turn = gate.lock().await;
+    let _turn = state.reads.turn(id.to_owned()).await;
+    {
         // Another read's call ended while this one waited: what it recorded is fresh enough.
         let current = owned(state, tenant, id).await?;
         if current.sync.synced_at.is_some_and(|t| t >= asked) {
@@ -119,29 +118,10 @@ pub async fn read(
         let applied = record::apply(state, id, &seen, Some(&post)).await?;
         Ok(Arc::new(applied.map(|a| a.record).unwrap_or(current)))
     }
-    .await;
-    drop(gate);
-    state.reads.forget(id);
-    answer
 }
 
 /// The single-flight gates of reads that ask Zernio, one per post being read.
-#[derive(Default)]
-pub struct Reads {
-    gates: dashmap::DashMap<String, Arc<tokio::sync::Mutex<()>>>,
-}
-
-impl Reads {
-    fn gate(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.gates.entry(id.to_owned()).or_default().clone()
-    }
-
-    /// Drops the post's gate once no read holds it.
-    fn forget(&self, id: &str) {
-        self.gates
-            .remove_if(id, |_, gate| Arc::strong_count(gate) == 1);
-    }
-}
+pub type Reads = crate::single_flight::Gates<String>;
 
 /// Waits until the tenant's post no longer has the tag `seen` (its state changed) or `wait`
 /// passes, and answers the record as it is then. Costs no upstream call: it listens to the

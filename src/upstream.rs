@@ -39,6 +39,8 @@ pub struct Upstream {
     pub client: ZernioClient,
     creators: DashMap<(String, MediaKind), (Instant, Arc<CreatorInfo>)>,
     creator_ttl: Duration,
+    /// One look-up at a time per creator: a burst of creates for one account makes one call.
+    creator_lookups: crate::single_flight::Gates<(String, MediaKind)>,
     /// Accounts Zernio's velocity cap or a cooldown holds, until when. Per process: another
     /// replica learns it from its own first refusal, which costs one refused call.
     held: DashMap<String, Instant>,
@@ -76,6 +78,7 @@ impl Upstream {
             client,
             creators: DashMap::new(),
             creator_ttl: Duration::from_secs(config.zernio.creator_info_ttl_secs),
+            creator_lookups: Default::default(),
             held: DashMap::new(),
             sandbox,
         })
@@ -125,6 +128,19 @@ impl Upstream {
         self.creators
             .insert((account.to_owned(), kind), (Instant::now(), info.clone()));
         Ok(info)
+    }
+
+    /// Waits for the creator's look-up turn: whoever held it before may have filled the cache.
+    /// `None` with no cache (`creator_info_ttl_secs = 0`): there is nothing to wait for.
+    pub async fn creator_lookup_turn(
+        &self,
+        account: &str,
+        kind: MediaKind,
+    ) -> Option<crate::single_flight::Turn<'_, (String, MediaKind)>> {
+        if self.creator_ttl.is_zero() {
+            return None;
+        }
+        Some(self.creator_lookups.turn((account.to_owned(), kind)).await)
     }
 
     /// Creator info when the cache has it fresh; `None` means a look-up would call Zernio.

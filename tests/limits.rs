@@ -158,6 +158,50 @@ async fn one_busy_tenant_cannot_starve_the_others_of_zernio() {
     );
 }
 
+/// A burst of creates for one creator whose info is not cached waits for one look-up: one
+/// call to Zernio and one unit of its budget, not one each.
+#[tokio::test]
+async fn concurrent_creates_for_one_creator_share_one_look_up() {
+    let (gw, fake) = TestGateway::with_fake("").await;
+    fake.script(
+        "creator_info",
+        common::fake_zernio::Reply::json(200, common::fake_zernio::creator_info_body(false))
+            .delayed(std::time::Duration::from_millis(300)),
+    );
+    let creates: Vec<_> = (0..8)
+        .map(|i| {
+            let (client, url) = (gw.client.clone(), gw.url("/v1/tiktok/posts"));
+            tokio::spawn(async move {
+                let body = serde_json::json!({
+                    "account": "acc_a1",
+                    "caption": format!("burst {i}"),
+                    "video": {"url": format!("https://cdn.example.com/v{i}.mp4")},
+                    "privacy": "public",
+                    "allow_comment": true, "allow_duet": true, "allow_stitch": true,
+                    "consent": {"content_preview_confirmed": true, "express_consent_given": true}
+                });
+                let r = client
+                    .post(&url)
+                    .bearer_auth(ACME_KEY)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                r.status().as_u16()
+            })
+        })
+        .collect();
+    for c in creates {
+        assert_eq!(c.await.unwrap(), 201);
+    }
+    assert_eq!(fake.calls("create").len(), 8);
+    assert_eq!(
+        fake.calls("creator_info").len(),
+        1,
+        "one look-up for the burst"
+    );
+}
+
 #[tokio::test]
 async fn a_create_spends_a_unit_per_call_it_makes_from_the_reserve_then_the_pool() {
     // Reserve 2 a minute with a burst of one call; this create makes two calls (the creator

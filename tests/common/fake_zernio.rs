@@ -616,34 +616,10 @@ fn default_answer(
                 json!({"accounts": accounts, "hasAnalyticsAccess": true}),
             )
         }
-        "creator_info" => {
-            let photo = param(&pairs, &["mediaType"]) == Some("photo");
-            let toggle = |label: &str| json!({"enabled": true, "required": true, "default": false, "label": label});
-            let (duet, stitch) = if photo {
-                (Value::Null, Value::Null)
-            } else {
-                (toggle("Allow Duet"), toggle("Allow Stitch"))
-            };
-            (
-                200,
-                json!({
-                    "creator": {"nickname": "Creator", "avatarUrl": "https://cdn.example.com/a.png", "isVerified": false, "canPostMore": true},
-                    "privacyLevels": [
-                        {"value": "PUBLIC_TO_EVERYONE", "label": "Everyone"},
-                        {"value": "MUTUAL_FOLLOW_FRIENDS", "label": "Friends"},
-                        {"value": "SELF_ONLY", "label": "Only me"}
-                    ],
-                    "postingLimits": {"maxVideoDurationSec": 600, "interactionSettings": {
-                        "allow_comment": toggle("Allow Comments"), "allow_duet": duet, "allow_stitch": stitch
-                    }},
-                    "commercialContentTypes": [
-                        {"value": "none", "label": "No commercial content", "requires": []},
-                        {"value": "brand_organic", "label": "Your brand", "requires": ["disclosure"]},
-                        {"value": "brand_content", "label": "Branded content", "requires": ["disclosure", "public_visibility"]}
-                    ]
-                }),
-            )
-        }
+        "creator_info" => (
+            200,
+            creator_info_body(param(&pairs, &["mediaType"]) == Some("photo")),
+        ),
         "account_health" => (
             200,
             json!({"accountId": id_of(path), "platform": "tiktok", "status": "healthy", "canPost": true}),
@@ -1087,4 +1063,31 @@ fn analytics(inner: &Inner, pairs: &[(String, String)]) -> (u16, Value) {
         200,
         json!({"overview": {"totalPosts": 1}, "posts": posts, "pagination": {"page": page, "limit": limit, "total": 1, "pages": 1}}),
     )
+}
+
+/// Zernio's creator-info answer for the fake's creator (a photo post's has no duet or stitch).
+pub fn creator_info_body(photo: bool) -> Value {
+    let toggle =
+        |label: &str| json!({"enabled": true, "required": true, "default": false, "label": label});
+    let (duet, stitch) = if photo {
+        (Value::Null, Value::Null)
+    } else {
+        (toggle("Allow Duet"), toggle("Allow Stitch"))
+    };
+    json!({
+        "creator": {"nickname": "Creator", "avatarUrl": "https://cdn.example.com/a.png", "isVerified": false, "canPostMore": true},
+        "privacyLevels": [
+            {"value": "PUBLIC_TO_EVERYONE", "label": "Everyone"},
+            {"value": "MUTUAL_FOLLOW_FRIENDS", "label": "Friends"},
+            {"value": "SELF_ONLY", "label": "Only me"}
+        ],
+        "postingLimits": {"maxVideoDurationSec": 600, "interactionSettings": {
+            "allow_comment": toggle("Allow Comments"), "allow_duet": duet, "allow_stitch": stitch
+        }},
+        "commercialContentTypes": [
+            {"value": "none", "label": "No commercial content", "requires": []},
+            {"value": "brand_organic", "label": "Your brand", "requires": ["disclosure"]},
+            {"value": "brand_content", "label": "Branded content", "requires": ["disclosure", "public_visibility"]}
+        ]
+    })
 }
